@@ -1,0 +1,3 @@
+export * from './files.js';
+export * from './layout.js';
+export * from './runtime.js';

@@ -1,0 +1,114 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Context } from '@temporalio/activity';
+
+/** Progress every long activity reports; heartbeated to Temporal and shown by the CLI. */
+export interface Progress {
+  stage: string;
+  done: number;
+  total: number;
+  unit: string;
+  ratePerSec: number;
+  etaSec: number | null;
+  /** Stage-specific resume state (e.g. rows checkpointed in a shard). */
+  detail?: Record<string, unknown>;
+}
+
+/**
+ * What an activity needs from whoever runs it: a way to report progress (heartbeat), a
+ * cancellation signal, and the details of the last heartbeat of a previous attempt (to resume).
+ * Temporal provides it in a worker; the CLI's local runner provides its own. Activities call
+ * `activityRuntime()` and never care which.
+ */
+export interface ActivityRuntime {
+  heartbeat(progress: Progress): void;
+  readonly signal: AbortSignal;
+  /** Details of the previous attempt's last heartbeat, if any. */
+  readonly lastHeartbeat: unknown;
+  log(message: string): void;
+}
+
+const localRuntime = new AsyncLocalStorage<ActivityRuntime>();
+
+/** Run `fn` with `runtime` as the activity runtime (the local runner and tests use this). */
+export function runWithRuntime<T>(runtime: ActivityRuntime, fn: () => Promise<T>): Promise<T> {
+  return localRuntime.run(runtime, fn);
+}
+
+const quiet: ActivityRuntime = {
+  heartbeat() {},
+  signal: new AbortController().signal,
+  lastHeartbeat: undefined,
+  log() {},
+};
+
+export function activityRuntime(): ActivityRuntime {
+  const local = localRuntime.getStore();
+  if (local) return local;
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    return quiet;
+  }
+  const c = ctx;
+  return {
+    heartbeat: (p) => c.heartbeat(p),
+    signal: c.cancellationSignal,
+    lastHeartbeat: c.info.heartbeatDetails,
+    log: (m) => c.log.info(m),
+  };
+}
+
+/** Throw the signal's reason if cancelled: call between units of work so cancellation is prompt and clean. */
+export function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) {
+    const reason: unknown = signal.reason;
+    throw reason instanceof Error ? reason : new Error(`cancelled: ${String(reason)}`);
+  }
+}
+
+/**
+ * Rate/ETA bookkeeping with throttled reporting, so hot loops can call `update` freely.
+ */
+export class ProgressMeter {
+  private readonly started = Date.now();
+  private lastReport = 0;
+  private done: number;
+
+  constructor(
+    private readonly stage: string,
+    private readonly total: number,
+    private readonly unit: string,
+    private readonly report: (p: Progress) => void,
+    /** Work already done before this attempt (a resume); excluded from the rate. */
+    private readonly initial = 0,
+    private readonly intervalMs = 1000,
+  ) {
+    this.done = initial;
+  }
+
+  snapshot(detail?: Record<string, unknown>): Progress {
+    const secs = (Date.now() - this.started) / 1000;
+    const rate = secs > 0 ? (this.done - this.initial) / secs : 0;
+    const left = this.total - this.done;
+    return {
+      stage: this.stage,
+      done: this.done,
+      total: this.total,
+      unit: this.unit,
+      ratePerSec: Math.round(rate * 10) / 10,
+      etaSec: rate > 0 ? Math.round(left / rate) : null,
+      ...(detail ? { detail } : {}),
+    };
+  }
+
+  /** Record progress; reports at most once per interval unless `force`. */
+  update(done: number, detail?: Record<string, unknown>, force = false): void {
+    this.done = done;
+    const now = Date.now();
+    if (force || now - this.lastReport >= this.intervalMs) {
+      this.lastReport = now;
+      this.report(this.snapshot(detail));
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { RunConfig, runConfigJsonSchema } from './config.js';
+import { parseOrThrow, ValidationError } from './errors.js';
+import { Example } from './example.js';
+
+const minimal = {
+  runDir: 'runs/demo',
+  pool: { inputs: ['data/pool.jsonl'] },
+  queries: [{ task: 'gsm8k', path: 'data/gsm8k.jsonl' }],
+  model: { dir: 'models/m' },
+  selection: { budget: 100 },
+};
+
+describe('RunConfig', () => {
+  it('applies documented defaults', () => {
+    const c = RunConfig.parse(minimal);
+    expect(c.model.maxTokens).toBe(2048);
+    expect(c.model.pooling).toBe('weighted-mean');
+    expect(c.model.executionProvider).toBe('cpu');
+    expect(c.selection.strategy).toBe('round-robin-tasks');
+    expect(c.pool.shardSize).toBe(50_000);
+    expect(c.handoff.destination).toEqual({ kind: 'local' });
+  });
+
+  it('names the bad field path in errors', () => {
+    const bad = { ...minimal, selection: { budget: -3 }, queries: [{ task: 'bad name!', path: 'x' }] };
+    let err: unknown;
+    try {
+      parseOrThrow(RunConfig, bad, 'config.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ValidationError);
+    const v = err as ValidationError;
+    expect(v.message).toContain('invalid config.json');
+    expect(v.issues.map((i) => i.path).sort()).toEqual(['queries[0].task', 'selection.budget']);
+  });
+
+  it('rejects duplicate task names', () => {
+    const r = RunConfig.safeParse({ ...minimal, queries: [minimal.queries[0], minimal.queries[0]] });
+    expect(r.success).toBe(false);
+  });
+
+  it('exports a JSON Schema a form can render', () => {
+    const s = runConfigJsonSchema() as { properties: Record<string, unknown>; required: string[] };
+    expect(Object.keys(s.properties)).toEqual(expect.arrayContaining(['runDir', 'pool', 'queries', 'model', 'selection']));
+    expect(s.required).toEqual(expect.arrayContaining(['runDir', 'pool', 'queries', 'model', 'selection']));
+    expect(s.required).not.toContain('handoff');
+  });
+});
+
+describe('Example', () => {
+  it('requires an assistant turn and known roles', () => {
+    expect(Example.safeParse({ id: 'a', source: 's', messages: [{ role: 'user', content: 'hi' }] }).success).toBe(false);
+    expect(Example.safeParse({ id: 'a', source: 's', messages: [{ role: 'bot', content: 'hi' }] }).success).toBe(false);
+    expect(
+      Example.safeParse({ id: 'a', source: 's', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }).success,
+    ).toBe(true);
+  });
+});

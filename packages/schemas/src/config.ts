@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import { TaskName } from './example.js';
+
+/** Pool file shapes ingestion understands; `auto` detects per file from the first valid row. */
+export const PoolFormat = z.enum(['auto', 'tulu', 'alpaca', 'sharegpt']);
+export type PoolFormat = z.infer<typeof PoolFormat>;
+
+export const PoolConfig = z.object({
+  inputs: z.array(z.string().min(1)).min(1, 'give at least one pool file or glob'),
+  format: PoolFormat.default('auto'),
+  shardSize: z.number().int().positive().default(50_000),
+  /** Rows larger than this (bytes of the raw line/record) are rejected. */
+  maxRowBytes: z.number().int().positive().default(4 * 1024 * 1024),
+});
+export type PoolConfig = z.infer<typeof PoolConfig>;
+
+export const QuerySetConfig = z.object({
+  task: TaskName,
+  path: z.string().min(1),
+  format: PoolFormat.default('auto'),
+});
+export type QuerySetConfig = z.infer<typeof QuerySetConfig>;
+
+export const ExecutionProvider = z.enum(['cpu', 'cuda', 'webgpu']);
+export type ExecutionProvider = z.infer<typeof ExecutionProvider>;
+
+export const Pooling = z.enum(['weighted-mean', 'mean', 'last']);
+export type Pooling = z.infer<typeof Pooling>;
+
+export const EmbeddingDtype = z.enum(['float16', 'float32']);
+export type EmbeddingDtype = z.infer<typeof EmbeddingDtype>;
+
+export const ModelConfig = z.object({
+  /** Directory with model.onnx, tokenizer.json, tokenizer_config.json, config.json (Hugging Face export layout). */
+  dir: z.string().min(1),
+  /** Human-readable id recorded in manifests; defaults to the directory name. */
+  id: z.string().min(1).optional(),
+  /** RDS+ pools weighted-mean over final hidden states (SGPT style). */
+  pooling: Pooling.default('weighted-mean'),
+  maxTokens: z.number().int().positive().default(2048),
+  executionProvider: ExecutionProvider.default('cpu'),
+  /** Intra-op threads for the CPU provider; 0 lets onnxruntime choose. */
+  threads: z.number().int().nonnegative().default(0),
+  /** Token budget per batch (rows x padded length); batches are length-bucketed. */
+  batchTokens: z.number().int().positive().default(16_384),
+  maxBatchSize: z.number().int().positive().default(64),
+  /** Storage dtype of embedding shards. */
+  dtype: EmbeddingDtype.default('float16'),
+  /** Rows between resumable checkpoints inside a shard. */
+  checkpointRows: z.number().int().positive().default(1024),
+});
+export type ModelConfig = z.infer<typeof ModelConfig>;
+
+export const IndexConfig = z.object({
+  /** `flat` is exact inner product (RDS+ as published); others trade exactness for speed. */
+  kind: z.enum(['flat', 'ivf', 'hnsw']).default('flat'),
+  /** faiss index_factory string, overriding `kind` (e.g. "IVF4096,Flat"). */
+  factory: z.string().optional(),
+  nprobe: z.number().int().positive().default(16),
+});
+export type IndexConfig = z.infer<typeof IndexConfig>;
+
+export const ScoringConfig = z.object({
+  /** Pool rows scored per block; memory is bounded by blockRows x (dims + queries). */
+  blockRows: z.number().int().positive().default(65_536),
+  /** Initial per-query top-K kept for round-robin over queries; grown on demand. */
+  topK: z.number().int().positive().default(4096),
+  engine: z.enum(['auto', 'faiss', 'blocked']).default('auto'),
+});
+export type ScoringConfig = z.infer<typeof ScoringConfig>;
+
+export const SelectionStrategy = z.enum([
+  'round-robin-tasks',
+  'round-robin-queries',
+  'top-k-max',
+  'top-k-mean',
+  'random',
+  'balanced-random',
+]);
+export type SelectionStrategy = z.infer<typeof SelectionStrategy>;
+
+export const SelectionConfig = z.object({
+  strategy: SelectionStrategy.default('round-robin-tasks'),
+  budget: z.number().int().positive(),
+  seed: z.number().int().nonnegative().default(42),
+  /** Optional share per source (weights, normalised), like the reference's domain weights. */
+  sourceQuotas: z.record(z.string(), z.number().nonnegative()).optional(),
+  /** Rows scoring below this are never selected. */
+  minScore: z.number().optional(),
+});
+export type SelectionConfig = z.infer<typeof SelectionConfig>;
+
+export const LocalDestination = z.object({
+  kind: z.literal('local'),
+  /** Defaults to <runDir>/handoff. */
+  dir: z.string().optional(),
+});
+export const S3Destination = z.object({
+  kind: z.literal('s3'),
+  bucket: z.string().min(1),
+  prefix: z.string().default(''),
+  endpoint: z.string().url().optional(),
+  region: z.string().default('us-east-1'),
+  forcePathStyle: z.boolean().default(true),
+});
+export const Destination = z.discriminatedUnion('kind', [LocalDestination, S3Destination]);
+export type Destination = z.infer<typeof Destination>;
+
+export const Trigger = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('none') }),
+  z.object({
+    kind: z.literal('webhook'),
+    url: z.string().url(),
+    /** Name of the environment variable holding the HMAC-SHA256 secret (never the secret itself). */
+    secretEnv: z.string().min(1),
+    maxAttempts: z.number().int().positive().default(5),
+  }),
+  z.object({
+    kind: z.literal('temporal'),
+    workflowType: z.string().min(1),
+    taskQueue: z.string().min(1),
+    namespace: z.string().default('default'),
+    /** Signal an already running workflow instead of starting one. */
+    signal: z.string().optional(),
+    workflowId: z.string().optional(),
+  }),
+  z.object({
+    kind: z.literal('command'),
+    /** Template with {{dataset}}, {{runId}}, {{rows}} placeholders. */
+    template: z.string().min(1),
+    run: z.boolean().default(false),
+  }),
+]);
+export type Trigger = z.infer<typeof Trigger>;
+
+export const HandoffConfig = z.object({
+  format: z.enum(['tulu', 'parquet', 'alpaca']).default('tulu'),
+  order: z.enum(['selection', 'shuffled']).default('selection'),
+  includeMetadata: z.boolean().default(false),
+  destination: Destination.default({ kind: 'local' }),
+  trigger: Trigger.default({ kind: 'none' }),
+});
+export type HandoffConfig = z.infer<typeof HandoffConfig>;
+
+/** The whole run: what a UI form edits, what `rds run --config` reads, what a workflow receives. */
+export const RunConfig = z.object({
+  /** Every artifact of the run lives under this directory. */
+  runDir: z.string().min(1),
+  pool: PoolConfig,
+  queries: z
+    .array(QuerySetConfig)
+    .min(1, 'give at least one query set')
+    .refine((q) => new Set(q.map((x) => x.task)).size === q.length, { message: 'task names must be unique' }),
+  model: ModelConfig,
+  index: IndexConfig.default({ kind: 'flat', nprobe: 16 }),
+  scoring: ScoringConfig.default({ blockRows: 65_536, topK: 4096, engine: 'auto' }),
+  selection: SelectionConfig,
+  handoff: HandoffConfig.default({
+    format: 'tulu',
+    order: 'selection',
+    includeMetadata: false,
+    destination: { kind: 'local' },
+    trigger: { kind: 'none' },
+  }),
+});
+export type RunConfig = z.infer<typeof RunConfig>;
+/** What a user writes: defaults not yet applied. */
+export type RunConfigInput = z.input<typeof RunConfig>;
+
+/** JSON Schema of the run config (input side, so defaults are optional) for UIs that render forms. */
+export function runConfigJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(RunConfig, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

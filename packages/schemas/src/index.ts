@@ -1,0 +1,4 @@
+export * from './example.js';
+export * from './config.js';
+export * from './manifests.js';
+export * from './errors.js';

@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import { EmbeddingDtype, Pooling, SelectionStrategy } from './config.js';
+
+/**
+ * Manifests describe artifacts on disk. They are written last (atomically), so a manifest's
+ * presence means its artifact is complete; its checksum lets a resumed run trust the file.
+ */
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256');
+
+export const FileRef = z.object({
+  /** Path relative to the manifest's directory. */
+  file: z.string().min(1),
+  bytes: z.number().int().nonnegative(),
+  sha256: Sha256,
+});
+export type FileRef = z.infer<typeof FileRef>;
+
+export const PoolShard = FileRef.extend({ rows: z.number().int().nonnegative() });
+export type PoolShard = z.infer<typeof PoolShard>;
+
+export const PoolManifest = z.object({
+  kind: z.literal('pool'),
+  version: z.literal(1),
+  /** sha256 over the input list (paths, sizes, mtimes) and ingestion options: same fingerprint = same pool. */
+  fingerprint: Sha256,
+  inputs: z.array(z.object({ path: z.string(), bytes: z.number().int().nonnegative(), format: z.string() })),
+  counts: z.object({
+    read: z.number().int().nonnegative(),
+    kept: z.number().int().nonnegative(),
+    duplicate: z.number().int().nonnegative(),
+    rejected: z.number().int().nonnegative(),
+  }),
+  perSource: z.record(z.string(), z.number().int().nonnegative()),
+  shards: z.array(PoolShard),
+  rejected: FileRef.nullable(),
+  createdAt: z.string(),
+});
+export type PoolManifest = z.infer<typeof PoolManifest>;
+
+export const ModelRef = z.object({
+  id: z.string(),
+  /** sha256 of model.onnx (and its external data), so embeddings from another model are never mixed. */
+  sha256: Sha256,
+});
+export type ModelRef = z.infer<typeof ModelRef>;
+
+/** Settings that make two embedding files comparable; a shard with other settings is recomputed. */
+export const EmbeddingSettings = z.object({
+  model: ModelRef,
+  pooling: Pooling,
+  maxTokens: z.number().int().positive(),
+  dtype: EmbeddingDtype,
+  dims: z.number().int().positive(),
+});
+export type EmbeddingSettings = z.infer<typeof EmbeddingSettings>;
+
+export const EmbeddingManifest = z.object({
+  kind: z.literal('embeddings'),
+  version: z.literal(1),
+  settings: EmbeddingSettings,
+  /** What was embedded: a pool shard or a query set, with its checksum. */
+  input: FileRef,
+  rows: z.number().int().nonnegative(),
+  /** Example ids in row order. */
+  ids: z.array(z.string()),
+  /** Little-endian row-major matrix, rows x dims of settings.dtype. */
+  matrix: FileRef,
+  tokens: z.number().int().nonnegative(),
+  createdAt: z.string(),
+});
+export type EmbeddingManifest = z.infer<typeof EmbeddingManifest>;
+
+export const ScoresManifest = z.object({
+  kind: z.literal('scores'),
+  version: z.literal(1),
+  task: z.string(),
+  /** Per task: max/mean over the task's queries for every pool row; topk: per query top-K lists. */
+  aggregate: z.enum(['max', 'mean', 'topk']),
+  rows: z.number().int().nonnegative(),
+  queries: z.number().int().nonnegative(),
+  /** For topk: K per query (rows of the ids/scores matrices are queries). */
+  k: z.number().int().nonnegative().optional(),
+  files: z.array(FileRef),
+  embeddingsFingerprint: Sha256,
+  createdAt: z.string(),
+});
+export type ScoresManifest = z.infer<typeof ScoresManifest>;
+
+export const SelectedRow = z.object({
+  id: z.string(),
+  rank: z.number().int().nonnegative(),
+  task: z.string().nullable(),
+  score: z.number().nullable(),
+  source: z.string(),
+  /** Index of the best-matching query in the task's query set, when known. */
+  query: z.number().int().nonnegative().nullable().optional(),
+});
+export type SelectedRow = z.infer<typeof SelectedRow>;
+
+export const SelectionSummary = z.object({
+  kind: z.literal('selection'),
+  version: z.literal(1),
+  strategy: SelectionStrategy,
+  budget: z.number().int().positive(),
+  selected: z.number().int().nonnegative(),
+  poolRows: z.number().int().nonnegative(),
+  seed: z.number().int(),
+  perTask: z.record(z.string(), z.number().int().nonnegative()),
+  perSource: z.record(z.string(), z.number().int().nonnegative()),
+  /** Score quantiles of the selected rows per task: q0, q10, q25, q50, q75, q90, q100. */
+  scoreQuantiles: z.record(z.string(), z.array(z.number())),
+  warnings: z.array(z.string()),
+  selection: FileRef,
+  createdAt: z.string(),
+});
+export type SelectionSummary = z.infer<typeof SelectionSummary>;
+
+export const HandoffReceipt = z.object({
+  kind: z.literal('receipt'),
+  version: z.literal(1),
+  runId: z.string(),
+  /** Where the dataset was published (a directory or an s3:// URL). */
+  location: z.string(),
+  files: z.array(FileRef),
+  rows: z.number().int().nonnegative(),
+  trigger: z.object({
+    kind: z.string(),
+    idempotencyKey: z.string(),
+    status: z.enum(['skipped', 'sent', 'started', 'signalled', 'rendered', 'ran']),
+    detail: z.string().optional(),
+  }),
+  createdAt: z.string(),
+});
+export type HandoffReceipt = z.infer<typeof HandoffReceipt>;
