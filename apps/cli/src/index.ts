@@ -1,1 +1,2 @@
-export {};
+export { main, registerCommand } from './main.js';
+export type { Command } from './args.js';

@@ -2,3 +2,4 @@ export * from './example.js';
 export * from './config.js';
 export * from './manifests.js';
 export * from './errors.js';
+export * from './activities.js';

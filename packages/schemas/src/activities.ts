@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import { HandoffConfig, IndexConfig, ModelConfig, PoolConfig, QuerySetConfig, ScoringConfig, SelectionConfig } from './config.js';
+
+/**
+ * The contract between workflows (and the CLI's local runner) and the activities in the packages.
+ * Inputs and outputs are small (paths, counts, checksums): large data moves as files under runDir.
+ * Every activity validates its input with these schemas and is idempotent: when its artifact is
+ * already complete it returns `skipped: true` without recomputing.
+ *
+ * | activity          | package              | task queue |
+ * |-------------------|----------------------|------------|
+ * | ingestPool        | @rds/pool            | cpu        |
+ * | embedQueries      | @rds/encoder         | gpu        |
+ * | embedPoolShard    | @rds/encoder         | gpu        |
+ * | scorePool         | @rds/vector-index    | cpu        |
+ * | selectPool        | @rds/selectors       | cpu        |
+ * | handoffSelection  | @rds/handoff         | cpu        |
+ */
+
+export const IngestInput = z.object({
+  runDir: z.string().min(1),
+  pool: PoolConfig,
+  queries: z.array(QuerySetConfig),
+});
+export type IngestInput = z.infer<typeof IngestInput>;
+export interface IngestOutput {
+  skipped: boolean;
+  /** Number of pool shards written (embedding fans out over these). */
+  shards: number;
+  rows: number;
+  rejected: number;
+  duplicate: number;
+  tasks: string[];
+}
+
+export const EmbedQueriesInput = z.object({
+  runDir: z.string().min(1),
+  tasks: z.array(z.string()).min(1),
+  model: ModelConfig,
+});
+export type EmbedQueriesInput = z.infer<typeof EmbedQueriesInput>;
+export interface EmbedQueriesOutput {
+  skipped: boolean;
+  rows: number;
+}
+
+export const EmbedShardInput = z.object({
+  runDir: z.string().min(1),
+  shard: z.number().int().nonnegative(),
+  model: ModelConfig,
+});
+export type EmbedShardInput = z.infer<typeof EmbedShardInput>;
+export interface EmbedShardOutput {
+  skipped: boolean;
+  shard: number;
+  rows: number;
+  tokens: number;
+  seconds: number;
+}
+
+export const ScoreInput = z.object({
+  runDir: z.string().min(1),
+  tasks: z.array(z.string()).min(1),
+  scoring: ScoringConfig,
+  index: IndexConfig,
+  /** Which score artifacts to produce: per-task max/mean vectors and/or per-query top-K lists. */
+  aggregates: z.array(z.enum(['max', 'mean', 'topk'])).min(1),
+});
+export type ScoreInput = z.infer<typeof ScoreInput>;
+export interface ScoreOutput {
+  skipped: boolean;
+  tasks: string[];
+  seconds: number;
+}
+
+export const SelectInput = z.object({
+  runDir: z.string().min(1),
+  tasks: z.array(z.string()).min(1),
+  selection: SelectionConfig,
+});
+export type SelectInput = z.infer<typeof SelectInput>;
+export interface SelectOutput {
+  skipped: boolean;
+  selected: number;
+  warnings: string[];
+}
+
+export const HandoffInput = z.object({
+  runDir: z.string().min(1),
+  runId: z.string().min(1),
+  handoff: HandoffConfig,
+});
+export type HandoffInput = z.infer<typeof HandoffInput>;
+export interface HandoffOutput {
+  skipped: boolean;
+  location: string;
+  rows: number;
+  triggerStatus: string;
+}
+
+/** Which score aggregates a selection strategy needs (so scoring computes only those). */
+export function aggregatesFor(strategy: SelectionConfig['strategy']): ('max' | 'mean' | 'topk')[] {
+  switch (strategy) {
+    case 'round-robin-queries':
+      return ['topk', 'max'];
+    case 'top-k-mean':
+      return ['mean'];
+    case 'random':
+    case 'balanced-random':
+      return ['max'];
+    default:
+      return ['max'];
+  }
+}
