@@ -1,1 +1,2 @@
-export {};
+export * from './float16.js';
+export * from './store.js';
