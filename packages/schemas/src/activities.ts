@@ -31,6 +31,8 @@ export interface IngestOutput {
   rejected: number;
   duplicate: number;
   tasks: string[];
+  /** Rows kept and rejected per query set. */
+  queries?: Record<string, { rows: number; rejected: number }>;
 }
 
 export const EmbedQueriesInput = z.object({

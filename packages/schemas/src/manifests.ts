@@ -31,6 +31,13 @@ export const PoolManifest = z.object({
     rejected: z.number().int().nonnegative(),
   }),
   perSource: z.record(z.string(), z.number().int().nonnegative()),
+  /** read/kept/duplicate/rejected per source (rows that never parsed count under their file's name). */
+  sources: z.record(z.string(), z.object({
+    read: z.number().int().nonnegative(),
+    kept: z.number().int().nonnegative(),
+    duplicate: z.number().int().nonnegative(),
+    rejected: z.number().int().nonnegative(),
+  })).optional(),
   shards: z.array(PoolShard),
   rejected: FileRef.nullable(),
   createdAt: z.string(),

@@ -1,0 +1,372 @@
+import { createHash, hash } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import {
+  cleanTempFiles,
+  readJsonFile,
+  runLayout,
+  throwIfCancelled,
+  verifyFileRef,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from '@rds/artifacts';
+import {
+  PoolManifest,
+  ValidationError,
+  type Message,
+  type PoolConfig,
+  type PoolFormat,
+  type QuerySetConfig,
+} from '@rds/schemas';
+import { expandInputs } from './glob.js';
+import { Hash64Set } from './hashset.js';
+import { detectShape, isRejection, normaliseRow, type RejectReason, type RowShape } from './normalise.js';
+import { inputKind, isBroken, preview, readRecords, sourceFromFileName, type SourceRecord } from './readers.js';
+import { LazyJsonlWriter, ShardWriter } from './writers.js';
+
+/** Bump when the canonical output changes, so old pools are not mistaken for new ones. */
+const FORMAT_VERSION = 1;
+
+export interface SourceStats {
+  read: number;
+  kept: number;
+  duplicate: number;
+  rejected: number;
+}
+
+export interface IngestProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  rows: number;
+  kept: number;
+  file: string;
+}
+
+export interface IngestOptions {
+  signal?: AbortSignal;
+  /** Called after every chunk / row group (callers throttle). */
+  onProgress?: (p: IngestProgress) => void;
+  /** Directory relative inputs and globs are resolved against (default: process.cwd()). */
+  cwd?: string;
+}
+
+export interface PoolIngestResult {
+  skipped: boolean;
+  manifest: PoolManifest;
+}
+
+/** One row quarantined in rejected.jsonl. */
+export interface RejectedRow {
+  file: string;
+  line: number;
+  reason: RejectReason;
+  detail: string;
+  source: string;
+  raw: string;
+}
+
+/** A canonical row, or why the record was rejected. */
+type Outcome =
+  | { ok: true; messages: Message[]; messagesJson: string; source: string; id: string | undefined }
+  | { ok: false; reason: RejectReason; detail: string; source: string; raw: string };
+
+/**
+ * Normalises the records of one file: detects the shape from the first parseable row (unless
+ * forced) and maps every record to canonical messages or a rejection.
+ */
+class FileNormaliser {
+  private shape: RowShape | undefined;
+  readonly defaultSource: string;
+
+  constructor(file: string, format: PoolFormat) {
+    this.shape = format === 'auto' ? undefined : format;
+    this.defaultSource = sourceFromFileName(file);
+  }
+
+  normalise(rec: SourceRecord): Outcome {
+    if (isBroken(rec)) return { ok: false, reason: rec.reason, detail: rec.detail, source: this.defaultSource, raw: rec.raw };
+    this.shape ??= detectShape(rec.value);
+    if (!this.shape) {
+      return {
+        ok: false,
+        reason: 'unknown-shape',
+        detail: 'row has none of messages (tulu), conversations (sharegpt), instruction+output (alpaca)',
+        source: sourceOf(rec.value) ?? this.defaultSource,
+        raw: preview(rec.text),
+      };
+    }
+    const row = normaliseRow(rec.value, this.shape);
+    if (isRejection(row)) {
+      return { ok: false, reason: row.reason, detail: row.detail, source: sourceOf(rec.value) ?? this.defaultSource, raw: preview(rec.text) };
+    }
+    return {
+      ok: true,
+      messages: row.messages,
+      messagesJson: JSON.stringify(row.messages),
+      source: row.source ?? this.defaultSource,
+      id: row.id,
+    };
+  }
+}
+
+function sourceOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  for (const key of ['dataset', 'source']) {
+    const s = v[key];
+    if (typeof s === 'string' && s !== '') return s;
+  }
+  return undefined;
+}
+
+/** First 8 bytes of a sha256 as two uint32 halves (the dedup/id-set key). */
+function key64(digest: Buffer): [number, number] {
+  return [digest.readUInt32BE(0), digest.readUInt32BE(4)];
+}
+
+/**
+ * Hands out unique ids: a row keeps its own `id` unless an earlier row took it; otherwise
+ * `${source}-${first 16 hex of the content hash}` (suffixed in the near-impossible case that is taken).
+ * Ids are tracked as 64-bit hashes, so millions of ids cost 8-16 bytes each.
+ */
+class IdAllocator {
+  private readonly taken = new Hash64Set();
+
+  assign(given: string | undefined, source: string, contentDigest: Buffer): string {
+    if (given !== undefined && this.take(given)) return given;
+    const base = `${source}-${contentDigest.toString('hex', 0, 8)}`;
+    let id = base;
+    for (let n = 2; !this.take(id); n++) id = `${base}-${n}`;
+    return id;
+  }
+
+  private take(id: string): boolean {
+    const [hi, lo] = key64(hash('sha256', id, 'buffer'));
+    return this.taken.add(hi, lo);
+  }
+}
+
+function canonicalLine(id: string, source: string, messagesJson: string): string {
+  return `{"id":${JSON.stringify(id)},"source":${JSON.stringify(source)},"messages":${messagesJson}}\n`;
+}
+
+interface InputFile {
+  path: string;
+  bytes: number;
+  mtimeMs: number;
+}
+
+async function statInputs(patterns: readonly string[], cwd: string | undefined): Promise<InputFile[]> {
+  const files = await expandInputs(patterns, cwd);
+  return Promise.all(
+    files.map(async (file) => {
+      try {
+        const st = await fsp.stat(file);
+        if (!st.isFile()) throw new ValidationError(`input ${file} is not a file`);
+        return { path: file, bytes: st.size, mtimeMs: st.mtimeMs };
+      } catch (err) {
+        if (err instanceof ValidationError) throw err;
+        throw new ValidationError(`cannot read input ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }),
+  );
+}
+
+/** Same inputs (paths, sizes, mtimes) and same options = same pool. */
+export function poolFingerprint(inputs: readonly InputFile[], config: PoolConfig): string {
+  const payload = {
+    version: FORMAT_VERSION,
+    inputs: inputs.map((f) => [f.path, f.bytes, f.mtimeMs]),
+    options: { format: config.format, shardSize: config.shardSize, maxRowBytes: config.maxRowBytes },
+  };
+  return createHash('sha256').update(JSON.stringify(payload)).digest('hex');
+}
+
+/** The existing manifest, when it has this fingerprint and every file it lists is intact. */
+async function finishedPool(manifestFile: string, fingerprint: string): Promise<PoolManifest | null> {
+  let manifest: PoolManifest;
+  try {
+    manifest = await readJsonFile(manifestFile, PoolManifest);
+  } catch {
+    return null; // missing or unreadable: ingest again
+  }
+  if (manifest.fingerprint !== fingerprint) return null;
+  const dir = path.dirname(manifestFile);
+  const refs = manifest.rejected ? [...manifest.shards, manifest.rejected] : manifest.shards;
+  for (const ref of refs) if (!(await verifyFileRef(ref, dir))) return null;
+  return manifest;
+}
+
+/** Remove shard files a previous, larger run left behind (they are not in the new manifest). */
+async function removeStaleShards(dir: string, keep: ReadonlySet<string>): Promise<void> {
+  for (const name of await fsp.readdir(dir)) {
+    if (/^shard-\d+\.jsonl$/.test(name) && !keep.has(name)) await fsp.rm(path.join(dir, name), { force: true });
+  }
+}
+
+/**
+ * Ingest pool files into runDir/pool: validate, normalise, exact-dedup, shard, quarantine bad rows,
+ * and write the manifest last. Skips (skipped: true) when a manifest with the same fingerprint
+ * and intact files is already there.
+ */
+export async function ingestPoolFiles(runDir: string, config: PoolConfig, options: IngestOptions = {}): Promise<PoolIngestResult> {
+  const layout = runLayout(runDir).pool;
+  const inputs = await statInputs(config.inputs, options.cwd);
+  const fingerprint = poolFingerprint(inputs, config);
+  const done = await finishedPool(layout.manifest, fingerprint);
+  if (done) return { skipped: true, manifest: done };
+
+  await fsp.mkdir(layout.dir, { recursive: true });
+  // The old manifest must not outlive a partial rewrite of the shards it describes.
+  await fsp.rm(layout.manifest, { force: true });
+  await cleanTempFiles(layout.dir);
+
+  const shards = new ShardWriter(layout.shard, config.shardSize, layout.dir);
+  const rejected = new LazyJsonlWriter(layout.rejected);
+  const contentSeen = new Hash64Set(1 << 20);
+  const ids = new IdAllocator();
+  const sources = new Map<string, SourceStats>();
+  const statsFor = (source: string): SourceStats => {
+    let s = sources.get(source);
+    if (!s) sources.set(source, (s = { read: 0, kept: 0, duplicate: 0, rejected: 0 }));
+    return s;
+  };
+  const bytesTotal = inputs.reduce((n, f) => n + f.bytes, 0);
+  let bytesBefore = 0;
+  let read = 0;
+  let kept = 0;
+
+  try {
+    for (const input of inputs) {
+      const normaliser = new FileNormaliser(input.path, config.format);
+      for await (const batch of readRecords(input.path, config)) {
+        throwIfCancelled(options.signal ?? neverAborted);
+        for (const rec of batch.records) {
+          read++;
+          const out = normaliser.normalise(rec);
+          const stats = statsFor(out.source);
+          stats.read++;
+          if (!out.ok) {
+            stats.rejected++;
+            const row: RejectedRow = { file: input.path, line: rec.line, reason: out.reason, detail: out.detail, source: out.source, raw: out.raw };
+            await rejected.add(row);
+            continue;
+          }
+          const digest = hash('sha256', out.messagesJson, 'buffer');
+          const [hi, lo] = key64(digest);
+          if (!contentSeen.add(hi, lo)) {
+            stats.duplicate++;
+            continue;
+          }
+          stats.kept++;
+          kept++;
+          const id = ids.assign(out.id, out.source, digest);
+          if (shards.add(canonicalLine(id, out.source, out.messagesJson))) await shards.flush();
+        }
+        options.onProgress?.({ bytesDone: bytesBefore + batch.bytesRead, bytesTotal, rows: read, kept, file: input.path });
+      }
+      bytesBefore += input.bytes;
+    }
+    const shardRefs = await shards.close();
+    const rejectedRef = await rejected.close();
+    if (!rejectedRef) await fsp.rm(layout.rejected, { force: true });
+    await removeStaleShards(layout.dir, new Set(shardRefs.map((s) => path.basename(s.file))));
+
+    const counts = { read, kept, duplicate: 0, rejected: 0 };
+    const sorted = [...sources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [, s] of sorted) {
+      counts.duplicate += s.duplicate;
+      counts.rejected += s.rejected;
+    }
+    const manifest: PoolManifest = {
+      kind: 'pool',
+      version: 1,
+      fingerprint,
+      inputs: inputs.map((f) => ({ path: f.path, bytes: f.bytes, format: inputKind(f.path) })),
+      counts,
+      perSource: Object.fromEntries(sorted.filter(([, s]) => s.kept > 0).map(([k, s]) => [k, s.kept])),
+      sources: Object.fromEntries(sorted),
+      shards: shardRefs,
+      rejected: rejectedRef ? { file: path.basename(layout.rejected), ...rejectedRef } : null,
+      createdAt: new Date().toISOString(),
+    };
+    // Written last: its presence means every shard above is complete.
+    await writeJsonAtomic(layout.manifest, PoolManifest.parse(manifest));
+    return { skipped: false, manifest };
+  } catch (err) {
+    await shards.abort();
+    await rejected.abort();
+    throw err;
+  }
+}
+
+const neverAborted = new AbortController().signal;
+
+export interface QuerySetResult {
+  task: string;
+  rows: number;
+  rejected: number;
+  /** False when the canonical file already had exactly this content. */
+  written: boolean;
+  /** Where rejected rows went (null when none). */
+  rejectedFile: string | null;
+}
+
+/**
+ * Normalise a task's query set into runDir/queries/<task>.jsonl with the pool's readers and
+ * validation (no dedup: every query counts). Query sets are small, so the canonical text is built in
+ * memory and the file is only rewritten when it changed. Rejects go to <task>.rejected.jsonl.
+ */
+export async function ingestQuerySet(
+  runDir: string,
+  query: QuerySetConfig,
+  maxRowBytes: number,
+  options: IngestOptions = {},
+): Promise<QuerySetResult> {
+  const layout = runLayout(runDir).queries;
+  const target = layout.file(query.task);
+  const rejectedFile = path.join(layout.dir, `${query.task}.rejected.jsonl`);
+  const files = await statInputs([query.path], options.cwd);
+  const ids = new IdAllocator();
+  const lines: string[] = [];
+  const rejectedLines: string[] = [];
+  for (const file of files) {
+    const normaliser = new FileNormaliser(file.path, query.format);
+    for await (const batch of readRecords(file.path, { maxRowBytes })) {
+      throwIfCancelled(options.signal ?? neverAborted);
+      for (const rec of batch.records) {
+        const out = normaliser.normalise(rec);
+        if (!out.ok) {
+          const row: RejectedRow = { file: file.path, line: rec.line, reason: out.reason, detail: out.detail, source: out.source, raw: out.raw };
+          rejectedLines.push(JSON.stringify(row) + '\n');
+          continue;
+        }
+        const id = ids.assign(out.id, out.source, hash('sha256', out.messagesJson, 'buffer'));
+        lines.push(canonicalLine(id, out.source, out.messagesJson));
+      }
+    }
+  }
+  if (lines.length === 0) {
+    throw new ValidationError(`query set "${query.task}" (${query.path}) has no valid rows (${rejectedLines.length} rejected)`);
+  }
+  const written = await writeIfChanged(target, lines.join(''));
+  if (rejectedLines.length > 0) await writeIfChanged(rejectedFile, rejectedLines.join(''));
+  else await fsp.rm(rejectedFile, { force: true });
+  return {
+    task: query.task,
+    rows: lines.length,
+    rejected: rejectedLines.length,
+    written,
+    rejectedFile: rejectedLines.length > 0 ? rejectedFile : null,
+  };
+}
+
+async function writeIfChanged(file: string, text: string): Promise<boolean> {
+  try {
+    if ((await fsp.readFile(file, 'utf8')) === text) return false;
+  } catch {
+    // missing: write it
+  }
+  await writeFileAtomic(file, text);
+  return true;
+}

@@ -1,0 +1,312 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runLayout, runWithRuntime, type Progress } from '@rds/artifacts';
+import { Example, PoolManifest, ValidationError } from '@rds/schemas';
+import { ingestPool, ingestPoolFiles, ingestQuerySet, type RejectedRow } from '../src/index.js';
+import { readJsonlFile, tempDir, tulu, writeJsonl, writeTuluParquet } from './helpers.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '../../..');
+const sharedData = path.resolve(repoRoot, '../shared/data');
+
+const config = (inputs: string[], extra: Partial<{ shardSize: number; maxRowBytes: number; format: 'auto' | 'tulu' | 'alpaca' | 'sharegpt' }> = {}) => ({
+  inputs,
+  format: 'auto' as const,
+  shardSize: 3,
+  maxRowBytes: 1 << 16,
+  ...extra,
+});
+
+function poolRows(runDir: string) {
+  const m = PoolManifest.parse(JSON.parse(fs.readFileSync(runLayout(runDir).pool.manifest, 'utf8')));
+  return m.shards.flatMap((s) => readJsonlFile(path.join(runLayout(runDir).pool.dir, s.file)).map((r) => Example.parse(r)));
+}
+
+describe('ingestPoolFiles', () => {
+  it('ingests JSONL, JSONL.gz and Parquet in all three shapes into canonical shards', async () => {
+    const dir = tempDir();
+    const files = [
+      writeJsonl(path.join(dir, 'a-tulu.jsonl'), [tulu('t1', 'r1', { id: 't-1', dataset: 'tulu' }), tulu('t2', 'r2', { id: 't-2' })]),
+      writeJsonl(path.join(dir, 'b-alpaca.jsonl.gz'), [{ instruction: 'i1', input: 'x', output: 'o1' }, { instruction: 'i2', input: '', output: 'o2', source: 'alp' }], true),
+      writeJsonl(path.join(dir, 'c-sharegpt.jsonl'), [{ id: 's-1', conversations: [{ from: 'human', value: 'h' }, { from: 'gpt', value: 'g' }] }]),
+      writeTuluParquet(path.join(dir, 'd.parquet'), [{ id: 'p-1', dataset: 'pq', messages: tulu('pq1', 'pa1').messages }]),
+    ];
+    const runDir = path.join(dir, 'run');
+    const { skipped, manifest } = await ingestPoolFiles(runDir, config(files));
+    expect(skipped).toBe(false);
+    expect(manifest.counts).toEqual({ read: 6, kept: 6, duplicate: 0, rejected: 0 });
+    expect(manifest.perSource).toEqual({ tulu: 1, 'a-tulu': 1, 'b-alpaca': 1, alp: 1, 'c-sharegpt': 1, pq: 1 });
+    expect(manifest.inputs.map((i) => i.format)).toEqual(['jsonl', 'jsonl.gz', 'jsonl', 'parquet']);
+    expect(manifest.shards.map((s) => s.rows)).toEqual([3, 3]);
+    expect(manifest.rejected).toBeNull();
+    const rows = poolRows(runDir);
+    expect(rows.map((r) => r.messages.map((m) => m.content).join('|'))).toEqual(['t1|r1', 't2|r2', 'i1\n\nx|o1', 'i2|o2', 'h|g', 'pq1|pa1']);
+    expect(rows.map((r) => r.id).slice(0, 2)).toEqual(['t-1', 't-2']);
+    expect(rows[2]!.id).toMatch(/^b-alpaca-[0-9a-f]{16}$/);
+    expect(rows[5]!.id).toBe('p-1');
+  });
+
+  it('forces a format when asked (rows of another shape are rejected)', async () => {
+    const dir = tempDir();
+    const file = writeJsonl(path.join(dir, 'x.jsonl'), [tulu('a', 'b'), { instruction: 'i', output: 'o' }]);
+    const { manifest } = await ingestPoolFiles(path.join(dir, 'run'), config([file], { format: 'alpaca' }));
+    expect(manifest.counts).toEqual({ read: 2, kept: 1, duplicate: 0, rejected: 1 });
+    const rejected = readJsonlFile<RejectedRow>(path.join(dir, 'run', 'pool', 'rejected.jsonl'));
+    expect(rejected.map((r) => [r.line, r.reason])).toEqual([[1, 'missing-messages']]);
+  });
+
+  it('quarantines every kind of bad row with its file and line, keeping all valid rows', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'mixed.jsonl');
+    const lines: (string | Buffer)[] = [
+      JSON.stringify(tulu('good1', 'a')), // 1
+      '{"messages": [', // 2 bad-json
+      JSON.stringify({ messages: [] }), // 3 missing-messages
+      JSON.stringify({ id: 'x' , messages: null }), // 4 missing-messages
+      JSON.stringify({ messages: [{ role: 'wizard', content: 'q' }, { role: 'assistant', content: 'a' }] }), // 5 unknown-role
+      JSON.stringify({ messages: [{ role: 'user', content: 'q' }] }), // 6 no-assistant
+      JSON.stringify({ messages: [{ role: 'user', content: { text: 'q' } }, { role: 'assistant', content: 'a' }] }), // 7 non-string-content
+      JSON.stringify(tulu('big'.repeat(400), 'a')), // 8 too-large
+      Buffer.concat([Buffer.from('{"messages":[{"role":"user","content":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]), // 9 invalid-utf8
+      '[1, 2]', // 10 not-object
+      JSON.stringify(tulu('good2', 'b')), // 11
+    ];
+    fs.writeFileSync(file, Buffer.concat(lines.map((l) => Buffer.concat([Buffer.from(l), Buffer.from('\n')]))));
+    const { manifest } = await ingestPoolFiles(path.join(dir, 'run'), config([file], { maxRowBytes: 1000 }));
+    expect(manifest.counts).toEqual({ read: 11, kept: 2, duplicate: 0, rejected: 9 });
+    const rejected = readJsonlFile<RejectedRow>(path.join(dir, 'run', 'pool', 'rejected.jsonl'));
+    expect(rejected.map((r) => [r.line, r.reason])).toEqual([
+      [2, 'bad-json'],
+      [3, 'missing-messages'],
+      [4, 'missing-messages'],
+      [5, 'unknown-role'],
+      [6, 'no-assistant'],
+      [7, 'non-string-content'],
+      [8, 'too-large'],
+      [9, 'invalid-utf8'],
+      [10, 'not-object'],
+    ]);
+    expect(rejected.every((r) => r.file === file && r.raw.length > 0 && r.raw.length <= 1000)).toBe(true);
+    expect(manifest.rejected?.file).toBe('rejected.jsonl');
+    expect(poolRows(path.join(dir, 'run')).map((r) => r.messages[0]!.content)).toEqual(['good1', 'good2']);
+  });
+
+  it('rejects rows of unknown shape until one is recognised (auto detection)', async () => {
+    const dir = tempDir();
+    const file = writeJsonl(path.join(dir, 'x.jsonl'), [{ text: 'plain' }, tulu('q', 'a'), { text: 'again' }]);
+    const { manifest } = await ingestPoolFiles(path.join(dir, 'run'), config([file]));
+    const rejected = readJsonlFile<RejectedRow>(path.join(dir, 'run', 'pool', 'rejected.jsonl'));
+    expect(rejected.map((r) => [r.line, r.reason])).toEqual([
+      [1, 'unknown-shape'],
+      [3, 'missing-messages'],
+    ]);
+    expect(manifest.counts.kept).toBe(1);
+  });
+
+  it('removes exact duplicates across files (first kept) and keeps ids unique', async () => {
+    const dir = tempDir();
+    const a = writeJsonl(path.join(dir, 'a.jsonl'), [
+      tulu('same', 'answer', { id: 'one', dataset: 'A' }),
+      tulu('other', 'answer', { id: 'one', dataset: 'A' }), // id taken: derived
+      tulu('same', 'answer', { id: 'dup', dataset: 'A' }), // duplicate content
+      tulu('same ', 'answer', { dataset: 'A' }), // differs by a space: not a duplicate
+    ]);
+    const b = writeJsonl(path.join(dir, 'b.jsonl'), [
+      { instruction: 'same', input: '', output: 'answer', dataset: 'B' }, // same messages via alpaca
+    ]);
+    const c = writeJsonl(path.join(dir, 'c.jsonl'), [tulu('third', 'answer', { id: 'A-deadbeefdeadbeef', dataset: 'B' })]);
+    const { manifest } = await ingestPoolFiles(path.join(dir, 'run'), config([a, b, c]));
+    expect(manifest.counts).toEqual({ read: 6, kept: 4, duplicate: 2, rejected: 0 });
+    expect(manifest.sources).toEqual({
+      A: { read: 4, kept: 3, duplicate: 1, rejected: 0 },
+      B: { read: 2, kept: 1, duplicate: 1, rejected: 0 },
+    });
+    const rows = poolRows(path.join(dir, 'run'));
+    expect(rows.map((r) => r.id)[0]).toBe('one');
+    expect(rows[1]!.id).toMatch(/^A-[0-9a-f]{16}$/);
+    expect(rows[3]!.id).toBe('A-deadbeefdeadbeef');
+    expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+  });
+
+  it('derives the same ids on every run (stable), independent of shard size', async () => {
+    const dir = tempDir();
+    const file = writeJsonl(path.join(dir, 'p.jsonl'), Array.from({ length: 10 }, (_, i) => tulu(`q${i}`, 'a')));
+    await ingestPoolFiles(path.join(dir, 'r1'), config([file], { shardSize: 3 }));
+    await ingestPoolFiles(path.join(dir, 'r2'), config([file], { shardSize: 4 }));
+    expect(poolRows(path.join(dir, 'r1')).map((r) => r.id)).toEqual(poolRows(path.join(dir, 'r2')).map((r) => r.id));
+  });
+
+  it('is a no-op on re-run with the same inputs, and redoes the work when inputs, options or shards change', async () => {
+    const dir = tempDir();
+    const file = writeJsonl(path.join(dir, 'p.jsonl'), Array.from({ length: 7 }, (_, i) => tulu(`q${i}`, 'a')));
+    const runDir = path.join(dir, 'run');
+    const first = await ingestPoolFiles(runDir, config([file]));
+    const second = await ingestPoolFiles(runDir, config([file]));
+    expect(second.skipped).toBe(true);
+    expect(second.manifest).toEqual(first.manifest);
+
+    // damaged shard: re-ingest, same content
+    fs.appendFileSync(runLayout(runDir).pool.shard(1), 'x');
+    const repaired = await ingestPoolFiles(runDir, config([file]));
+    expect(repaired.skipped).toBe(false);
+    expect(repaired.manifest.shards).toEqual(first.manifest.shards);
+
+    // other shard size: new fingerprint, old extra shards removed
+    const bigger = await ingestPoolFiles(runDir, config([file], { shardSize: 5 }));
+    expect(bigger.skipped).toBe(false);
+    expect(bigger.manifest.fingerprint).not.toBe(first.manifest.fingerprint);
+    expect(fs.readdirSync(runLayout(runDir).pool.dir).sort()).toEqual(['manifest.json', 'shard-00000.jsonl', 'shard-00001.jsonl']);
+  });
+
+  it('fails before writing anything when an input is missing or unreadable, naming it', async () => {
+    const dir = tempDir();
+    const runDir = path.join(dir, 'run');
+    const missing = path.join(dir, 'missing.jsonl');
+    await expect(ingestPoolFiles(runDir, config([missing]))).rejects.toThrow(new RegExp(missing));
+    const notGz = path.join(dir, 'x.jsonl.gz');
+    fs.writeFileSync(notGz, '{"messages": []}\n');
+    const err = await ingestPoolFiles(runDir, config([notGz])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as Error).message).toContain(notGz);
+    expect(fs.existsSync(runLayout(runDir).pool.manifest)).toBe(false);
+    expect(fs.readdirSync(runLayout(runDir).pool.dir)).toEqual([]); // temp files removed on failure
+  });
+
+  it('a cancelled ingestion leaves only complete shards and no manifest; the re-run matches a clean run', async () => {
+    const dir = tempDir();
+    const rows = Array.from({ length: 60_000 }, (_, i) => tulu(`question ${i} ${'pad '.repeat(20)}`, `answer ${i}`));
+    const file = writeJsonl(path.join(dir, 'p.jsonl'), rows);
+    const runDir = path.join(dir, 'run');
+    const controller = new AbortController();
+    let seen = 0;
+    const err = await ingestPoolFiles(runDir, config([file], { shardSize: 5000 }), {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.kept > 22_000 && seen++ === 0) controller.abort(new Error('cancelled by test'));
+      },
+    }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('cancelled by test');
+    const names = fs.readdirSync(runLayout(runDir).pool.dir).sort();
+    expect(names).toEqual(['shard-00000.jsonl', 'shard-00001.jsonl', 'shard-00002.jsonl', 'shard-00003.jsonl']);
+    for (const n of names) expect(readJsonlFile(path.join(runLayout(runDir).pool.dir, n))).toHaveLength(5000);
+
+    const resumed = await ingestPoolFiles(runDir, config([file], { shardSize: 5000 }));
+    const clean = await ingestPoolFiles(path.join(dir, 'clean'), config([file], { shardSize: 5000 }));
+    expect(resumed.skipped).toBe(false);
+    expect(resumed.manifest.shards).toEqual(clean.manifest.shards);
+    expect(resumed.manifest.counts).toEqual({ read: 60_000, kept: 60_000, duplicate: 0, rejected: 0 });
+  });
+
+  it('a SIGKILLed ingestion process leaves no half-written shard visible; the re-run completes identically', async () => {
+    const dir = tempDir();
+    const rows = Array.from({ length: 300_000 }, (_, i) => tulu(`question ${i} ${'pad '.repeat(30)}`, `answer ${i}`));
+    const file = writeJsonl(path.join(dir, 'p.jsonl'), rows);
+    const runDir = path.join(dir, 'run');
+    const poolDir = runLayout(runDir).pool.dir;
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'ingest-child.ts'), runDir, '5000', file],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Kill as soon as a few shards are committed, while later ones are being written.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const shards = fs.existsSync(poolDir) ? fs.readdirSync(poolDir).filter((n) => n.startsWith('shard-')) : [];
+      if (shards.length >= 3) break;
+      if (child.exitCode !== null) throw new Error(`child exited early (${child.exitCode}): ${stderr}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    expect(fs.existsSync(runLayout(runDir).pool.manifest), 'child finished before it was killed: enlarge the input').toBe(false);
+    const visible = fs.readdirSync(poolDir).filter((n) => !n.startsWith('.'));
+    expect(visible.length).toBeGreaterThanOrEqual(3);
+    for (const n of visible) {
+      expect(n).toMatch(/^shard-\d{5}\.jsonl$/);
+      const text = fs.readFileSync(path.join(poolDir, n), 'utf8');
+      expect(text.endsWith('\n')).toBe(true);
+      expect(readJsonlFile(path.join(poolDir, n))).toHaveLength(5000);
+    }
+
+    const resumed = await ingestPoolFiles(runDir, config([file], { shardSize: 5000 }));
+    const clean = await ingestPoolFiles(path.join(dir, 'clean'), config([file], { shardSize: 5000 }));
+    expect(resumed.manifest.shards).toEqual(clean.manifest.shards);
+    expect(resumed.manifest.counts.kept).toBe(300_000);
+    expect(fs.readdirSync(poolDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  }, 120_000);
+});
+
+describe('query sets', () => {
+  it('normalises a query set with the same readers, reports rejects, keeps duplicates, rewrites only on change', async () => {
+    const dir = tempDir();
+    const file = writeJsonl(path.join(dir, 'q.jsonl'), [
+      { instruction: 'q1', output: 'a1' },
+      { instruction: 'q1', output: 'a1' },
+      { instruction: 'q2' },
+    ]);
+    const runDir = path.join(dir, 'run');
+    const r = await ingestQuerySet(runDir, { task: 'math', path: file, format: 'auto' }, 1 << 16);
+    expect(r).toMatchObject({ task: 'math', rows: 2, rejected: 1, written: true });
+    const rows = readJsonlFile(runLayout(runDir).queries.file('math')).map((x) => Example.parse(x));
+    expect(rows).toHaveLength(2);
+    expect(rows[0]!.id).not.toBe(rows[1]!.id);
+    expect(readJsonlFile<RejectedRow>(r.rejectedFile!).map((x) => [x.line, x.reason])).toEqual([[3, 'missing-messages']]);
+    const again = await ingestQuerySet(runDir, { task: 'math', path: file, format: 'auto' }, 1 << 16);
+    expect(again.written).toBe(false);
+  });
+
+  it('a query set with no valid rows is an error naming the task and file', async () => {
+    const dir = tempDir();
+    const file = writeJsonl(path.join(dir, 'q.jsonl'), ['not json']);
+    await expect(ingestQuerySet(path.join(dir, 'run'), { task: 't', path: file, format: 'auto' }, 1 << 16)).rejects.toThrow(/"t".*q\.jsonl/);
+  });
+});
+
+describe('ingestPool activity on the real pool', () => {
+  it('ingests ../shared/data: per-source counts, dedup, queries, heartbeats, idempotent re-run', async () => {
+    const pool = path.join(sharedData, 'pool.jsonl');
+    if (!fs.existsSync(pool)) throw new Error(`real data missing: expected ${pool} (the shared data directory beside the repo)`);
+    const runDir = path.join(tempDir(), 'run');
+    const heartbeats: Progress[] = [];
+    const runtime = { heartbeat: (p: Progress) => heartbeats.push(p), signal: new AbortController().signal, lastHeartbeat: undefined, log: () => {} };
+    const input = {
+      runDir,
+      pool: { inputs: [pool], format: 'auto' as const, shardSize: 5000, maxRowBytes: 4 << 20 },
+      queries: [
+        { task: 'gsm8k', path: path.join(sharedData, 'queries', 'gsm8k.jsonl'), format: 'auto' as const },
+        { task: 'general', path: path.join(sharedData, 'queries', 'general.jsonl'), format: 'auto' as const },
+      ],
+    };
+    const out = await runWithRuntime(runtime, () => ingestPool(input));
+    const manifest = PoolManifest.parse(JSON.parse(fs.readFileSync(runLayout(runDir).pool.manifest, 'utf8')));
+    const readPerSource = Object.fromEntries(Object.entries(manifest.sources!).map(([k, s]) => [k, s.read]));
+    expect(readPerSource).toEqual({ alpaca: 5000, code_alpaca: 6550, gsm8k: 7473 });
+    // The shared pool has no exact duplicates and no bad rows (checked independently below).
+    const distinct = new Set(
+      fs
+        .readFileSync(pool, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.stringify((JSON.parse(l) as { messages: unknown }).messages)),
+    ).size;
+    expect(manifest.counts).toEqual({ read: 19_023, kept: distinct, duplicate: 19_023 - distinct, rejected: 0 });
+    expect(distinct).toBe(19_023);
+    expect(out).toMatchObject({ skipped: false, shards: 4, rows: 19_023, rejected: 0, duplicate: 0, tasks: ['gsm8k', 'general'] });
+    expect(out.queries).toEqual({ gsm8k: { rows: 50, rejected: 0 }, general: { rows: 50, rejected: 0 } });
+    expect(heartbeats.at(-1)).toMatchObject({ stage: 'ingest', unit: 'bytes', done: fs.statSync(pool).size, total: fs.statSync(pool).size });
+    expect(new Set(poolRows(runDir).map((r) => r.id)).size).toBe(19_023);
+
+    const again = await runWithRuntime(runtime, () => ingestPool(input));
+    expect(again).toEqual({ ...out, skipped: true });
+  });
+
+  it('validates its input, naming the bad field', async () => {
+    await expect(ingestPool({ runDir: '/tmp/x', pool: { inputs: [] }, queries: [] } as never)).rejects.toThrow(/pool\.inputs/);
+  });
+});
