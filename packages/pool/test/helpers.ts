@@ -2,12 +2,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { afterAll } from 'vitest';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readRecords, type SourceRecord } from '../src/readers.js';
 
+const created: string[] = [];
+
+/** A fresh temp dir, removed when the test file finishes (afterAll registered below). */
 export function tempDir(prefix = 'rds-pool-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
+
+afterAll(() => {
+  for (const dir of created.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 export const tulu = (user: string, assistant: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
