@@ -3,3 +3,4 @@ export * from './config.js';
 export * from './manifests.js';
 export * from './errors.js';
 export * from './activities.js';
+export * from './run.js';
