@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
+import type { RunConfigInput, RunDetail, RunProgress, RunState, RunStatus, RunSummary } from '@rds/schemas';
+import { SelectionStrategy } from '@rds/schemas';
+import {
+  DEFAULT_QUEUES,
+  embedRunProgress,
+  QUERIES,
+  SIGNALS,
+  WORKFLOW_TYPES,
+  type EmbedShardsProgress,
+  type SelectionRunOptions,
+  type TaskQueues,
+} from '@rds/workflows/plan';
+import type { RunBackend } from './backend.js';
+import { RunConflictError, RunNotFoundError } from './errors.js';
+import { parseRunConfig } from './validate.js';
+
+export interface TemporalBackendOptions {
+  client: Client;
+  queues?: Partial<TaskQueues>;
+  embedParallelism?: number;
+  shardsPerRun?: number;
+  /** Prefix of workflow ids this backend creates (and lists). */
+  idPrefix?: string;
+}
+
+const STATE_BY_STATUS: Record<WorkflowExecutionStatusName, RunState> = {
+  UNSPECIFIED: 'running',
+  RUNNING: 'running',
+  PAUSED: 'paused',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  CANCELLED: 'cancelled',
+  TERMINATED: 'cancelled',
+  CONTINUED_AS_NEW: 'running',
+  TIMED_OUT: 'failed',
+  UNKNOWN: 'running',
+};
+
+/** Memo a UI lists runs by (memo needs no search-attribute registration on the server). */
+interface RunMemo {
+  runDir?: string;
+  strategy?: string;
+  budget?: number;
+}
+
+/**
+ * Starts and steers `selectionRun` workflows. The workflow id is the run id; `get` asks the
+ * workflow's `progress` query (and, while embedding, the embedShards child's) for live status.
+ */
+export class TemporalBackend implements RunBackend {
+  readonly kind = 'temporal' as const;
+  private readonly queues: TaskQueues;
+  private readonly prefix: string;
+
+  constructor(private readonly options: TemporalBackendOptions) {
+    this.queues = { ...DEFAULT_QUEUES, ...options.queues };
+    this.prefix = options.idPrefix ?? 'rds-';
+  }
+
+  async start(input: RunConfigInput, runId?: string): Promise<{ runId: string }> {
+    // Validate here too, so a bad config is a 400 at submit time, not a failed workflow.
+    const config = parseRunConfig(input);
+    const id = runId ?? `${this.prefix}${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
+    const options: SelectionRunOptions = {
+      runId: id,
+      queues: this.queues,
+      ...(this.options.embedParallelism ? { embedParallelism: this.options.embedParallelism } : {}),
+      ...(this.options.shardsPerRun ? { shardsPerRun: this.options.shardsPerRun } : {}),
+    };
+    const memo: RunMemo = { runDir: config.runDir, strategy: config.selection.strategy, budget: config.selection.budget };
+    await this.options.client.workflow.start(WORKFLOW_TYPES.selectionRun, {
+      workflowId: id,
+      taskQueue: this.queues.cpu,
+      args: [input, options],
+      memo: memo as Record<string, unknown>,
+    });
+    return { runId: id };
+  }
+
+  async list(): Promise<RunSummary[]> {
+    const out: RunSummary[] = [];
+    for await (const wf of this.options.client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPES.selectionRun}'` })) {
+      const memo = (wf.memo ?? {}) as RunMemo;
+      const strategy = SelectionStrategy.safeParse(memo.strategy);
+      out.push({
+        runId: wf.workflowId,
+        runDir: memo.runDir ?? '',
+        backend: 'temporal',
+        state: STATE_BY_STATUS[wf.status.name],
+        stage: null,
+        strategy: strategy.success ? strategy.data : null,
+        budget: typeof memo.budget === 'number' ? memo.budget : null,
+        startedAt: wf.startTime.toISOString(),
+        updatedAt: (wf.closeTime ?? wf.startTime).toISOString(),
+      });
+    }
+    return out;
+  }
+
+  async get(runId: string): Promise<RunDetail | null> {
+    const handle = this.options.client.workflow.getHandle(runId);
+    let description;
+    try {
+      description = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+    const memo = (description.memo ?? {}) as RunMemo;
+    let status: RunStatus | null = null;
+    try {
+      status = await handle.query<RunStatus>(QUERIES.progress);
+    } catch {
+      // A closed workflow whose history a worker cannot replay right now: fall back to the server's view.
+    }
+    let progress: RunProgress | null = status?.progress ?? null;
+    if (status?.stage === 'embed-pool' && status.state !== 'completed') {
+      try {
+        const child = await this.options.client.workflow.getHandle(`${runId}/embed`).query<EmbedShardsProgress>(QUERIES.progress);
+        progress = embedRunProgress(child, status.counts.poolRows);
+      } catch {
+        // The child has not started yet or just finished.
+      }
+    }
+    const serverState = STATE_BY_STATUS[description.status.name];
+    const state: RunState = serverState === 'running' && status ? status.state : serverState;
+    const strategy = SelectionStrategy.safeParse(memo.strategy);
+    return {
+      runId,
+      runDir: status?.runDir || memo.runDir || '',
+      backend: 'temporal',
+      state,
+      stage: status?.stage ?? null,
+      strategy: strategy.success ? strategy.data : null,
+      budget: typeof memo.budget === 'number' ? memo.budget : null,
+      startedAt: description.startTime.toISOString(),
+      updatedAt: status?.updatedAt ?? (description.closeTime ?? description.startTime).toISOString(),
+      config: null,
+      status: status ? { ...status, state, progress } : null,
+      progress,
+    };
+  }
+
+  async pause(runId: string): Promise<void> {
+    await this.signal(runId, SIGNALS.pause);
+  }
+
+  async resume(runId: string): Promise<void> {
+    await this.signal(runId, SIGNALS.resume);
+  }
+
+  async cancel(runId: string): Promise<void> {
+    await this.guard(runId, () => this.options.client.workflow.getHandle(runId).cancel());
+  }
+
+  private signal(runId: string, name: string): Promise<void> {
+    return this.guard(runId, () => this.options.client.workflow.getHandle(runId).signal(name));
+  }
+
+  private async guard(runId: string, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        // Also raised for a closed workflow: tell the two apart.
+        const exists = await this.get(runId).catch(() => null);
+        if (exists) throw new RunConflictError(`run ${runId} has already finished (${exists.state})`);
+        throw new RunNotFoundError(runId);
+      }
+      throw err;
+    }
+  }
+}

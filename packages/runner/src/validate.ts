@@ -1,0 +1,47 @@
+import path from 'node:path';
+import { activityRuntime, runLayout, writeJsonAtomic } from '@rds/artifacts';
+import { aggregatesFor, parseOrThrow, RunConfig, type RunConfigInput } from '@rds/schemas';
+import type { ValidateConfigInput, ValidateConfigOutput } from '@rds/workflows/plan';
+
+/** Parse a run config (throws ValidationError naming every bad field path). */
+export function parseRunConfig(config: unknown, where = 'run config'): RunConfig {
+  return parseOrThrow(RunConfig, config, where);
+}
+
+/**
+ * Activity: validate the submitted config and record it as runLayout(runDir).config, so every
+ * later stage and every inspector sees the exact config (defaults applied) the run used.
+ * ValidationError is non-retryable in the workflow's retry policy.
+ */
+export async function validateConfig(input: ValidateConfigInput): Promise<ValidateConfigOutput> {
+  const config = parseRunConfig(input.config);
+  await writeJsonAtomic(runLayout(config.runDir).config, config);
+  activityRuntime().log(`run ${input.runId}: config valid, recorded in ${runLayout(config.runDir).config}`);
+  return { config, aggregates: aggregatesFor(config.selection.strategy) };
+}
+
+/**
+ * Resolve the config's relative paths (runDir, pool inputs and globs, query files, model dir)
+ * against `baseDir` (the config file's directory), so a config means the same wherever it is run from.
+ * Leaves anything that is not a string alone: validation reports it afterwards.
+ */
+export function resolveConfigPaths(config: unknown, baseDir: string): RunConfigInput {
+  if (!config || typeof config !== 'object' || Array.isArray(config)) return config as RunConfigInput;
+  const abs = (p: unknown) => (typeof p === 'string' && p !== '' ? path.resolve(baseDir, p) : p);
+  const c = { ...(config as Record<string, unknown>) };
+  c.runDir = abs(c.runDir);
+  if (c.pool && typeof c.pool === 'object') {
+    const pool = { ...(c.pool as Record<string, unknown>) };
+    if (Array.isArray(pool.inputs)) pool.inputs = pool.inputs.map(abs);
+    c.pool = pool;
+  }
+  if (Array.isArray(c.queries)) {
+    c.queries = c.queries.map((q: unknown) => (q && typeof q === 'object' ? { ...q, path: abs((q as { path?: unknown }).path) } : q));
+  }
+  if (c.model && typeof c.model === 'object') c.model = { ...c.model, dir: abs((c.model as { dir?: unknown }).dir) };
+  const dest = (c.handoff as { destination?: { kind?: unknown; dir?: unknown } } | undefined)?.destination;
+  if (dest?.kind === 'local' && typeof dest.dir === 'string') {
+    c.handoff = { ...(c.handoff as object), destination: { ...dest, dir: abs(dest.dir) } };
+  }
+  return c as RunConfigInput;
+}

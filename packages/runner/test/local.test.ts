@@ -1,0 +1,129 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readJsonFile, runLayout } from '@rds/artifacts';
+import { RunConfig, RunStatus, ValidationError, type RunStatus as RunStatusT } from '@rds/schemas';
+import { LocalBackend, PauseGate, RunConflictError, RunNotFoundError, readRunStatus, runLocal } from '../src/index.js';
+import { configFor, fakeActivities } from './fake-activities.js';
+
+let dir: string;
+beforeEach(async () => void (dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-runner-'))));
+afterEach(async () => fs.rm(dir, { recursive: true, force: true }));
+
+const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('runLocal', () => {
+  it('runs every stage in order, records config and a completed status with counts', async () => {
+    const { activities, calls } = fakeActivities({ shards: 3, rowsPerShard: 4 });
+    const seen: RunStatusT[] = [];
+    const status = await runLocal(configFor(dir), { activities, onStatus: (s) => seen.push(s) });
+    expect(calls).toEqual(['ingest', 'queries', 'shard-0', 'shard-1', 'shard-2', 'score', 'select', 'handoff']);
+    expect(status.state).toBe('completed');
+    expect(status.completedStages).toEqual(['validate', 'ingest', 'embed-queries', 'embed-pool', 'score', 'select', 'handoff']);
+    expect(status.counts).toMatchObject({ poolRows: 12, shards: 3, shardsEmbedded: 3, rowsEmbedded: 12, selected: 5, handedOff: 5 });
+    const onDisk = await readJsonFile(runLayout(dir).status, RunStatus);
+    expect(onDisk).toEqual(status);
+    const config = await readJsonFile(runLayout(dir).config, RunConfig);
+    expect(config.selection).toMatchObject({ budget: 5, strategy: 'round-robin-tasks', seed: 42 });
+    // Progress during pool embedding counts rows across shards.
+    const embedProgress = seen.filter((s) => s.progress?.stage === 'embed-pool').map((s) => s.progress!.done);
+    expect(Math.max(...embedProgress)).toBe(12);
+    expect(seen.find((s) => s.progress?.shards?.done === 2)?.progress?.shards).toEqual({ done: 2, total: 3 });
+  });
+
+  it('rejects a bad config with field paths before touching the run directory', async () => {
+    const { activities } = fakeActivities({ shards: 1, rowsPerShard: 1 });
+    const bad = { ...configFor(dir), selection: { budget: -1 }, queries: [] };
+    const err = await runLocal(bad, { activities }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.path).sort()).toEqual(['queries', 'selection.budget']);
+    expect(await readRunStatus(dir)).toBeNull();
+  });
+
+  it('resumes after a failure without recomputing finished shards, keeping the run id', async () => {
+    const fake = fakeActivities({ shards: 4, rowsPerShard: 2, failShardOnce: 2 });
+    const first = await runLocal(configFor(dir), { activities: fake.activities }).catch((e: unknown) => e);
+    expect((first as Error).message).toMatch(/shard 2 failed/);
+    const failed = await readRunStatus(dir);
+    expect(failed).toMatchObject({ state: 'failed', stage: 'embed-pool', error: { type: 'Error' } });
+    const second = await runLocal(configFor(dir), { activities: fake.activities });
+    expect(second.state).toBe('completed');
+    expect(second.runId).toBe(failed!.runId);
+    expect(fake.computed).toEqual([0, 1, 2, 3]); // every shard computed exactly once
+    expect(fake.calls.filter((c) => c.endsWith(':skip'))).toEqual(['ingest:skip', 'queries:skip', 'shard-0:skip', 'shard-1:skip']);
+  });
+
+  it('pauses before the next shard, resumes, and cancels cleanly keeping finished shards', async () => {
+    const fake = fakeActivities({ shards: 6, rowsPerShard: 5, shardMs: 40 });
+    const gate = new PauseGate();
+    const abort = new AbortController();
+    const states: string[] = [];
+    const run = runLocal(configFor(dir), { activities: fake.activities, pauseGate: gate, signal: abort.signal, onStatus: (s) => states.push(`${s.state}:${s.stage}`) });
+    await until(() => fake.computed.length >= 1);
+    gate.pause();
+    const doneAtPause = fake.computed.length;
+    await new Promise((r) => setTimeout(r, 150)); // longer than a shard: nothing new may start
+    expect(fake.computed.length).toBeLessThanOrEqual(doneAtPause + 1); // the in-flight shard may finish
+    const frozen = fake.computed.length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fake.computed.length).toBe(frozen);
+    expect((await readRunStatus(dir))?.state).toBe('paused');
+    gate.resume();
+    await until(() => fake.computed.length > frozen);
+    abort.abort(new Error('user cancelled'));
+    const final = await run;
+    expect(final.state).toBe('cancelled');
+    expect(final.error?.message).toBe('user cancelled');
+    expect(states).toContain('paused:embed-pool');
+    const kept = [...fake.computed];
+    expect(kept.length).toBeLessThan(6);
+    // Completed shard artifacts stay; re-running computes only the rest.
+    const again = await runLocal(configFor(dir), { activities: fake.activities });
+    expect(again.state).toBe('completed');
+    expect(fake.computed.slice(kept.length).sort()).toEqual([0, 1, 2, 3, 4, 5].filter((s) => !kept.includes(s)));
+  });
+});
+
+describe('LocalBackend', () => {
+  it('runs one at a time, queues the next, and reports list/get/pause/resume/cancel', async () => {
+    const fake = fakeActivities({ shards: 3, rowsPerShard: 3, shardMs: 30 });
+    const backend = new LocalBackend({ activities: fake.activities });
+    const a = await backend.start(configFor(path.join(dir, 'a')));
+    const b = await backend.start(configFor(path.join(dir, 'b')));
+    await expect(backend.start(configFor(path.join(dir, 'a')))).rejects.toBeInstanceOf(RunConflictError);
+    expect((await backend.list()).map((r) => [r.runId, r.state])).toEqual([
+      [a.runId, 'running'],
+      [b.runId, 'queued'],
+    ]);
+    await backend.cancel(b.runId);
+    const doneA = await backend.wait(a.runId);
+    expect(doneA).toMatchObject({ state: 'completed', strategy: 'round-robin-tasks', budget: 5, status: { state: 'completed' } });
+    expect(doneA.config?.runDir).toBe(path.join(dir, 'a'));
+    expect((await backend.get(b.runId))?.state).toBe('cancelled');
+    await expect(backend.pause(a.runId)).rejects.toBeInstanceOf(RunConflictError);
+    await expect(backend.pause('nope')).rejects.toBeInstanceOf(RunNotFoundError);
+    expect(await backend.get('nope')).toBeNull();
+
+    const c = await backend.start(configFor(path.join(dir, 'c')));
+    await backend.pause(c.runId);
+    await until(async () => (await backend.get(c.runId))?.state === 'paused');
+    await backend.resume(c.runId);
+    expect((await backend.wait(c.runId)).state).toBe('completed');
+  });
+
+  it('rejects a second run when configured to', async () => {
+    const fake = fakeActivities({ shards: 2, rowsPerShard: 2, shardMs: 20 });
+    const backend = new LocalBackend({ activities: fake.activities, whenBusy: 'reject' });
+    const a = await backend.start(configFor(path.join(dir, 'a')));
+    await expect(backend.start(configFor(path.join(dir, 'b')))).rejects.toThrow(/already in progress/);
+    await backend.wait(a.runId);
+    await expect(backend.start({ ...configFor(dir), selection: {} })).rejects.toBeInstanceOf(ValidationError);
+  });
+});
