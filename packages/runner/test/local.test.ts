@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
-import { RunConfig, RunStatus, ValidationError, type RunStatus as RunStatusT } from '@rds/schemas';
+import { RunConfig, RunStatus, ValidationError, type RunConfigInput, type RunStatus as RunStatusT } from '@rds/schemas';
 import { LocalBackend, PauseGate, RunConflictError, RunNotFoundError, readRunStatus, runLocal } from '../src/index.js';
 import { configFor, fakeActivities } from './fake-activities.js';
 
@@ -124,6 +124,7 @@ describe('LocalBackend', () => {
     const a = await backend.start(configFor(path.join(dir, 'a')));
     await expect(backend.start(configFor(path.join(dir, 'b')))).rejects.toThrow(/already in progress/);
     await backend.wait(a.runId);
-    await expect(backend.start({ ...configFor(dir), selection: {} })).rejects.toBeInstanceOf(ValidationError);
+    const noBudget = { ...configFor(dir), selection: {} } as unknown as RunConfigInput;
+    await expect(backend.start(noBudget)).rejects.toBeInstanceOf(ValidationError);
   });
 });
