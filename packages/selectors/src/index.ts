@@ -1,1 +1,1 @@
-export {};
+export * from './strategies/index.js';

@@ -1,0 +1,70 @@
+import type { SelectionStrategy } from '@rds/schemas';
+
+/** What the strategies know about the pool: its size and each row's source as a small integer. */
+export interface PoolSources {
+  rows: number;
+  /** Source index (into `sources`) of every global pool row. */
+  sourceOf: Uint8Array | Uint16Array | Uint32Array;
+  sources: string[];
+}
+
+/** One task's score per pool row: the max (or mean) of the row's similarity over the task's queries. */
+export interface TaskScores {
+  task: string;
+  scores: Float32Array;
+}
+
+/**
+ * Per-query ranked lists of one task: `queries` x `k` row-major, each list sorted by score
+ * descending then row ascending, padded with row -1 / score -Infinity when the pool is smaller than k.
+ */
+export interface QueryLists {
+  queries: number;
+  k: number;
+  ids: Int32Array;
+  scores: Float32Array;
+}
+
+/** One deeper list (length k, same order and padding rules) for one query of one task. */
+export interface QueryList {
+  ids: Int32Array;
+  scores: Float32Array;
+}
+
+/** Deeper top-k list for query `query` of task index `task`; its first entries must match the shallower list. */
+export type FetchMore = (task: number, query: number, k: number) => QueryList | Promise<QueryList>;
+
+export interface SelectParams {
+  strategy: SelectionStrategy;
+  budget: number;
+  seed: number;
+  /** Weights per source name, normalised to shares of the budget (see quotas.ts). */
+  sourceQuotas?: Record<string, number> | undefined;
+  /** Rows whose score is below this are never selected. */
+  minScore?: number | undefined;
+  pool: PoolSources;
+  /** Per task score vectors, in task order (max vectors; mean vectors for top-k-mean). */
+  tasks: TaskScores[];
+  /** round-robin-queries: the stored per-query lists of each task, aligned with `tasks`. */
+  queryLists?: QueryLists[] | undefined;
+  /** round-robin-queries: deeper lists on demand when a query runs out of its stored list. */
+  fetchMore?: FetchMore | undefined;
+  /** Called now and then with the number of rows selected so far; may throw to cancel. */
+  onProgress?: ((selected: number, target: number) => void) | undefined;
+}
+
+/** The selected rows in rank order (index i = rank i). */
+export interface Selection {
+  count: number;
+  rows: Uint32Array;
+  /** Task index per selected row (into params.tasks). */
+  task: Int32Array;
+  score: Float32Array;
+  /** Query index within the task (round-robin-queries), else -1 (unknown). */
+  query: Int32Array;
+  /** Rows the selection aimed for: min(budget, eligible rows), less when quotas cannot be met. */
+  target: number;
+  /** Eligible rows in the pool (score >= minScore, any task). */
+  eligible: number;
+  warnings: string[];
+}
