@@ -118,6 +118,12 @@ export const SelectionSummary = z.object({
   scoreQuantiles: z.record(z.string(), z.array(z.number())),
   warnings: z.array(z.string()),
   selection: FileRef,
+  /** Tasks in the order the strategy visited them. */
+  tasks: z.array(z.string()).optional(),
+  minScore: z.number().nullable().optional(),
+  sourceQuotas: z.record(z.string(), z.number()).nullable().optional(),
+  /** sha256 over the settings above and the pool/score inputs: same fingerprint = same selection (skip). */
+  fingerprint: Sha256.optional(),
   createdAt: z.string(),
 });
 export type SelectionSummary = z.infer<typeof SelectionSummary>;

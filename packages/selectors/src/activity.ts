@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import {
+  AtomicFileWriter,
+  activityRuntime,
+  cleanTempFiles,
+  readJsonFile,
+  readJsonIfExists,
+  runLayout,
+  throwIfCancelled,
+  verifyFileRef,
+  writeJsonAtomic,
+  ProgressMeter,
+} from '@rds/artifacts';
+import { PoolManifest, SelectInput, SelectionSummary, parseOrThrow, type SelectOutput, type SelectedRow } from '@rds/schemas';
+import { readPoolRows } from './pool-rows.js';
+import { readScoreVector, readScoresManifest, readTopK, type Aggregate } from './score-files.js';
+import { select, type FetchMore, type QueryLists, type Selection } from './strategies/index.js';
+
+const QUANTILES = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
+const LINES_PER_WRITE = 8192;
+
+/** Score artifacts a strategy reads, per task. */
+function aggregatesOf(strategy: SelectInput['selection']['strategy']): Aggregate[] {
+  if (strategy === 'top-k-mean') return ['mean'];
+  if (strategy === 'round-robin-queries') return ['max', 'topk'];
+  return ['max'];
+}
+
+/**
+ * selectPool activity: read the pool's ids/sources and the stored scores, run the strategy, write
+ * selection/selection.jsonl (SelectedRow per line, rank order) and selection/summary.json.
+ * Idempotent: a summary with the same fingerprint (settings + pool + score checksums) whose
+ * selection file still verifies means there is nothing to do. Another strategy or budget replaces
+ * both files atomically (rows first, then the summary that vouches for them).
+ */
+export async function selectPool(raw: SelectInput): Promise<SelectOutput> {
+  const input = parseOrThrow(SelectInput, raw, 'selectPool input');
+  if (os.endianness() !== 'LE') throw new Error('score files are little-endian; this host is big-endian');
+  const rt = activityRuntime();
+  const layout = runLayout(input.runDir);
+  const { strategy, budget, seed } = input.selection;
+  const minScore = input.selection.minScore ?? null;
+  const sourceQuotas = input.selection.sourceQuotas && Object.keys(input.selection.sourceQuotas).length ? input.selection.sourceQuotas : null;
+  const aggregates = aggregatesOf(strategy);
+
+  // Fingerprint from manifests only (cheap), so an unchanged selection is recognised without reading scores.
+  const poolManifest = await readJsonFile(layout.pool.manifest, PoolManifest);
+  const scoreManifests = await Promise.all(input.tasks.flatMap((task) => aggregates.map((a) => readScoresManifest(input.runDir, task, a))));
+  const fingerprint = createHash('sha256')
+    .update(
+      JSON.stringify({
+        strategy,
+        budget,
+        seed,
+        minScore,
+        sourceQuotas: sourceQuotas ? Object.entries(sourceQuotas).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : null,
+        tasks: input.tasks,
+        pool: [poolManifest.fingerprint, poolManifest.shards.map((s) => s.sha256)],
+        scores: scoreManifests.map((m) => [m.task, m.aggregate, m.k ?? null, m.embeddingsFingerprint, m.files.map((f) => f.sha256)]),
+      }),
+    )
+    .digest('hex');
+  const existing = await readJsonIfExists(layout.selection.summary, SelectionSummary).catch(() => null);
+  if (existing?.fingerprint === fingerprint && (await verifyFileRef(existing.selection, layout.selection.dir))) {
+    rt.log(`selection already done (${existing.selected} rows, ${strategy}); skipping`);
+    return { skipped: true, selected: existing.selected, warnings: existing.warnings };
+  }
+  await cleanTempFiles(layout.selection.dir);
+
+  const poolMeter = new ProgressMeter('select:read-pool', poolManifest.shards.reduce((a, s) => a + s.rows, 0), 'rows', (p) => rt.heartbeat(p));
+  const pool = await readPoolRows(input.runDir, rt.signal, (rows) => poolMeter.update(rows));
+  if (pool.manifest.fingerprint !== poolManifest.fingerprint) throw new Error(`${layout.pool.manifest} changed while selecting; run select again`);
+
+  const vectorAggregate = strategy === 'top-k-mean' ? 'mean' : 'max';
+  const tasks = [];
+  const queryLists: QueryLists[] = [];
+  for (const task of input.tasks) {
+    throwIfCancelled(rt.signal);
+    tasks.push({ task, scores: (await readScoreVector(input.runDir, task, vectorAggregate, pool.rows)).scores });
+    if (strategy === 'round-robin-queries') queryLists.push((await readTopK(input.runDir, task, pool.rows)).lists);
+  }
+  const fetchMore = strategy === 'round-robin-queries' ? await deeperListsFromVectorIndex(input.runDir, input.tasks, rt.log) : undefined;
+
+  const chooseMeter = new ProgressMeter('select:choose', Math.min(budget, pool.rows), 'rows', (p) => rt.heartbeat(p));
+  const selection = await select({
+    strategy,
+    budget,
+    seed,
+    minScore: minScore ?? undefined,
+    sourceQuotas: sourceQuotas ?? undefined,
+    pool,
+    tasks,
+    queryLists: strategy === 'round-robin-queries' ? queryLists : undefined,
+    fetchMore,
+    onProgress: (done) => {
+      throwIfCancelled(rt.signal);
+      chooseMeter.update(done);
+    },
+  });
+  for (const w of selection.warnings) rt.log(`warning: ${w}`);
+
+  const writeMeter = new ProgressMeter('select:write', selection.count, 'rows', (p) => rt.heartbeat(p));
+  const writer = new AtomicFileWriter(layout.selection.rows);
+  let ref;
+  try {
+    let chunk = '';
+    for (let i = 0; i < selection.count; i++) {
+      chunk += JSON.stringify(selectedRow(selection, i, pool, input.tasks)) + '\n';
+      if ((i + 1) % LINES_PER_WRITE === 0) {
+        throwIfCancelled(rt.signal);
+        await writer.write(chunk);
+        chunk = '';
+        writeMeter.update(i + 1);
+      }
+    }
+    await writer.write(chunk);
+    ref = await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+
+  const summary: SelectionSummary = {
+    kind: 'selection',
+    version: 1,
+    strategy,
+    budget,
+    selected: selection.count,
+    poolRows: pool.rows,
+    seed,
+    ...tally(selection, pool, input.tasks),
+    warnings: selection.warnings,
+    selection: { file: 'selection.jsonl', ...ref },
+    tasks: input.tasks,
+    minScore,
+    sourceQuotas,
+    fingerprint,
+    createdAt: new Date().toISOString(),
+  };
+  await writeJsonAtomic(layout.selection.summary, parseOrThrow(SelectionSummary, summary, 'selection summary'));
+  writeMeter.update(selection.count, undefined, true);
+  return { skipped: false, selected: selection.count, warnings: selection.warnings };
+}
+
+function selectedRow(s: Selection, i: number, pool: Awaited<ReturnType<typeof readPoolRows>>, tasks: string[]): SelectedRow {
+  const row = s.rows[i]!;
+  const score = s.score[i]!;
+  return {
+    id: pool.ids.get(row),
+    rank: i,
+    task: tasks[s.task[i]!] ?? null,
+    score: Number.isFinite(score) ? score : null,
+    source: pool.sources[pool.sourceOf[row]!]!,
+    query: s.query[i]! >= 0 ? s.query[i]! : null,
+  };
+}
+
+/** Counts per task and source, and score quantiles (nearest rank below) of each task's selected rows. */
+function tally(s: Selection, pool: { sources: string[]; sourceOf: ArrayLike<number> }, tasks: string[]) {
+  const perTask = Object.fromEntries(tasks.map((t) => [t, 0]));
+  const perSource = Object.fromEntries(pool.sources.map((x) => [x, 0]));
+  const byTask = tasks.map(() => [] as number[]);
+  for (let i = 0; i < s.count; i++) {
+    const t = s.task[i]!;
+    perTask[tasks[t]!]!++;
+    perSource[pool.sources[pool.sourceOf[s.rows[i]!]!]!]!++;
+    if (Number.isFinite(s.score[i]!)) byTask[t]!.push(s.score[i]!);
+  }
+  const scoreQuantiles = Object.fromEntries(
+    tasks.map((t, ti) => {
+      const v = Float64Array.from(byTask[ti]!).sort();
+      return [t, v.length ? QUANTILES.map((q) => v[Math.floor(q * (v.length - 1))]!) : []];
+    }),
+  );
+  return { perTask, perSource, scoreQuantiles };
+}
+
+/**
+ * Deeper per-query lists from @rds/vector-index's `topKForQueries(runDir, task, queryIndices, k)`
+ * (queries x k row-major ids/scores, same order and padding as the stored lists). Loaded only for
+ * round-robin-queries; when the export is not there, selection works from the stored lists alone
+ * and fails with a clear message if a query runs out of them.
+ */
+async function deeperListsFromVectorIndex(runDir: string, tasks: string[], log: (m: string) => void): Promise<FetchMore | undefined> {
+  let fn: unknown;
+  try {
+    fn = ((await import('@rds/vector-index')) as Record<string, unknown>).topKForQueries;
+  } catch (err) {
+    log(`cannot load @rds/vector-index for deeper top-K lists: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (typeof fn !== 'function') return undefined;
+  const topKForQueries = fn as (runDir: string, task: string, queries: number[], k: number) => Promise<{ ids: Int32Array; scores: Float32Array }>;
+  return async (task, query, k) => {
+    const out = await topKForQueries(runDir, tasks[task]!, [query], k);
+    if (!(out?.ids instanceof Int32Array) || !(out.scores instanceof Float32Array)) {
+      throw new Error(`topKForQueries(${tasks[task]}, [${query}], ${k}) did not return {ids: Int32Array, scores: Float32Array}`);
+    }
+    return { ids: out.ids.subarray(0, k), scores: out.scores.subarray(0, k) };
+  };
+}
