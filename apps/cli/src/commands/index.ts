@@ -2,3 +2,4 @@
 import { registerCommand } from '../main.js';
 
 registerCommand('ingest', 'validate, normalise, dedup and shard pool files into a run directory', async () => (await import('./ingest.js')).default);
+registerCommand('select', 're-select from stored scores with any strategy, budget, seed, quotas', async () => (await import('./select.js')).default);
