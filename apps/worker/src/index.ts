@@ -1,1 +1,3 @@
-export {};
+export { bundleWorkflows, defaultBundlePath, loadWorkflowBundle, writeWorkflowBundle } from './bundle.js';
+export { parseWorkerArgs, USAGE, type QueueRole, type WorkerOptions } from './options.js';
+export { activitiesFor, startWorkers, type StartedWorkers } from './worker.js';

@@ -6,3 +6,5 @@ export { runLocal, newRunId, type RunLocalOptions } from './local.js';
 export { PauseGate } from './pause-gate.js';
 export { readRunStatus, StatusFileWriter } from './status.js';
 export { parseRunConfig, resolveConfigPaths, validateConfig } from './validate.js';
+export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from './temporal-env.js';
+export { connectTemporalClient } from './temporal-client.js';

@@ -1,0 +1,57 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '@rds/schemas';
+import type { RunActivities } from '@rds/workflows/plan';
+import { activitiesFor, loadWorkflowBundle, parseWorkerArgs, writeWorkflowBundle } from '../src/index.js';
+
+const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-worker-'));
+afterAll(() => fs.rm(tmp, { recursive: true, force: true }));
+
+describe('worker options', () => {
+  it('defaults to both roles on the cpu/gpu queues, one embedding at a time', () => {
+    expect(parseWorkerArgs([], {})).toEqual({ roles: ['cpu', 'gpu'], queues: { cpu: 'cpu', gpu: 'gpu' }, maxActivities: { cpu: 2, gpu: 1 } });
+  });
+
+  it('takes roles, queue names (flag over env) and limits', () => {
+    const o = parseWorkerArgs(['--queues', 'gpu', '--gpu-queue', 'a100', '--max-gpu-activities', '2', '--bundle', 'fresh'], { RDS_GPU_QUEUE: 'x', RDS_CPU_QUEUE: 'c1' });
+    expect(o).toEqual({ roles: ['gpu'], queues: { cpu: 'c1', gpu: 'a100' }, maxActivities: { cpu: 2, gpu: 2 }, bundle: 'fresh' });
+  });
+
+  it('rejects unknown roles and flags with the field that is wrong', () => {
+    const err = (() => {
+      try {
+        parseWorkerArgs(['--queues', 'cpu,tpu', '--max-cpu-activities', '0'], {});
+      } catch (e) {
+        return e as ValidationError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err?.issues.map((i) => i.path).sort()).toEqual(['maxActivities.cpu', 'roles[1]']);
+    expect(() => parseWorkerArgs(['--nope'], {})).toThrow(/Unknown option '--nope'/);
+  });
+});
+
+describe('activities per role', () => {
+  it('serves embedding on gpu and everything else on cpu', () => {
+    const fn = async () => ({}) as never;
+    const all: RunActivities = { validateConfig: fn, ingestPool: fn, embedQueries: fn, embedPoolShard: fn, scorePool: fn, selectPool: fn, handoffSelection: fn };
+    expect(Object.keys(activitiesFor('gpu', all)).sort()).toEqual(['embedPoolShard', 'embedQueries']);
+    expect(Object.keys(activitiesFor('cpu', all)).sort()).toEqual(['handoffSelection', 'ingestPool', 'scorePool', 'selectPool', 'validateConfig']);
+  });
+});
+
+describe('workflow bundle', () => {
+  it('writes a prebuilt bundle and prefers it over bundling at start', async () => {
+    const file = path.join(tmp, 'bundle.js');
+    const written = await writeWorkflowBundle(file);
+    expect(written.bytes).toBeGreaterThan(100_000);
+    const loaded = await loadWorkflowBundle(file);
+    expect(loaded.source).toBe(`prebuilt ${file}`);
+    expect(loaded.code).toContain('function selectionRun(');
+    const fresh = await loadWorkflowBundle(path.join(tmp, 'missing.js'));
+    expect(fresh.source).toBe('bundled at start');
+    expect(fresh.code).toContain('function embedShards(');
+  });
+});
