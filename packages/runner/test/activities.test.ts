@@ -24,6 +24,9 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
+/** env.run with the activity's own input/output types (its generics do not infer the result). */
+const runIn = <I, O>(env: MockActivityEnvironment, fn: (input: I) => Promise<O>, input: I): Promise<O> => env.run(fn, input) as Promise<O>;
+
 const ingestInput = (runDir: string): IngestInput => ({
   runDir,
   pool: { inputs: [POOL], format: 'auto', shardSize: 5000, maxRowBytes: 4 << 20 },
@@ -36,7 +39,7 @@ describe('activities under MockActivityEnvironment', () => {
     const env = new MockActivityEnvironment();
     const beats: Progress[] = [];
     env.on('heartbeat', (d: Progress) => beats.push(d));
-    const out = await env.run(activities.ingestPool, ingestInput(runDir));
+    const out = await runIn(env, activities.ingestPool, ingestInput(runDir));
     expect(out).toMatchObject({ skipped: false, rows: expect.any(Number), tasks: ['gsm8k'] });
     expect(out.rows).toBeGreaterThan(15_000);
     expect(out.shards).toBe(Math.ceil(out.rows / 5000));
@@ -44,7 +47,7 @@ describe('activities under MockActivityEnvironment', () => {
     const last = beats[beats.length - 1]!;
     expect(last).toMatchObject({ stage: 'ingest', unit: 'bytes' });
     expect(last.done).toBe(last.total);
-    const again = await new MockActivityEnvironment().run(activities.ingestPool, ingestInput(runDir));
+    const again = await runIn(new MockActivityEnvironment(), activities.ingestPool, ingestInput(runDir));
     expect(again).toMatchObject({ skipped: true, rows: out.rows, shards: out.shards });
   });
 
@@ -52,10 +55,10 @@ describe('activities under MockActivityEnvironment', () => {
     const runDir = path.join(dir, 'cancel');
     const env = new MockActivityEnvironment();
     env.once('heartbeat', () => env.cancel('CANCELLED'));
-    const err = await env.run(activities.ingestPool, ingestInput(runDir)).catch((e: unknown) => e);
+    const err = await runIn(env, activities.ingestPool, ingestInput(runDir)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     await expect(fs.access(runLayout(runDir).pool.manifest)).rejects.toThrow(/ENOENT/);
-    const out = await new MockActivityEnvironment().run(activities.ingestPool, ingestInput(runDir));
+    const out = await runIn(new MockActivityEnvironment(), activities.ingestPool, ingestInput(runDir));
     expect(out.skipped).toBe(false);
     const manifest = await readJsonFile(runLayout(runDir).pool.manifest, PoolManifest);
     expect(manifest.counts.kept).toBe(out.rows);
@@ -69,9 +72,10 @@ describe('activities under MockActivityEnvironment', () => {
   });
 
   it('validateConfig rejects a bad config as a ValidationError (non-retryable) naming the fields', async () => {
-    const err = await new MockActivityEnvironment()
-      .run(activities.validateConfig, { config: { runDir: dir, selection: { budget: 0 } } as never, runId: 'r' })
-      .catch((e: unknown) => e as Error & { issues: { path: string }[] });
+    const err = await runIn(new MockActivityEnvironment(), activities.validateConfig, { config: { runDir: dir, selection: { budget: 0 } } as never, runId: 'r' }).catch(
+      (e: unknown) => e as Error & { issues: { path: string }[] },
+    );
+    if (!(err instanceof Error)) throw new Error('expected validateConfig to reject');
     expect(err.name).toBe('ValidationError');
     expect(err.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['pool', 'queries', 'model', 'selection.budget']));
   });
