@@ -8,3 +8,4 @@ export { readRunStatus, StatusFileWriter } from './status.js';
 export { parseRunConfig, resolveConfigPaths, validateConfig } from './validate.js';
 export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from './temporal-env.js';
 export { connectTemporalClient } from './temporal-client.js';
+export { describeStatus, loadConfigFile, progressLine } from './present.js';

@@ -3,3 +3,9 @@ import { registerCommand } from '../main.js';
 
 registerCommand('ingest', 'validate, normalise, dedup and shard pool files into a run directory', async () => (await import('./ingest.js')).default);
 registerCommand('select', 're-select from stored scores with any strategy, budget, seed, quotas', async () => (await import('./select.js')).default);
+registerCommand('run', 'run a selection on this machine (resumes an interrupted run)', async () => (await import('./run.js')).default);
+registerCommand('submit', 'start a selection as a Temporal workflow; prints its id', async () => (await import('./submit.js')).default);
+registerCommand('status', "a run's state and progress (Temporal id or --run-dir)", async () => (await import('./status.js')).default);
+registerCommand('pause', 'pause a Temporal run before its next activity', async () => (await import('./pause.js')).default);
+registerCommand('resume', 'resume a paused Temporal run', async () => (await import('./resume.js')).default);
+registerCommand('cancel', 'cancel a Temporal run (finished artifacts stay)', async () => (await import('./cancel.js')).default);
