@@ -55,6 +55,8 @@ export interface SelectionRunOptions {
   embedParallelism?: number;
   /** Shards per embedShards run before it continues as new (bounds history size). */
   shardsPerRun?: number;
+  /** Override the heartbeat timeout of long activities (e.g. '30s' where workers restart fast). */
+  heartbeatTimeout?: string;
 }
 
 /** Running totals of pool embedding, carried across continue-as-new. */
@@ -78,6 +80,7 @@ export interface EmbedShardsInput {
   parallelism: number;
   shardsPerRun: number;
   gpuQueue: string;
+  heartbeatTimeout?: string;
   /** Pause state carried across continue-as-new. */
   paused: boolean;
   totals: EmbedTotals;

@@ -13,7 +13,7 @@ export const embedProgressQuery = wf.defineQuery<EmbedShardsProgress>(QUERIES.pr
  * continued run never embeds a shard twice.
  */
 export async function embedShards(input: EmbedShardsInput): Promise<EmbedShardsInput['totals']> {
-  const { embedPoolShard } = wf.proxyActivities<RunActivities>(activityOptionsFor('embed-pool', { cpu: '', gpu: input.gpuQueue }));
+  const { embedPoolShard } = wf.proxyActivities<RunActivities>(activityOptionsFor('embed-pool', { cpu: '', gpu: input.gpuQueue }, input.heartbeatTimeout));
   let paused = input.paused;
   let totals = input.totals;
   const inFlight: number[] = [];

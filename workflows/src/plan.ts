@@ -25,6 +25,7 @@ export interface ResolvedRunOptions {
   queues: TaskQueues;
   embedParallelism: number;
   shardsPerRun: number;
+  heartbeatTimeout?: string;
 }
 
 export function resolveRunOptions(options: SelectionRunOptions | undefined, fallbackRunId: string): ResolvedRunOptions {
@@ -34,6 +35,7 @@ export function resolveRunOptions(options: SelectionRunOptions | undefined, fall
     queues: { cpu: options?.queues?.cpu || DEFAULT_QUEUES.cpu, gpu: options?.queues?.gpu || DEFAULT_QUEUES.gpu },
     embedParallelism: positive(options?.embedParallelism, DEFAULT_EMBED_PARALLELISM),
     shardsPerRun: positive(options?.shardsPerRun, DEFAULT_SHARDS_PER_RUN),
+    ...(options?.heartbeatTimeout ? { heartbeatTimeout: options.heartbeatTimeout } : {}),
   };
 }
 
@@ -41,7 +43,12 @@ export function resolveRunOptions(options: SelectionRunOptions | undefined, fall
 export const NON_RETRYABLE_ERROR_TYPES = ['ValidationError', 'NonRetryableError'];
 
 /** Activity options per stage: long stages heartbeat (so a dead worker is noticed in minutes) and retry with backoff. */
-export function activityOptionsFor(stage: RunStage, queues: TaskQueues): ActivityOptions {
+export function activityOptionsFor(stage: RunStage, queues: TaskQueues, heartbeatTimeout?: string): ActivityOptions {
+  const options = defaultActivityOptions(stage, queues);
+  return heartbeatTimeout && options.heartbeatTimeout ? { ...options, heartbeatTimeout: heartbeatTimeout as ActivityOptions['heartbeatTimeout'] } : options;
+}
+
+function defaultActivityOptions(stage: RunStage, queues: TaskQueues): ActivityOptions {
   const retry = (maximumAttempts: number) => ({
     initialInterval: '5s',
     backoffCoefficient: 2,

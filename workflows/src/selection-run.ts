@@ -42,7 +42,7 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
   wf.setHandler(progressQuery, () => tracker.status);
 
   const stageActivities = (stage: Parameters<typeof activityOptionsFor>[0]) =>
-    wf.proxyActivities<RunActivities>(activityOptionsFor(stage, opts.queues));
+    wf.proxyActivities<RunActivities>(activityOptionsFor(stage, opts.queues, opts.heartbeatTimeout));
   const activities: RunActivities = {
     validateConfig: stageActivities('validate').validateConfig,
     ingestPool: stageActivities('ingest').ingestPool,
@@ -68,6 +68,7 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
             parallelism: opts.embedParallelism,
             shardsPerRun: opts.shardsPerRun,
             gpuQueue: opts.queues.gpu,
+            ...(opts.heartbeatTimeout ? { heartbeatTimeout: opts.heartbeatTimeout } : {}),
             paused,
             totals: EMPTY_TOTALS,
           };

@@ -71,6 +71,8 @@ describe('options', () => {
       if (stage !== 'validate') expect(o.heartbeatTimeout).toBeDefined();
     }
     expect(STAGES).toEqual([...RUN_STAGES]);
+    expect(activityOptionsFor('embed-pool', q, '30s').heartbeatTimeout).toBe('30s');
+    expect(activityOptionsFor('validate', q, '30s').heartbeatTimeout).toBeUndefined(); // short stages do not heartbeat
   });
 });
 

@@ -21,6 +21,8 @@ export interface TemporalBackendOptions {
   queues?: Partial<TaskQueues>;
   embedParallelism?: number;
   shardsPerRun?: number;
+  /** Heartbeat timeout of long activities (default per stage, minutes). */
+  heartbeatTimeout?: string;
   /** Prefix of workflow ids this backend creates (and lists). */
   idPrefix?: string;
 }
@@ -68,6 +70,7 @@ export class TemporalBackend implements RunBackend {
       queues: this.queues,
       ...(this.options.embedParallelism ? { embedParallelism: this.options.embedParallelism } : {}),
       ...(this.options.shardsPerRun ? { shardsPerRun: this.options.shardsPerRun } : {}),
+      ...(this.options.heartbeatTimeout ? { heartbeatTimeout: this.options.heartbeatTimeout } : {}),
     };
     const memo: RunMemo = { runDir: config.runDir, strategy: config.selection.strategy, budget: config.selection.budget };
     await this.options.client.workflow.start(WORKFLOW_TYPES.selectionRun, {
