@@ -126,7 +126,7 @@ export const Trigger = z.discriminatedUnion('kind', [
   }),
   z.object({
     kind: z.literal('command'),
-    /** Template with {{dataset}}, {{runId}}, {{rows}} placeholders. */
+    /** Template with {{dataset}}, {{runId}}, {{rows}}, {{format}} placeholders (values are shell-quoted). */
     template: z.string().min(1),
     run: z.boolean().default(false),
   }),

@@ -139,9 +139,22 @@ export const HandoffReceipt = z.object({
   trigger: z.object({
     kind: z.string(),
     idempotencyKey: z.string(),
-    status: z.enum(['skipped', 'sent', 'started', 'signalled', 'rendered', 'ran']),
+    /** `failed`: the trigger was attempted and failed; a re-run tries it again (only success is final). */
+    status: z.enum(['skipped', 'sent', 'started', 'signalled', 'rendered', 'ran', 'failed']),
     detail: z.string().optional(),
+    /** Webhook: HTTP attempts made. */
+    attempts: z.number().int().nonnegative().optional(),
+    /** Command trigger: the rendered command, its exit code and the tail of its output. */
+    command: z.string().optional(),
+    exitCode: z.number().int().nullable().optional(),
+    outputTail: z.string().optional(),
   }),
+  /** Training-file format, the dataset file's sha256 and per-task / per-source row counts. */
+  format: z.string().optional(),
+  datasetSha256: Sha256.optional(),
+  counts: z
+    .object({ perTask: z.record(z.string(), z.number().int().nonnegative()), perSource: z.record(z.string(), z.number().int().nonnegative()) })
+    .optional(),
   createdAt: z.string(),
 });
 export type HandoffReceipt = z.infer<typeof HandoffReceipt>;
