@@ -1,4 +1,5 @@
 import { ingestPool } from '@rds/pool';
+import { handoffSelection } from '@rds/handoff';
 import { selectPool } from '@rds/selectors';
 import type { RunActivities } from '@rds/workflows/plan';
 import { validateConfig } from './validate.js';
@@ -8,7 +9,7 @@ import { validateConfig } from './validate.js';
  * WIRING IN PROGRESS: stages whose package has not landed yet are absent (a workflow reaching them
  * fails with "activity not registered"; runLocal refuses to start), see `missingActivities`.
  */
-export const activities = { validateConfig, ingestPool, selectPool } satisfies Partial<RunActivities>;
+export const activities = { validateConfig, ingestPool, selectPool, handoffSelection } satisfies Partial<RunActivities>;
 
 const ALL: (keyof RunActivities)[] = ['validateConfig', 'ingestPool', 'embedQueries', 'embedPoolShard', 'scorePool', 'selectPool', 'handoffSelection'];
 
