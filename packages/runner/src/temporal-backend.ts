@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
+import { defaultPayloadConverter, WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
 import type { RunConfigInput, RunDetail, RunProgress, RunState, RunStatus, RunSummary } from '@rds/schemas';
-import { SelectionStrategy } from '@rds/schemas';
+import { RunConfig, SelectionStrategy } from '@rds/schemas';
 import {
   DEFAULT_QUEUES,
   embedRunProgress,
@@ -140,10 +140,23 @@ export class TemporalBackend implements RunBackend {
       budget: typeof memo.budget === 'number' ? memo.budget : null,
       startedAt: description.startTime.toISOString(),
       updatedAt: status?.updatedAt ?? (description.closeTime ?? description.startTime).toISOString(),
-      config: null,
+      config: await this.startConfig(runId),
       status: status ? { ...status, state, progress } : null,
       progress,
     };
+  }
+
+  /** The config the run was started with (first argument of its start event), defaults applied. */
+  private async startConfig(runId: string): Promise<RunConfig | null> {
+    try {
+      const history = await this.options.client.workflow.getHandle(runId).fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      if (!payload) return null;
+      const parsed = RunConfig.safeParse(defaultPayloadConverter.fromPayload(payload));
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
   }
 
   async pause(runId: string): Promise<void> {
