@@ -5,6 +5,12 @@
  * converter does (json/plain, base64).
  */
 type Attrs = Record<string, unknown>;
+export interface ChildRef {
+  initiated: number;
+  started: number;
+  execution: { workflowId: string; runId: string };
+  workflowType: string;
+}
 interface Event {
   eventId: string;
   eventTime: string;
@@ -141,8 +147,8 @@ export class HistoryBuilder {
     return this;
   }
 
-  /** A child workflow started, run and completed (with the workflow tasks the parent sees). */
-  childWorkflow(workflowType: string, workflowId: string, input: unknown, result: unknown, taskQueue = this.taskQueue): this {
+  /** StartChildWorkflowExecutionInitiated + ChildWorkflowExecutionStarted (+ the workflow task that follows). */
+  startChild(workflowType: string, workflowId: string, input: unknown, taskQueue = this.taskQueue): ChildRef {
     const initiated = this.add('StartChildWorkflowExecutionInitiated', {
       namespace: 'default',
       workflowId,
@@ -164,14 +170,37 @@ export class HistoryBuilder {
       workflowType: { name: workflowType },
     });
     this.workflowTask();
+    return { initiated, started, execution, workflowType };
+  }
+
+  /** ChildWorkflowExecutionCompleted (+ the workflow task that follows). */
+  completeChild(child: ChildRef, result: unknown): this {
     this.add('ChildWorkflowExecutionCompleted', {
       result: payloads([result]),
       namespace: 'default',
-      workflowExecution: execution,
-      workflowType: { name: workflowType },
-      initiatedEventId: String(initiated),
-      startedEventId: String(started),
+      workflowExecution: child.execution,
+      workflowType: { name: child.workflowType },
+      initiatedEventId: String(child.initiated),
+      startedEventId: String(child.started),
     });
+    return this.workflowTask();
+  }
+
+  /** A child workflow started, run and completed (with the workflow tasks the parent sees). */
+  childWorkflow(workflowType: string, workflowId: string, input: unknown, result: unknown, taskQueue = this.taskQueue): this {
+    return this.completeChild(this.startChild(workflowType, workflowId, input, taskQueue), result);
+  }
+
+  /** The workflow signalled another one (SignalExternalWorkflowExecution command, then its outcome). */
+  signalExternal(workflowId: string, signalName: string): this {
+    const initiated = this.add('SignalExternalWorkflowExecutionInitiated', {
+      workflowTaskCompletedEventId: String(this.lastCompletedWft),
+      namespace: 'default',
+      workflowExecution: { workflowId },
+      signalName,
+      input: payloads([]),
+    });
+    this.add('ExternalWorkflowExecutionSignaled', { initiatedEventId: String(initiated), namespace: 'default', workflowExecution: { workflowId } });
     return this.workflowTask();
   }
 

@@ -98,6 +98,32 @@ describe('selectionRun replay', () => {
     await expect(replay(finishFromEmbedQueries(h))).rejects.toThrow(/[Nn]ondetermin/);
   });
 
+  it('pause during embedding is forwarded to the embedShards child, and the next stage waits for resume', async () => {
+    const h = selectionRunHistory();
+    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    const child = h.startChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
+    h.signal('pause').workflowTask(); // -> SignalExternalWorkflowExecution(pause) to the child
+    h.signalExternal(`${WORKFLOW_ID}/embed`, 'pause');
+    h.completeChild(child, totals); // paused: scorePool must wait
+    h.signal('resume').workflowTask(); // the child is done: nothing to forward; scorePool is scheduled
+    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
+    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
+    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    await expect(replay(h)).resolves.toBeUndefined();
+  });
+
+  it('a history where the pause is not forwarded to the running child fails replay', async () => {
+    const h = selectionRunHistory();
+    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    const child = h.startChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
+    h.signal('pause').workflowTask();
+    h.completeChild(child, totals);
+    h.signal('resume').workflowTask();
+    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    await expect(replay(h)).rejects.toThrow(/[Nn]ondetermin/);
+  });
+
   it('cancellation cancels the running activity and then the workflow', async () => {
     const h = selectionRunHistory();
     const s = h.scheduleActivity('embedQueries', { runDir, tasks, model: config.model }, 'gpu');
