@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { runWithRuntime, type Progress } from '@rds/artifacts';
-import type { RunConfigInput, RunProgress, RunStatus } from '@rds/schemas';
+import type { RunConfig, RunConfigInput, RunProgress, RunStatus } from '@rds/schemas';
 import { addShard, EMPTY_TOTALS, runError, runPipeline, StatusTracker, type EmbedTotals, type RunActivities } from '@rds/workflows/plan';
+import { acquireRunLock } from './lock.js';
 import { abortReason, PauseGate } from './pause-gate.js';
 import { readRunStatus, StatusFileWriter } from './status.js';
 import { parseRunConfig } from './validate.js';
@@ -35,6 +36,15 @@ export async function runLocal(input: RunConfigInput, options: RunLocalOptions):
   const config = parseRunConfig(input);
   const previous = await readRunStatus(config.runDir).catch(() => null);
   const runId = options.runId ?? previous?.runId ?? newRunId();
+  const release = await acquireRunLock(config.runDir, runId);
+  try {
+    return await runLocked(config, runId, previous, options);
+  } finally {
+    await release();
+  }
+}
+
+async function runLocked(config: RunConfig, runId: string, previous: RunStatus | null, options: RunLocalOptions): Promise<RunStatus> {
   const signal = options.signal ?? new AbortController().signal;
   const gate = options.pauseGate ?? new PauseGate();
   const writer = new StatusFileWriter();

@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { RunConfig, RunStatus, ValidationError, type RunConfigInput, type RunStatus as RunStatusT } from '@rds/schemas';
+import { lockPath } from '../src/lock.js';
 import { LocalBackend, PauseGate, RunConflictError, RunNotFoundError, readRunStatus, runLocal } from '../src/index.js';
 import { configFor, fakeActivities } from './fake-activities.js';
 
@@ -11,6 +13,7 @@ let dir: string;
 beforeEach(async () => void (dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-runner-'))));
 afterEach(async () => fs.rm(dir, { recursive: true, force: true }));
 
+const exists = (f: string) => fs.stat(f).then(() => true, () => false);
 const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
   const end = Date.now() + ms;
   while (!(await cond())) {
@@ -88,6 +91,24 @@ describe('runLocal', () => {
     const again = await runLocal(configFor(dir), { activities: fake.activities });
     expect(again.state).toBe('completed');
     expect(fake.computed.slice(kept.length).sort()).toEqual([0, 1, 2, 3, 4, 5].filter((s) => !kept.includes(s)));
+  });
+});
+
+describe('run directory lock', () => {
+  it('refuses a second runner on the same run directory while the first is alive, and takes over a crashed one', async () => {
+    const fake = fakeActivities({ shards: 3, rowsPerShard: 3, shardMs: 60 });
+    const first = runLocal(configFor(dir), { activities: fake.activities });
+    await until(() => exists(lockPath(dir)));
+    const err = await runLocal(configFor(dir), { activities: fake.activities }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunConflictError);
+    expect((err as Error).message).toMatch(new RegExp(`in use by run .* \\(pid ${process.pid} `));
+    expect((await first).state).toBe('completed');
+    expect(await exists(lockPath(dir))).toBe(false); // released
+
+    // A lock left by a process that no longer exists (a crash) does not block the next run.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    await fs.writeFile(lockPath(dir), JSON.stringify({ pid: dead, host: os.hostname(), runId: 'old', since: 'x' }));
+    expect((await runLocal(configFor(dir), { activities: fake.activities })).state).toBe('completed');
   });
 });
 
