@@ -12,6 +12,8 @@ const WorkerOptions = z.object({
   queues: z.object({ cpu: z.string().min(1), gpu: z.string().min(1) }),
   /** Activities at once per role: embedding holds one ONNX session per slot, so gpu defaults to 1. */
   maxActivities: z.object({ cpu: z.number().int().positive(), gpu: z.number().int().positive() }),
+  /** On SIGTERM, how long running activities may go on before they are cancelled (they stop at their next checkpoint). */
+  shutdownGraceMs: z.number().int().nonnegative(),
   /** Prebuilt workflow bundle path, or "fresh" to bundle at start. */
   bundle: z.string().min(1).optional(),
 });
@@ -33,6 +35,7 @@ export function parseWorkerArgs(argv: string[], env: NodeJS.ProcessEnv = process
         'max-cpu-activities': { type: 'string', default: '2' },
         'max-gpu-activities': { type: 'string', default: '1' },
         bundle: { type: 'string' },
+        'grace-seconds': { type: 'string', default: '10' },
       },
     }));
   } catch (err) {
@@ -47,6 +50,7 @@ export function parseWorkerArgs(argv: string[], env: NodeJS.ProcessEnv = process
         gpu: values['gpu-queue'] ?? env.RDS_GPU_QUEUE ?? DEFAULT_QUEUES.gpu,
       },
       maxActivities: { cpu: Number(values['max-cpu-activities']), gpu: Number(values['max-gpu-activities']) },
+      shutdownGraceMs: Math.round(Number(values['grace-seconds']) * 1000),
       ...(values.bundle ? { bundle: values.bundle } : {}),
     },
     'rds-worker options',

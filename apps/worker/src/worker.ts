@@ -47,6 +47,7 @@ export async function startWorkers(
       taskQueue,
       activities: activitiesFor(role, activities),
       maxConcurrentActivityTaskExecutions: options.maxActivities[role],
+      shutdownGraceTime: options.shutdownGraceMs,
       ...(role === 'cpu' && bundle ? { workflowBundle: { code: bundle.code } } : {}),
     });
     logger.info(`worker polling ${taskQueue} (${role}) on ${settings.address}/${settings.namespace}`);

@@ -11,12 +11,12 @@ afterAll(() => fs.rm(tmp, { recursive: true, force: true }));
 
 describe('worker options', () => {
   it('defaults to both roles on the cpu/gpu queues, one embedding at a time', () => {
-    expect(parseWorkerArgs([], {})).toEqual({ roles: ['cpu', 'gpu'], queues: { cpu: 'cpu', gpu: 'gpu' }, maxActivities: { cpu: 2, gpu: 1 } });
+    expect(parseWorkerArgs([], {})).toEqual({ roles: ['cpu', 'gpu'], queues: { cpu: 'cpu', gpu: 'gpu' }, maxActivities: { cpu: 2, gpu: 1 }, shutdownGraceMs: 10_000 });
   });
 
   it('takes roles, queue names (flag over env) and limits', () => {
-    const o = parseWorkerArgs(['--queues', 'gpu', '--gpu-queue', 'a100', '--max-gpu-activities', '2', '--bundle', 'fresh'], { RDS_GPU_QUEUE: 'x', RDS_CPU_QUEUE: 'c1' });
-    expect(o).toEqual({ roles: ['gpu'], queues: { cpu: 'c1', gpu: 'a100' }, maxActivities: { cpu: 2, gpu: 2 }, bundle: 'fresh' });
+    const o = parseWorkerArgs(['--queues', 'gpu', '--gpu-queue', 'a100', '--max-gpu-activities', '2', '--bundle', 'fresh', '--grace-seconds', '0.5'], { RDS_GPU_QUEUE: 'x', RDS_CPU_QUEUE: 'c1' });
+    expect(o).toEqual({ roles: ['gpu'], queues: { cpu: 'c1', gpu: 'a100' }, maxActivities: { cpu: 2, gpu: 2 }, shutdownGraceMs: 500, bundle: 'fresh' });
   });
 
   it('rejects unknown roles and flags with the field that is wrong', () => {
