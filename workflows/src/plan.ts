@@ -15,6 +15,11 @@ export const QUERIES = { progress: 'progress' } as const;
 /** Execution order; mirrors RUN_STAGES in @rds/schemas (kept as a type-checked literal so the workflow bundle needs no runtime import). */
 export const STAGES: readonly RunStage[] = ['validate', 'ingest', 'embed-queries', 'embed-pool', 'score', 'select', 'handoff'];
 
+/** The embedShards child's id is derived from the run's, so clients can query its progress without asking the parent. */
+export function embedWorkflowId(parentWorkflowId: string): string {
+  return `${parentWorkflowId}/embed`;
+}
+
 export const DEFAULT_QUEUES: TaskQueues = { cpu: 'cpu', gpu: 'gpu' };
 export const DEFAULT_EMBED_PARALLELISM = 2;
 /** At ~6 history events per shard this keeps embedShards' history far below Temporal's limits. */
@@ -203,15 +208,46 @@ export class StatusTracker {
   }
 }
 
-/** Map an embedShards progress snapshot onto the run's progress record. */
-export function embedRunProgress(p: EmbedShardsProgress, poolRows: number | undefined): RunProgress {
-  return {
-    stage: 'embed-pool',
-    done: p.rows,
-    total: poolRows ?? p.rows,
-    unit: 'rows',
-    ratePerSec: p.ratePerSec,
-    etaSec: p.etaSec,
-    shards: { done: p.shardsDone, total: p.shardsTotal },
-  };
+/** The shape activities heartbeat (Progress in @rds/artifacts), as far as run progress needs it. */
+export interface HeartbeatProgress {
+  done: number;
+  total: number;
+  unit: string;
+  ratePerSec: number;
+  etaSec: number | null;
+}
+
+/** What is known about pool embedding besides the in-flight shards' heartbeats. */
+export interface EmbedContext {
+  rowsDone: number;
+  shardsDone: number;
+  shardsTotal: number;
+  poolRows: number;
+  /** Rate over finished shards, used when no shard is heartbeating. */
+  ratePerSec: number;
+}
+
+/**
+ * Run progress from the heartbeats of the running activities: the stage's own numbers, or for pool
+ * embedding the finished shards' rows plus the in-flight shards' rows, with their summed rate.
+ */
+export function progressFromHeartbeats(stage: RunStage, beats: HeartbeatProgress[], embed?: EmbedContext): RunProgress | null {
+  if (stage === 'embed-pool' && embed) {
+    const rowBeats = beats.filter((b) => b.unit === 'rows');
+    const done = embed.rowsDone + rowBeats.reduce((n, b) => n + b.done, 0);
+    const total = Math.max(embed.poolRows, done);
+    const rate = rowBeats.length ? round1(rowBeats.reduce((n, b) => n + b.ratePerSec, 0)) : embed.ratePerSec;
+    return {
+      stage,
+      done,
+      total,
+      unit: 'rows',
+      ratePerSec: rate,
+      etaSec: rate > 0 ? Math.round((total - done) / rate) : null,
+      shards: { done: embed.shardsDone, total: embed.shardsTotal },
+    };
+  }
+  const b = beats[0];
+  if (!b) return null;
+  return { stage, done: b.done, total: b.total, unit: b.unit, ratePerSec: b.ratePerSec, etaSec: b.etaSec };
 }

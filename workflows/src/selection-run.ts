@@ -3,14 +3,9 @@ import type { RunConfigInput, RunStatus } from '@rds/schemas';
 import type { EmbedShardsInput, RunActivities, SelectionRunOptions, SelectionRunResult } from './contract.js';
 import { embedShards, pauseSignal, resumeSignal } from './embed-shards.js';
 import { runPipeline } from './pipeline.js';
-import { activityOptionsFor, EMPTY_TOTALS, QUERIES, resolveRunOptions, runError, StatusTracker, WORKFLOW_TYPES } from './plan.js';
+import { activityOptionsFor, embedWorkflowId, EMPTY_TOTALS, QUERIES, resolveRunOptions, runError, StatusTracker, WORKFLOW_TYPES } from './plan.js';
 
 export const progressQuery = wf.defineQuery<RunStatus>(QUERIES.progress);
-
-/** The child's id is derived from the parent's, so clients can query its progress without asking the parent. */
-export function embedWorkflowId(parentWorkflowId: string): string {
-  return `${parentWorkflowId}/embed`;
-}
 
 /**
  * One RDS+ selection run: validate -> ingest -> embed queries -> embed pool (child workflow, gpu queue)

@@ -3,7 +3,8 @@ import {
   activityOptionsFor,
   addShard,
   embedProgress,
-  embedRunProgress,
+  embedWorkflowId,
+  progressFromHeartbeats,
   EMPTY_TOTALS,
   resolveRunOptions,
   runError,
@@ -47,7 +48,19 @@ describe('embedding progress', () => {
     // 500 rows / 20 s; 4 shards left at 10 s each over 2 lanes = 20 s.
     expect(p).toEqual({ shardsDone: 3, shardsTotal: 7, inFlight: [3, 4], paused: false, rows: 500, ratePerSec: 25, etaSec: 20 });
     expect(embedProgress(EMPTY_TOTALS, 4, [], true, 2).etaSec).toBeNull();
-    expect(embedRunProgress(p, 1000)).toEqual({ stage: 'embed-pool', done: 500, total: 1000, unit: 'rows', ratePerSec: 25, etaSec: 20, shards: { done: 3, total: 7 } });
+  });
+
+  it('turns heartbeats into run progress: finished shards plus in-flight rows at their summed rate', () => {
+    const beat = (done: number, ratePerSec: number) => ({ done, total: 200, unit: 'rows', ratePerSec, etaSec: 1 });
+    const embed = { rowsDone: 500, shardsDone: 3, shardsTotal: 7, poolRows: 1400, ratePerSec: 25 };
+    expect(progressFromHeartbeats('embed-pool', [beat(100, 30), beat(50, 20)], embed)).toEqual({
+      stage: 'embed-pool', done: 650, total: 1400, unit: 'rows', ratePerSec: 50, etaSec: 15, shards: { done: 3, total: 7 },
+    });
+    // No shard heartbeating (between shards): the finished shards' rate.
+    expect(progressFromHeartbeats('embed-pool', [], embed)).toMatchObject({ done: 500, ratePerSec: 25, etaSec: 36 });
+    expect(progressFromHeartbeats('ingest', [{ done: 5, total: 10, unit: 'bytes', ratePerSec: 1, etaSec: 5 }])).toEqual({ stage: 'ingest', done: 5, total: 10, unit: 'bytes', ratePerSec: 1, etaSec: 5 });
+    expect(progressFromHeartbeats('score', [])).toBeNull();
+    expect(embedWorkflowId('rds-1')).toBe('rds-1/embed');
   });
 });
 

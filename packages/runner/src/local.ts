@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { runWithRuntime, type Progress } from '@rds/artifacts';
-import type { RunConfig, RunConfigInput, RunProgress, RunStatus } from '@rds/schemas';
-import { addShard, EMPTY_TOTALS, runError, runPipeline, StatusTracker, type EmbedTotals, type RunActivities } from '@rds/workflows/plan';
+import type { RunConfig, RunConfigInput, RunStatus } from '@rds/schemas';
+import { addShard, EMPTY_TOTALS, progressFromHeartbeats, runError, runPipeline, StatusTracker, type EmbedTotals, type RunActivities } from '@rds/workflows/plan';
 import { acquireRunLock } from './lock.js';
 import { abortReason, PauseGate } from './pause-gate.js';
 import { readRunStatus, StatusFileWriter } from './status.js';
@@ -65,23 +65,9 @@ async function runLocked(config: RunConfig, runId: string, previous: RunStatus |
   const onHeartbeat = (p: Progress) => {
     const stage = tracker.status.stage;
     if (!stage) return;
-    let progress: RunProgress;
-    if (stage === 'embed-pool') {
-      const done = embedded.rows + (p.unit === 'rows' ? p.done : 0);
-      const total = Math.max(poolRows, done);
-      progress = {
-        stage,
-        done,
-        total,
-        unit: 'rows',
-        ratePerSec: p.ratePerSec,
-        etaSec: p.ratePerSec > 0 ? Math.round((total - done) / p.ratePerSec) : null,
-        shards: { done: embedded.shardsDone, total: shardsTotal },
-      };
-    } else {
-      progress = { stage, done: p.done, total: p.total, unit: p.unit, ratePerSec: p.ratePerSec, etaSec: p.etaSec };
-    }
-    tracker.progress(progress);
+    const embed = { rowsDone: embedded.rows, shardsDone: embedded.shardsDone, shardsTotal, poolRows, ratePerSec: 0 };
+    const progress = progressFromHeartbeats(stage, [p], embed);
+    if (progress) tracker.progress(progress);
   };
 
   const runtime = { heartbeat: onHeartbeat, signal, lastHeartbeat: undefined, log: options.log ?? (() => {}) };

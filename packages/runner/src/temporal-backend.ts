@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
 import type { RunConfigInput, RunDetail, RunProgress, RunState, RunStatus, RunSummary } from '@rds/schemas';
 import { RunConfig, SelectionStrategy } from '@rds/schemas';
+import { z } from 'zod';
 import {
   DEFAULT_QUEUES,
-  embedRunProgress,
+  progressFromHeartbeats,
   QUERIES,
   SIGNALS,
   WORKFLOW_TYPES,
+  embedWorkflowId,
   type EmbedShardsProgress,
   type SelectionRunOptions,
   type TaskQueues,
@@ -39,6 +41,27 @@ const STATE_BY_STATUS: Record<WorkflowExecutionStatusName, RunState> = {
   TIMED_OUT: 'failed',
   UNKNOWN: 'running',
 };
+
+/** Heartbeat details as activities send them (validated: they come back from the server). */
+const Heartbeat = z.object({ done: z.number(), total: z.number(), unit: z.string(), ratePerSec: z.number(), etaSec: z.number().nullable() });
+
+type Description = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['describe']>>;
+
+/** The decoded last heartbeat of each running activity of a workflow execution. */
+function pendingHeartbeats(description: Description): z.infer<typeof Heartbeat>[] {
+  const out = [];
+  for (const a of description.raw.pendingActivities ?? []) {
+    const payload = a.heartbeatDetails?.payloads?.[0];
+    if (!payload) continue;
+    try {
+      const beat = Heartbeat.safeParse(defaultPayloadConverter.fromPayload(payload));
+      if (beat.success) out.push(beat.data);
+    } catch {
+      // Not JSON: not one of ours.
+    }
+  }
+  return out;
+}
 
 /** Memo a UI lists runs by (memo needs no search-attribute registration on the server). */
 interface RunMemo {
@@ -119,12 +142,24 @@ export class TemporalBackend implements RunBackend {
       // A closed workflow whose history a worker cannot replay right now: fall back to the server's view.
     }
     let progress: RunProgress | null = status?.progress ?? null;
-    if (status?.stage === 'embed-pool' && status.state !== 'completed') {
-      try {
-        const child = await this.options.client.workflow.getHandle(`${runId}/embed`).query<EmbedShardsProgress>(QUERIES.progress);
-        progress = embedRunProgress(child, status.counts.poolRows);
-      } catch {
-        // The child has not started yet or just finished.
+    if (status?.stage && status.state !== 'completed') {
+      if (status.stage === 'embed-pool') {
+        // Finished shards from the child's query, in-flight rows from its activities' heartbeats.
+        try {
+          const childHandle = this.options.client.workflow.getHandle(embedWorkflowId(runId));
+          const [child, childDescription] = await Promise.all([childHandle.query<EmbedShardsProgress>(QUERIES.progress), childHandle.describe()]);
+          progress = progressFromHeartbeats('embed-pool', pendingHeartbeats(childDescription), {
+            rowsDone: child.rows,
+            shardsDone: child.shardsDone,
+            shardsTotal: child.shardsTotal,
+            poolRows: status.counts.poolRows ?? child.rows,
+            ratePerSec: child.ratePerSec,
+          });
+        } catch {
+          // The child has not started yet or just finished.
+        }
+      } else {
+        progress = progressFromHeartbeats(status.stage, pendingHeartbeats(description)) ?? progress;
       }
     }
     const serverState = STATE_BY_STATUS[description.status.name];
