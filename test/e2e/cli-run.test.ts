@@ -105,4 +105,25 @@ describe.skipIf(skipReason !== null)(`rds run on the example data${skipReason ? 
     expect(st.code).toBe(0);
     expect(st.stdout).toContain(`run ${crashed.runId} (local): completed`);
   });
+
+  it('stops cleanly on SIGINT (exit 130, status cancelled) and completes when run again', async () => {
+    const runDir = path.join(tmp, 'sigint');
+    const cfg = await exampleConfig(runDir, modelDir);
+    const run = spawnRds(['run', '--config', cfg]);
+    let exited = false;
+    void run.exit.then(() => (exited = true));
+    await waitFor('pool embedding to start', async () => {
+      if (exited) throw new Error(`the run exited before it could be interrupted:\n${(await run.exit).stderr}`);
+      const s = await readJsonFile(runLayout(runDir).status, RunStatus).catch(() => null);
+      return s?.stage === 'embed-pool';
+    }, 120_000, 5);
+    run.child.kill('SIGINT');
+    const r = await run.exit;
+    expect(r.code, r.stderr).toBe(130);
+    const cancelled = await readJsonFile(runLayout(runDir).status, RunStatus);
+    expect(cancelled).toMatchObject({ state: 'cancelled', error: { message: 'interrupted (SIGINT)' } });
+    const again = await spawnRds(['run', '--config', cfg]).exit;
+    expect(again.code, again.stderr).toBe(0);
+    expect((await readJsonFile(runLayout(runDir).status, RunStatus)).state).toBe('completed');
+  });
 });

@@ -51,12 +51,15 @@ const command: Command = {
     parseRunConfig(config); // field errors first (exit 2), before anything else can fail
     const activities = completeActivities();
     const abort = new AbortController();
+    // Ctrl-C reaches both bin/rds.mjs (which forwards it) and this process: handle every repeat, so a
+    // second SIGINT cannot kill the run before it has recorded its cancelled state.
     const onSignal = (sig: NodeJS.Signals) => {
+      if (abort.signal.aborted) return;
       process.stderr.write(`\n${sig}: cancelling; finished artifacts are kept, run again to resume\n`);
       abort.abort(new Error(`interrupted (${sig})`));
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const printer = statusPrinter(process.stderr.isTTY === true);
     const started = Date.now();
     try {
