@@ -63,6 +63,25 @@ export function peekId(line: string, where: string): string {
   return id;
 }
 
+const ID_PREFIX_BYTES = Buffer.from(ID_PREFIX);
+
+/** peekId on a line's bytes: decodes just the id when it is a plain prefix, else the whole line. */
+function peekIdBytes(buf: Buffer, start: number, end: number, file: string, line: number): string {
+  let prefixed = end - start > ID_PREFIX_BYTES.length;
+  for (let k = 0; prefixed && k < ID_PREFIX_BYTES.length; k++) prefixed = buf[start + k] === ID_PREFIX_BYTES[k];
+  if (prefixed) {
+    const from = start + ID_PREFIX_BYTES.length;
+    const quote = buf.indexOf(0x22, from);
+    if (quote !== -1 && quote < end) {
+      // Only the id's own bytes are checked for escapes (indexOf would scan on through the chunk).
+      let escaped = false;
+      for (let k = from; k < quote && !escaped; k++) escaped = buf[k] === 0x5c;
+      if (!escaped) return buf.toString('utf8', from, quote);
+    }
+  }
+  return peekId(buf.toString('utf8', start, end), `${file}:${line}`);
+}
+
 /** Matched lines of one range of output slots: in memory, or appended to a scratch file. */
 class Bucket {
   private pending: string[] = [];
@@ -157,33 +176,51 @@ export async function* materialise(opts: MaterialiseOptions, stats: MaterialiseS
       throwIfCancelled(signal);
       const file = path.resolve(path.dirname(layout.pool.manifest), shard.file);
       const hash = createHash('sha256');
-      const input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-      input.on('data', (chunk) => hash.update(chunk));
-      const rl = readline.createInterface({ input, crlfDelay: Infinity });
       let line = 0;
       let rows = 0;
-      for await (const text of rl) {
+      // Lines are split on the raw bytes and only matched rows are decoded: most of a large pool is
+      // never turned into strings (and never buffered: one 1 MB chunk at a time).
+      const matches: [slot: number, origin: string, text: string][] = [];
+      const onLine = (buf: Buffer, start: number, end: number) => {
         line++;
-        if (text.length === 0) continue;
+        if (end > start && buf[end - 1] === 0x0d) end--;
+        if (end === start) return;
         rows++;
         if ((++scanned & 0xffff) === 0) {
           throwIfCancelled(signal);
           opts.onScan?.(scanned, poolRows);
         }
         // Once every selected row is found, the rest of the pool only needs hashing.
-        if (matched === selection.count) continue;
-        const id = peekId(text, `${file}:${line}`);
-        const position = selection.positionOf.get(id);
-        if (position === undefined) continue;
+        if (matched === selection.count) return;
+        const position = selection.positionOf.get(peekIdBytes(buf, start, end, file, line));
+        if (position === undefined) return;
         if (found[position]) {
           stats.duplicateIds++;
-          continue;
+          return;
         }
         found[position] = 1;
         matched++;
-        const slot = slots[position]!;
-        await buckets[Math.floor(slot / bucketRows)]!.add(slot, `${shardIndex}:${line}`, text);
+        matches.push([slots[position]!, `${shardIndex}:${line}`, buf.toString('utf8', start, end)]);
+      };
+      // Bucket writes are awaited per chunk, not per line: an await per pool row would dominate the scan.
+      const drain = async () => {
+        for (const [slot, origin, text] of matches) await buckets[Math.floor(slot / bucketRows)]!.add(slot, origin, text);
+        matches.length = 0;
+      };
+      let carry: Buffer | null = null;
+      for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        const buf: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
+        let start = 0;
+        for (let nl = buf.indexOf(0x0a, start); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+          onLine(buf, start, nl);
+          start = nl + 1;
+        }
+        carry = start < buf.length ? buf.subarray(start) : null;
+        await drain();
       }
+      if (carry) onLine(carry, 0, carry.length);
+      await drain();
       if (rows !== shard.rows) throw new ValidationError(`${file}: ${rows} rows, the pool manifest says ${shard.rows}`);
       if (hash.digest('hex') !== shard.sha256) throw new ValidationError(`${file}: checksum differs from ${layout.pool.manifest}; the pool changed since ingestion`);
     }

@@ -9,3 +9,4 @@ registerCommand('status', "a run's state and progress (Temporal id or --run-dir)
 registerCommand('pause', 'pause a Temporal run before its next activity', async () => (await import('./pause.js')).default);
 registerCommand('resume', 'resume a paused Temporal run', async () => (await import('./resume.js')).default);
 registerCommand('cancel', 'cancel a Temporal run (finished artifacts stay)', async () => (await import('./cancel.js')).default);
+registerCommand('handoff', 'write the selected examples as a training file + dataset card, publish, trigger fine-tuning', async () => (await import('./handoff.js')).default);
