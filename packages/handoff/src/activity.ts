@@ -9,6 +9,7 @@ import {
   readJsonFile,
   readJsonIfExists,
   runLayout,
+  sha256File,
   verifyFileRef,
   writeFileAtomic,
   writeJsonAtomic,
@@ -190,6 +191,8 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
         selection: selection.summary.selection.sha256,
         seed: selection.summary.seed,
         pool: [pool.fingerprint, pool.shards.map((s) => s.sha256)],
+        // The card embeds the run config: an edited config.json means a new card.
+        config: await sha256File(layout.config).catch(() => null),
         handoff,
       }),
     )
