@@ -2,3 +2,7 @@ export * from './float16.js';
 export * from './store.js';
 export * from './onnx-builder.js';
 export * from './test-model.js';
+export * from './render.js';
+export * from './model.js';
+export * from './embed.js';
+export * from './activity.js';
