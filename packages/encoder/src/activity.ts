@@ -25,9 +25,10 @@ import {
   type FileRef,
   type ModelConfig,
 } from '@rds/schemas';
-import { embedSequences, tokenizeMessages } from './embed.js';
+import { embedSequences } from './embed.js';
 import { getModel, type LoadedModel } from './model.js';
 import { EmbeddingMatrixWriter, settingsKey } from './store.js';
+import { TokenizerWorker } from './tokenize-pool.js';
 
 /** Read a canonical JSONL file (pool shard or query set) whose checksum was already verified. */
 async function readExamples(file: string): Promise<Example[]> {
@@ -88,11 +89,16 @@ async function embedToMatrix(job: EmbedJob): Promise<{ rows: number; tokens: num
   let tokens = typeof writer.extra.tokens === 'number' ? writer.extra.tokens : 0;
   if (writer.rows > 0) rt.log(`${job.label}: resuming at row ${writer.rows} of ${job.examples.length}`);
   const meter = new ProgressMeter(`embed ${job.label}`, job.examples.length, 'rows', (p) => rt.heartbeat(p), writer.rows);
+  const tokenizer = new TokenizerWorker(job.model);
+  const chunkAt = (start: number) => job.examples.slice(start, start + job.cfg.checkpointRows).map((e) => e.messages);
   try {
+    // Pipeline: the worker tokenizes the next chunk while the model runs the current one.
+    let next = writer.rows < job.examples.length ? tokenizer.tokenize(chunkAt(writer.rows), job.cfg.maxTokens) : null;
     for (let start = writer.rows; start < job.examples.length; start += job.cfg.checkpointRows) {
       throwIfCancelled(rt.signal);
-      const chunk = job.examples.slice(start, start + job.cfg.checkpointRows);
-      const seqs = chunk.map((e) => tokenizeMessages(job.model, e.messages, job.cfg.maxTokens));
+      const seqs = await next!;
+      const following = start + job.cfg.checkpointRows;
+      next = following < job.examples.length ? tokenizer.tokenize(chunkAt(following), job.cfg.maxTokens) : null;
       const vectors = await embedSequences(job.model, seqs, {
         pooling: job.cfg.pooling,
         batchTokens: job.cfg.batchTokens,
@@ -122,6 +128,7 @@ async function embedToMatrix(job: EmbedJob): Promise<{ rows: number; tokens: num
     return { rows: job.examples.length, tokens };
   } finally {
     writer.close();
+    await tokenizer.close();
   }
 }
 

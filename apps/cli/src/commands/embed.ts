@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { readJsonFile, runLayout } from '@rds/artifacts';
+import { embedPoolShard, embedQueries } from '@rds/encoder';
+import { ModelConfig, parseOrThrow, PoolManifest, ValidationError } from '@rds/schemas';
+import { parseFlags, required, type Command } from '../args.js';
+import { runInTerminal } from '../terminal.js';
+
+const NAME = 'embed';
+
+function parseShards(spec: string, total: number): number[] {
+  if (spec === 'all') return Array.from({ length: total }, (_, i) => i);
+  return spec.split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 0 || n >= total) throw new ValidationError(`rds ${NAME}: --shards: "${s}" is not a shard of 0..${total - 1}`);
+    return n;
+  });
+}
+
+const command: Command = {
+  name: NAME,
+  summary: 'embed the ingested pool shards and query sets of a run directory with an ONNX model',
+  usage:
+    'rds embed --run <runDir> --model <modelDir> [--ep cpu|cuda|webgpu] [--threads N] [--shards 0,1|all] [--dtype float16|float32] [--pooling weighted-mean|mean|last] [--max-tokens N] [--batch-tokens N]',
+  async run(argv) {
+    const { values } = parseFlags(NAME, argv, {
+      run: { type: 'string' },
+      model: { type: 'string' },
+      ep: { type: 'string' },
+      threads: { type: 'string' },
+      shards: { type: 'string', default: 'all' },
+      dtype: { type: 'string' },
+      pooling: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      'batch-tokens': { type: 'string' },
+    });
+    const runDir = required(NAME, 'run', values.run);
+    const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+    const model = parseOrThrow(
+      ModelConfig,
+      Object.fromEntries(
+        Object.entries({
+          dir: required(NAME, 'model', values.model),
+          executionProvider: values.ep,
+          threads: num(values.threads),
+          dtype: values.dtype,
+          pooling: values.pooling,
+          maxTokens: num(values['max-tokens']),
+          batchTokens: num(values['batch-tokens']),
+        }).filter(([, v]) => v !== undefined),
+      ),
+      `rds ${NAME} options`,
+    );
+    const layout = runLayout(runDir);
+    const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
+    const shards = parseShards(values.shards, pool.shards.length);
+    const tasks = fs.existsSync(layout.queries.dir)
+      ? fs.readdirSync(layout.queries.dir).filter((f) => f.endsWith('.jsonl') && !f.endsWith('.rejected.jsonl')).map((f) => path.basename(f, '.jsonl'))
+      : [];
+
+    const started = Date.now();
+    if (tasks.length) {
+      const q = await runInTerminal(() => embedQueries({ runDir, tasks, model }));
+      console.error(`queries: ${q.rows} rows over ${tasks.length} task(s)${q.skipped ? ' (already embedded)' : ''}`);
+    }
+    let rows = 0;
+    let tokens = 0;
+    for (const shard of shards) {
+      const r = await runInTerminal(() => embedPoolShard({ runDir, shard, model }));
+      rows += r.rows;
+      tokens += r.tokens;
+      console.error(`shard ${shard}: ${r.rows} rows, ${r.tokens} tokens${r.skipped ? ' (already embedded)' : ` in ${r.seconds.toFixed(1)}s`}`);
+    }
+    const secs = (Date.now() - started) / 1000;
+    console.error(`embedded ${rows} pool rows (${tokens} tokens) in ${secs.toFixed(1)}s -> ${layout.embeddings.dir}`);
+    return 0;
+  },
+};
+export default command;
