@@ -1,3 +1,4 @@
+import { embedPoolShard, embedQueries } from '@rds/encoder';
 import { ingestPool } from '@rds/pool';
 import { handoffSelection } from '@rds/handoff';
 import { selectPool } from '@rds/selectors';
@@ -9,7 +10,7 @@ import { validateConfig } from './validate.js';
  * WIRING IN PROGRESS: stages whose package has not landed yet are absent (a workflow reaching them
  * fails with "activity not registered"; runLocal refuses to start), see `missingActivities`.
  */
-export const activities = { validateConfig, ingestPool, selectPool, handoffSelection } satisfies Partial<RunActivities>;
+export const activities = { validateConfig, ingestPool, embedQueries, embedPoolShard, selectPool, handoffSelection } satisfies Partial<RunActivities>;
 
 const ALL: (keyof RunActivities)[] = ['validateConfig', 'ingestPool', 'embedQueries', 'embedPoolShard', 'scorePool', 'selectPool', 'handoffSelection'];
 
