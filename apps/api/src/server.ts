@@ -1,0 +1,188 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import { runLayout } from '@rds/artifacts';
+import { RunConflictError, RunNotFoundError, type RunBackend } from '@rds/runner';
+import { RunConfig, ValidationError, parseOrThrow, runConfigJsonSchema } from '@rds/schemas';
+import { RunIdParams, SelectionQuery, type ErrorBody } from './api-schemas.js';
+import { bearerToken, type TokenSet } from './auth.js';
+import { openApiDocument } from './openapi.js';
+import type { PathPolicy } from './paths.js';
+import { SelectionReader } from './selection.js';
+
+export const API_VERSION = '0.1.0';
+export const DEFAULT_BODY_LIMIT = 256 * 1024;
+export const DEFAULT_UI_DIR = fileURLToPath(new URL('../ui/', import.meta.url));
+
+export interface ApiOptions {
+  backend: RunBackend;
+  tokens: TokenSet;
+  paths: PathPolicy;
+  /** Largest accepted request body in bytes (413 above). */
+  bodyLimit?: number;
+  /** The one origin allowed to call the API from a browser; CORS stays off without it. */
+  corsOrigin?: string;
+  /** Directory of the web UI's static files. */
+  uiDir?: string;
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Static files of the UI, by URL (a fixed list: nothing in a URL ever becomes a file path). */
+const UI_FILES: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/ui/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/ui/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
+};
+
+/** Artifacts listed on a run's detail (present ones only). */
+function artifactFiles(runDir: string): [string, string][] {
+  const l = runLayout(runDir);
+  return [
+    ['config', l.config],
+    ['status', l.status],
+    ['pool-manifest', l.pool.manifest],
+    ['rejected-rows', l.pool.rejected],
+    ['selection', l.selection.rows],
+    ['selection-summary', l.selection.summary],
+    ['handoff-receipt', l.handoff.receipt],
+  ];
+}
+
+const PUBLIC_API = new Set(['/v1/schema/run-config']);
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function sendError(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
+  return reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Client errors Fastify raises itself (body parsing and limits), with fixed messages. */
+const CLIENT_ERRORS: Record<number, string> = {
+  400: 'malformed request',
+  404: 'not found',
+  405: 'method not allowed',
+  413: 'request body too large',
+  415: 'unsupported media type (send application/json)',
+};
+
+/**
+ * The HTTP API and web UI over one RunBackend. Every /v1 route except the run-config schema needs a
+ * bearer token; mutations need a read-write one. Paths in submitted configs are confined to the
+ * configured roots. Errors: 400 with field issues, 401/403/404/409/413 with fixed messages, and a
+ * generic 500 whose details go only to the server log.
+ */
+export async function buildServer(options: ApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+  });
+  // JSON only: Fastify's built-in text/plain parser would hand strings to the routes.
+  app.removeContentTypeParser('text/plain');
+  const { backend, tokens, paths } = options;
+  const uiDir = options.uiDir ?? DEFAULT_UI_DIR;
+  const selections = new SelectionReader();
+  const openapi = openApiDocument(API_VERSION);
+  const runConfigSchema = runConfigJsonSchema();
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'");
+    reply.header('cache-control', 'no-store');
+    return payload;
+  });
+
+  const cors = options.corsOrigin;
+  if (cors) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (req.headers.origin !== cors) return;
+      reply.header('access-control-allow-origin', cors);
+      reply.header('vary', 'Origin');
+      if (req.method === 'OPTIONS') {
+        reply.header('access-control-allow-methods', 'GET, POST');
+        reply.header('access-control-allow-headers', 'authorization, content-type');
+        reply.header('access-control-max-age', '600');
+        return reply.code(204).send();
+      }
+    });
+  }
+
+  app.addHook('onRequest', async (req, reply) => {
+    const url = req.url.split('?')[0]!;
+    if (!url.startsWith('/v1/') || PUBLIC_API.has(url)) return;
+    const token = bearerToken(req.headers.authorization);
+    const access = token === null ? null : tokens.check(token);
+    if (access === null) {
+      reply.header('www-authenticate', 'Bearer');
+      return sendError(reply, 401, { error: 'unauthorized' });
+    }
+    if (access !== 'write' && !READ_METHODS.has(req.method)) return sendError(reply, 403, { error: 'forbidden' });
+  });
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err instanceof ValidationError) return sendError(reply, 400, { error: 'invalid request', issues: err.issues });
+    if (err instanceof RunNotFoundError) return sendError(reply, 404, { error: 'run not found' });
+    if (err instanceof RunConflictError) return sendError(reply, 409, { error: err.message });
+    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+    if (status >= 400 && status < 500) return sendError(reply, status, { error: CLIENT_ERRORS[status] ?? 'bad request' });
+    req.log.error({ err }, 'request failed');
+    return sendError(reply, 500, { error: 'internal error', requestId: req.id });
+  });
+  app.setNotFoundHandler((_req, reply) => sendError(reply, 404, { error: 'not found' }));
+
+  for (const [url, { file, type }] of Object.entries(UI_FILES)) {
+    app.get(url, async (_req, reply) => reply.type(type).send(await fs.readFile(path.join(uiDir, file))));
+  }
+  app.get('/openapi.json', async () => openapi);
+  app.get('/v1/schema/run-config', async () => runConfigSchema);
+  app.get('/healthz', async () => ({ ok: true, backend: backend.kind }));
+
+  app.post('/v1/runs', async (req, reply) => {
+    const parsed = parseOrThrow(RunConfig, req.body, 'request body');
+    const config = await paths.confineConfig(parsed);
+    const { runId } = await backend.start(config);
+    req.log.info({ runId, runDir: config.runDir }, 'run started');
+    return reply.code(201).send({ runId });
+  });
+
+  app.get('/v1/runs', async () => ({ runs: await backend.list() }));
+
+  const runIdOf = (req: FastifyRequest) => parseOrThrow(RunIdParams, req.params, 'path').id;
+
+  app.get('/v1/runs/:id', async (req) => {
+    const detail = await backend.get(runIdOf(req));
+    if (!detail) throw new RunNotFoundError(runIdOf(req));
+    const artifacts = [];
+    if (await paths.isRunDirAllowed(detail.runDir)) {
+      const root = runLayout(detail.runDir).root;
+      for (const [name, file] of artifactFiles(detail.runDir)) {
+        const stat = await fs.stat(file).catch(() => null);
+        if (stat?.isFile()) artifacts.push({ name, file: path.relative(root, file), bytes: stat.size });
+      }
+    }
+    return { ...detail, artifacts };
+  });
+
+  for (const action of ['pause', 'resume', 'cancel'] as const) {
+    app.post(`/v1/runs/:id/${action}`, async (req, reply) => {
+      const id = runIdOf(req);
+      await backend[action](id);
+      req.log.info({ runId: id }, `run ${action}`);
+      return reply.code(202).send({ runId: id });
+    });
+  }
+
+  app.get('/v1/runs/:id/selection', async (req, reply) => {
+    const id = runIdOf(req);
+    const { offset, limit } = parseOrThrow(SelectionQuery, req.query, 'query string');
+    const detail = await backend.get(id);
+    if (!detail) throw new RunNotFoundError(id);
+    // A run directory outside the runs root (a Temporal run started elsewhere) is not served.
+    const page = (await paths.isRunDirAllowed(detail.runDir)) ? await selections.page(detail.runDir, offset, limit) : null;
+    if (!page) return sendError(reply, 404, { error: 'no selection for this run yet' });
+    return page;
+  });
+
+  return app;
+}

@@ -1,0 +1,54 @@
+import path from 'node:path';
+import { connectTemporalClient, LocalBackend, TemporalBackend, type RunBackend } from '@rds/runner';
+import { completeActivities } from '@rds/runner/activities';
+import { TokenSet } from './auth.js';
+import { DEFAULT_BODY_LIMIT } from './server.js';
+
+export interface ApiSettings {
+  host: string;
+  port: number;
+  backend: 'local' | 'temporal';
+  tokens: TokenSet;
+  dataRoots: string[];
+  runsRoot: string;
+  bodyLimit: number;
+  corsOrigin: string | undefined;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got "${raw}"`);
+  return n;
+}
+
+/** Settings from the environment (README "HTTP API and web UI"); throws naming the variable at fault. */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettings {
+  const backend = env.RDS_BACKEND ?? 'local';
+  if (backend !== 'local' && backend !== 'temporal') throw new Error(`RDS_BACKEND: expected "local" or "temporal", got "${backend}"`);
+  const tokens = TokenSet.fromEnv(env);
+  if (tokens.size === 0) throw new Error('no API tokens: set RDS_API_TOKENS (comma-separated, "ro:" prefix = read-only) or RDS_API_TOKENS_FILE');
+  const dataRoots = (env.RDS_DATA_ROOTS ?? '').split(path.delimiter).map((r) => r.trim()).filter(Boolean).map((r) => path.resolve(r));
+  if (dataRoots.length === 0) throw new Error(`RDS_DATA_ROOTS: give the directories runs may read from ("${path.delimiter}"-separated)`);
+  return {
+    host: env.RDS_API_HOST ?? '127.0.0.1',
+    port: positiveInt(env, 'RDS_API_PORT', 8080),
+    backend,
+    tokens,
+    dataRoots,
+    runsRoot: path.resolve(env.RDS_RUNS_ROOT ?? 'runs'),
+    bodyLimit: positiveInt(env, 'RDS_API_BODY_LIMIT', DEFAULT_BODY_LIMIT),
+    corsOrigin: env.RDS_CORS_ORIGIN || undefined,
+  };
+}
+
+/** The backend RDS_BACKEND names; `close` releases its connection. */
+export async function createBackend(kind: ApiSettings['backend'], log: (runId: string, message: string) => void): Promise<{ backend: RunBackend; close: () => Promise<void> }> {
+  if (kind === 'temporal') {
+    const { client, connection } = await connectTemporalClient();
+    return { backend: new TemporalBackend({ client }), close: () => connection.close() };
+  }
+  // Fails here, naming the missing stages, rather than accepting runs that cannot finish.
+  return { backend: new LocalBackend({ activities: completeActivities(), log }), close: async () => {} };
+}

@@ -1,0 +1,381 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { LocalBackend, type RunBackend } from '@rds/runner';
+import { RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
+import { PathPolicy, RunDetailResponse, SelectionPage, TokenSet, buildServer } from '../src/index.js';
+import { pipelineActivities } from './pipeline.js';
+
+const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
+const RW = 'rw-secret-token';
+const RO = 'read-only-token';
+
+let tmp: string;
+let dataRoot: string;
+let runsRoot: string;
+let outside: string;
+let app: FastifyInstance;
+let base: string;
+let backend: LocalBackend;
+let paths: PathPolicy;
+const tokens = new TokenSet([RW, `ro:${RO}`]);
+
+async function call(method: string, url: string, opts: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...opts.headers };
+  const token = opts.token === undefined ? RW : opts.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined = opts.raw;
+  if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + url, { method, headers, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON (the UI's HTML) */
+  }
+  return { status: res.status, headers: res.headers, text, json: json as Record<string, unknown> };
+}
+
+function config(runDir: string, overrides: Partial<RunConfigInput> = {}): RunConfigInput {
+  return {
+    runDir,
+    pool: { inputs: ['pool.jsonl'], shardSize: 100 },
+    queries: [
+      { task: 'math', path: 'queries/math.jsonl' },
+      { task: 'code', path: 'queries/code.jsonl' },
+    ],
+    model: { dir: 'model' },
+    selection: { strategy: 'round-robin-queries', budget: 24, seed: 7 },
+    ...overrides,
+  };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function detail(runId: string) {
+  const res = await call('GET', `/v1/runs/${runId}`);
+  expect(res.status).toBe(200);
+  return RunDetailResponse.parse(res.json);
+}
+
+const finished = (runId: string) =>
+  until(`run ${runId} to finish`, async () => {
+    const d = await detail(runId);
+    return ['completed', 'failed', 'cancelled'].includes(d.state) ? d : null;
+  });
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-api-'));
+  dataRoot = path.join(tmp, 'data');
+  runsRoot = path.join(tmp, 'runs');
+  outside = path.join(tmp, 'outside');
+  fs.cpSync(EXAMPLES, dataRoot, { recursive: true });
+  fs.mkdirSync(path.join(dataRoot, 'model'));
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret.jsonl'), fs.readFileSync(path.join(EXAMPLES, 'pool.jsonl')));
+  // Symlinks inside the roots that lead out of them.
+  fs.symlinkSync(outside, path.join(dataRoot, 'escape'));
+  fs.mkdirSync(runsRoot);
+  fs.symlinkSync(outside, path.join(runsRoot, 'linked-out'));
+  paths = await PathPolicy.create([dataRoot], runsRoot);
+  backend = new LocalBackend({ activities: pipelineActivities({ shardMs: 300 }) });
+  app = await buildServer({ backend, tokens, paths, bodyLimit: 64 * 1024 });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  base = address;
+});
+
+afterAll(async () => {
+  await app?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('authentication', () => {
+  it('401 without a token, with an unknown one, or a malformed header, and says nothing more', async () => {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer nope' }, { authorization: `Basic ${RW}` }, { authorization: `Bearer ${RW}x` }]) {
+      const res = await call('GET', '/v1/runs', { token: null, headers });
+      expect(res.status).toBe(401);
+      expect(res.json).toEqual({ error: 'unauthorized' });
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+    }
+    const post = await call('POST', '/v1/runs', { token: 'wrong', body: config('x') });
+    expect(post.status).toBe(401);
+    expect(fs.readdirSync(runsRoot)).toEqual(['linked-out']);
+  });
+
+  it('a read-only token reads but gets 403 on every mutation', async () => {
+    expect((await call('GET', '/v1/runs', { token: RO })).status).toBe(200);
+    for (const url of ['/v1/runs', '/v1/runs/any/pause', '/v1/runs/any/resume', '/v1/runs/any/cancel']) {
+      const res = await call('POST', url, { token: RO, body: config('ro-run') });
+      expect(res.status).toBe(403);
+      expect(res.json).toEqual({ error: 'forbidden' });
+    }
+    expect(await backend.list()).toEqual([]);
+  });
+
+  it('token sets: ro: prefix, file entries, comments, no empty tokens', () => {
+    const file = path.join(tmp, 'tokens.txt');
+    fs.writeFileSync(file, '# team tokens\nalpha\nro:beta, gamma\n\n');
+    const set = TokenSet.fromEnv({ RDS_API_TOKENS: 'delta,ro:alpha', RDS_API_TOKENS_FILE: file });
+    expect(set.size).toBe(4);
+    expect(set.check('alpha')).toBe('write'); // listed read-write and read-only: the stronger grant wins
+    expect(set.check('beta')).toBe('read');
+    expect(set.check('gamma')).toBe('write');
+    expect(set.check('delta')).toBe('write');
+    expect(set.check('ro:beta')).toBeNull();
+    expect(set.check('')).toBeNull();
+    expect(() => new TokenSet(['ro:'])).toThrow(/empty API token/);
+  });
+});
+
+describe('public documents', () => {
+  it('serves the OpenAPI 3.1 document generated from the zod schemas', async () => {
+    const res = await call('GET', '/openapi.json', { token: null });
+    expect(res.status).toBe(200);
+    const doc = res.json as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['/openapi.json', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/cancel', '/v1/runs/{id}/pause', '/v1/runs/{id}/resume', '/v1/runs/{id}/selection', '/v1/schema/run-config'].sort(),
+    );
+    const input = doc.components.schemas.RunConfigInput!;
+    expect(input.required?.sort()).toEqual(['model', 'pool', 'queries', 'runDir', 'selection']);
+    expect(Object.keys(doc.components.schemas.SelectionPage!.properties!)).toEqual(['summary', 'offset', 'limit', 'total', 'histogram', 'examples']);
+    // Every $ref resolves inside the document.
+    const refs = [...res.text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+    expect(refs.length).toBeGreaterThan(5);
+    for (const r of refs) expect(doc.components.schemas[r], r).toBeDefined();
+  });
+
+  it('serves the run-config JSON Schema and the UI', async () => {
+    const schema = await call('GET', '/v1/schema/run-config', { token: null });
+    expect(schema.json).toEqual(JSON.parse(JSON.stringify(runConfigJsonSchema())));
+    const ui = await call('GET', '/', { token: null });
+    expect(ui.status).toBe(200);
+    expect(ui.headers.get('content-type')).toMatch(/text\/html/);
+    expect(ui.text).toContain('/ui/app.js');
+    expect(ui.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect((await call('GET', '/ui/app.js', { token: null })).headers.get('content-type')).toMatch(/javascript/);
+    expect((await call('GET', '/ui/../package.json', { token: null })).status).toBe(404);
+  });
+});
+
+describe('request validation', () => {
+  it('400 names every bad field path', async () => {
+    const bad = { ...config('v1'), selection: { strategy: 'best', budget: -3 }, model: {}, queries: [{ task: 'no spaces', path: 'q' }] };
+    const res = await call('POST', '/v1/runs', { body: bad });
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe('invalid request');
+    const issues = res.json.issues as { path: string; message: string }[];
+    expect(issues.map((i) => i.path).sort()).toEqual(['model.dir', 'queries[0].task', 'selection.budget', 'selection.strategy']);
+  });
+
+  it('400 for malformed JSON, a non-object body and bad query parameters; 415 for other content types', async () => {
+    expect((await call('POST', '/v1/runs', { raw: '{"runDir":' })).json).toEqual({ error: 'malformed request' });
+    const arr = await call('POST', '/v1/runs', { body: [1, 2] });
+    expect(arr.status).toBe(400);
+    expect((arr.json.issues as { path: string }[])[0]!.path).toBe('(root)');
+    const text = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${RW}`, 'content-type': 'text/plain' }, body: 'x' });
+    expect(text.status).toBe(415);
+    const q = await call('GET', '/v1/runs/some-run/selection?limit=100000');
+    expect(q.status).toBe(400);
+    expect((q.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['limit']);
+  });
+
+  it('413 above the body limit, before anything is parsed', async () => {
+    const huge = { ...config('big'), pool: { inputs: Array.from({ length: 8000 }, (_, i) => `file-${i}.jsonl`) } };
+    const res = await call('POST', '/v1/runs', { body: huge });
+    expect(res.status).toBe(413);
+    expect(res.json).toEqual({ error: 'request body too large' });
+  });
+
+  it('refuses paths that escape the roots: .., absolute outside, symlinks out, globs', async () => {
+    const cases: [RunConfigInput, string][] = [
+      [config('../escaped-run'), 'runDir'],
+      [config('/tmp/abs-run'), 'runDir'],
+      [config('linked-out/run'), 'runDir'],
+      [config('ok', { pool: { inputs: ['../outside/secret.jsonl'] } }), 'pool.inputs[0]'],
+      [config('ok', { pool: { inputs: ['pool.jsonl', path.join(outside, 'secret.jsonl')] } }), 'pool.inputs[1]'],
+      [config('ok', { pool: { inputs: ['escape/secret.jsonl'] } }), 'pool.inputs[0]'],
+      [config('ok', { pool: { inputs: ['escape/*.jsonl'] } }), 'pool.inputs[0]'],
+      [config('ok', { pool: { inputs: ['queries/*/../../../outside/*.jsonl'] } }), 'pool.inputs[0]'],
+      [config('ok', { pool: { inputs: ['/*/secret.jsonl'] } }), 'pool.inputs[0]'],
+      [config('ok', { pool: { inputs: ['**/*.jsonl'] } }), 'pool.inputs[0]'], // matches escape/secret.jsonl through the symlink
+      [config('ok', { queries: [{ task: 'math', path: 'escape/../../outside/secret.jsonl' }] }), 'queries[0].path'],
+      [config('ok', { model: { dir: '/' } }), 'model.dir'],
+      [config('ok', { model: { dir: 'escape/not-yet-there/model' } }), 'model.dir'],
+      [config('ok', { handoff: { destination: { kind: 'local', dir: path.join(dataRoot, 'handoff') } } }), 'handoff.destination.dir'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await call('POST', '/v1/runs', { body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect((res.json.issues as { path: string }[]).map((i) => i.path), JSON.stringify(body)).toEqual([field]);
+      expect(JSON.stringify(res.json)).not.toContain(tmp); // messages do not reveal the server's layout
+    }
+    expect(await backend.list()).toEqual([]);
+    expect(fs.readdirSync(runsRoot)).toEqual(['linked-out']);
+    expect(fs.readdirSync(outside)).toEqual(['secret.jsonl']);
+  });
+});
+
+describe('runs through the LocalBackend', () => {
+  it('starts a run, reports progress to completion, and pages its selection with the matching queries', async () => {
+    const start = await call('POST', '/v1/runs', { body: config('first') });
+    expect(start.status).toBe(201);
+    const runId = start.json.runId as string;
+    const seenStages = new Set<string>();
+    const done = await until('completion', async () => {
+      const d = await detail(runId);
+      if (d.stage) seenStages.add(d.stage);
+      return ['completed', 'failed', 'cancelled'].includes(d.state) ? d : null;
+    });
+    expect(done.state, JSON.stringify(done.status?.error)).toBe('completed');
+    expect(seenStages.has('embed-pool')).toBe(true);
+    expect(done.runDir).toBe(path.join(paths.runsRoot, 'first'));
+    expect(done.config?.pool.inputs).toEqual([path.join(paths.dataRoots[0]!, 'pool.jsonl')]);
+    expect(done.status?.counts).toMatchObject({ poolRows: 300, shards: 3, selected: 24 });
+    expect(done.artifacts.map((a) => a.name)).toEqual(expect.arrayContaining(['config', 'status', 'pool-manifest', 'selection', 'selection-summary', 'handoff-receipt']));
+    expect(done.artifacts.every((a) => !path.isAbsolute(a.file) && a.bytes > 0)).toBe(true);
+
+    const list = await call('GET', '/v1/runs', { token: RO });
+    expect((list.json.runs as { runId: string; state: string }[]).find((r) => r.runId === runId)?.state).toBe('completed');
+
+    const source = new Map(
+      fs.readFileSync(path.join(EXAMPLES, 'pool.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => {
+        const row = JSON.parse(l) as { id: string; messages: unknown };
+        return [row.id, row.messages] as const;
+      }),
+    );
+    const queries = Object.fromEntries(
+      ['math', 'code'].map((t) => [t, fs.readFileSync(path.join(EXAMPLES, 'queries', `${t}.jsonl`), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { messages: unknown }).messages)]),
+    );
+    const all = [];
+    for (let offset = 0; offset < 24; offset += 10) {
+      const res = await call('GET', `/v1/runs/${runId}/selection?offset=${offset}&limit=10`, { token: RO });
+      expect(res.status).toBe(200);
+      const page = SelectionPage.parse(res.json);
+      expect(page.total).toBe(24);
+      expect(page.examples.map((e) => e.rank)).toEqual(Array.from({ length: Math.min(10, 24 - offset) }, (_, i) => offset + i));
+      all.push(...page.examples);
+      if (offset === 0) {
+        expect(page.summary.perTask).toEqual({ math: 12, code: 12 });
+        for (const [task, counts] of Object.entries(page.histogram.counts)) expect(counts.reduce((a, b) => a + b, 0)).toBe(page.summary.perTask[task]);
+      }
+    }
+    expect(new Set(all.map((e) => e.id)).size).toBe(24);
+    for (const e of all) {
+      expect(e.messages).toEqual(source.get(e.id)); // the full pool record of the selected id
+      expect(e.query).not.toBeNull();
+      expect(e.query!.task).toBe(e.task);
+      expect(e.query!.messages).toEqual(queries[e.task!]![e.query!.index]); // line i of the query set = query i
+      expect(e.score).toBeGreaterThan(0);
+    }
+    // Word overlap puts math rows under math queries.
+    expect(all.filter((e) => e.task === 'math').every((e) => e.source.includes('math'))).toBe(true);
+    const pastEnd = SelectionPage.parse((await call('GET', `/v1/runs/${runId}/selection?offset=500`)).json);
+    expect(pastEnd.examples).toEqual([]);
+
+    // Finished runs take no more steering.
+    expect((await call('POST', `/v1/runs/${runId}/pause`)).status).toBe(409);
+    expect((await call('POST', `/v1/runs/${runId}/cancel`)).status).toBe(409);
+  });
+
+  it('pause holds the run, resume continues it, cancel stops another', async () => {
+    const start = await call('POST', '/v1/runs', { body: config('steered', { selection: { strategy: 'round-robin-tasks', budget: 10 } }) });
+    const runId = start.json.runId as string;
+    expect((await call('POST', `/v1/runs/${runId}/pause`)).status).toBe(202);
+    const paused = await until('paused', async () => {
+      const d = await detail(runId);
+      return d.state === 'paused' ? d : null;
+    });
+    await new Promise((r) => setTimeout(r, 700));
+    const still = await detail(runId);
+    expect(still.state).toBe('paused');
+    expect(still.status?.completedStages).toEqual(paused.status?.completedStages ?? []);
+    expect((await call('POST', `/v1/runs/${runId}/resume`)).status).toBe(202);
+    const done = await finished(runId);
+    expect(done.state).toBe('completed');
+    expect(done.status?.counts.selected).toBe(10);
+
+    const second = (await call('POST', '/v1/runs', { body: config('cancelled') })).json.runId as string;
+    await until('pool embedding', async () => (await detail(second)).stage === 'embed-pool');
+    expect((await call('POST', `/v1/runs/${second}/cancel`)).status).toBe(202);
+    const cancelled = await finished(second);
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.status?.completedStages).not.toContain('embed-pool');
+    expect(cancelled.artifacts.map((a) => a.name)).not.toContain('selection');
+    expect((await call('GET', `/v1/runs/${second}/selection`)).json).toEqual({ error: 'no selection for this run yet' });
+  });
+
+  it('404 for unknown runs', async () => {
+    expect((await call('GET', '/v1/runs/nope')).json).toEqual({ error: 'run not found' });
+    expect((await call('POST', '/v1/runs/nope/resume')).status).toBe(404);
+    expect((await call('GET', '/v1/runs/nope/selection')).status).toBe(404);
+    expect((await call('GET', '/v2/anything')).status).toBe(404);
+  });
+});
+
+describe('errors and CORS', () => {
+  it('a backend failure is a generic 500; the detail goes only to the log', async () => {
+    const logged: string[] = [];
+    const failing: RunBackend = {
+      ...backend,
+      kind: 'local',
+      start: () => backend.start({} as RunConfigInput),
+      list: async () => {
+        throw new Error(`database at ${tmp}/secret refused`);
+      },
+      get: async () => RunDetail.parse({}),
+      pause: async () => {},
+      resume: async () => {},
+      cancel: async () => {},
+    };
+    const server = await buildServer({
+      backend: failing,
+      tokens,
+      paths,
+      logger: { level: 'error', stream: { write: (line: string) => void logged.push(line) } },
+    });
+    try {
+      for (const url of ['/v1/runs', '/v1/runs/x']) {
+        const res = await server.inject({ method: 'GET', url, headers: { authorization: `Bearer ${RW}` } });
+        expect(res.statusCode).toBe(500);
+        const body = res.json() as { error: string; requestId: string };
+        expect(body.error).toBe('internal error');
+        expect(res.body).not.toContain('secret');
+        expect(res.body).not.toContain('at ');
+        expect(logged.some((l) => l.includes(body.requestId))).toBe(true);
+      }
+      expect(logged.join('\n')).toContain('database at');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('CORS is off by default and allows only RDS_CORS_ORIGIN when set', async () => {
+    const plain = await call('GET', '/v1/runs', { headers: { origin: 'https://evil.example' } });
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+    const server = await buildServer({ backend, tokens, paths, corsOrigin: 'https://ui.example' });
+    try {
+      const pre = await server.inject({ method: 'OPTIONS', url: '/v1/runs', headers: { origin: 'https://ui.example', 'access-control-request-method': 'POST' } });
+      expect(pre.statusCode).toBe(204);
+      expect(pre.headers['access-control-allow-origin']).toBe('https://ui.example');
+      expect(pre.headers['access-control-allow-headers']).toContain('authorization');
+      const other = await server.inject({ method: 'GET', url: '/v1/runs', headers: { origin: 'https://evil.example', authorization: `Bearer ${RW}` } });
+      expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await server.close();
+    }
+  });
+});
