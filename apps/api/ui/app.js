@@ -19,7 +19,7 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
   return el;
 }
 
@@ -428,7 +428,8 @@ async function runView(runId) {
     const d = await api('GET', `/v1/runs/${encodeURIComponent(runId)}`);
     const live = ['running', 'paused', 'queued'].includes(d.state);
     const counts = Object.entries(d.status?.counts ?? {});
-    head.replaceChildren(
+    // Native replaceChildren would print null as text: optional parts are filtered out first.
+    head.replaceChildren(...[
       h('p', {}, stateBadge(d.state), ` stage ${d.stage ?? '–'} · ${d.backend} · ${d.runDir}`),
       h('p', {}, progressCell(d.progress)),
       live ? h('div', { class: 'actions' }, d.state === 'paused' ? act('resume') : act('pause'), act('cancel')) : null,
@@ -436,7 +437,7 @@ async function runView(runId) {
       h('p', { class: 'muted' }, `completed stages: ${(d.status?.completedStages ?? []).join(', ') || '–'}`),
       counts.length ? h('p', {}, counts.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')) : null,
       d.artifacts.length ? h('p', { class: 'muted' }, `artifacts: ${d.artifacts.map((a) => `${a.file} (${fmt(a.bytes)} B)`).join(', ')}`) : null,
-    );
+    ].filter(Boolean));
     if (!selectionShown && d.artifacts.some((a) => a.name === 'selection-summary') && !live) {
       selectionShown = true;
       await selectionSection(runId, selection);

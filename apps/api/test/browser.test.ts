@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import type { FastifyInstance } from 'fastify';
+import { LocalBackend } from '@rds/runner';
+import { PathPolicy, TokenSet, buildServer } from '../src/index.js';
+import { pipelineActivities } from './pipeline.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../../test-results/', import.meta.url));
+const TOKEN = 'browser-test-token';
+
+let tmp: string;
+let app: FastifyInstance;
+let base: string;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  // CI installs Debian's chromium (.ci/run); a machine without it must not pass this test silently.
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: the UI browser test needs Debian's chromium (apt-get install -y chromium)`);
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-api-ui-'));
+  const dataRoot = path.join(tmp, 'data');
+  fs.cpSync(EXAMPLES, dataRoot, { recursive: true });
+  fs.mkdirSync(path.join(dataRoot, 'model'));
+  const paths = await PathPolicy.create([dataRoot], path.join(tmp, 'runs'));
+  const backend = new LocalBackend({ activities: pipelineActivities({ shardMs: 150 }) });
+  app = await buildServer({ backend, tokens: new TokenSet([TOKEN]), paths });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await app?.close();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+it('starts a run from the generated form, sees it finish in the runs list, and browses why examples were selected', async () => {
+  const page = await browser!.newPage({ viewport: { width: 1280, height: 1000 } });
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  // The deliberate 400 below logs a resource error; anything else logged as an error is a bug.
+  page.on('console', (msg) => void (msg.type() === 'error' && !msg.text().includes('status of 400') && pageErrors.push(msg.text())));
+
+  await page.goto(base);
+  await page.fill('#token', TOKEN);
+  await page.click('#token-form button[type=submit]');
+  await page.waitForSelector('#runs');
+  expect(await page.evaluate('sessionStorage.getItem("rds-api-token")')).toBe(TOKEN);
+
+  await page.click('a[href="#/new"]');
+  await page.waitForSelector('#run-form');
+  // Defaults from the schema are prefilled; enums are selects.
+  expect(await page.inputValue('[data-path="pool.shardSize"]')).toBe('50000');
+  expect(await page.inputValue('[data-path="selection.strategy"]')).toBe('round-robin-tasks');
+  expect(await page.locator('select[data-path="model.pooling"] option').allTextContents()).toEqual(['weighted-mean', 'mean', 'last']);
+
+  // A server-side field error lands on its field.
+  await page.click('#run-form button[type=submit]');
+  await page.waitForSelector('[data-error-for="selection.budget"]:not(:empty)');
+  expect(await page.getAttribute('[data-path="runDir"]', 'aria-invalid')).toBe('true');
+
+  await page.fill('[data-path="runDir"]', 'from-the-ui');
+  await page.fill('[data-path="pool.inputs"]', 'pool.jsonl');
+  await page.fill('[data-path="pool.shardSize"]', '100');
+  await page.fill('[data-path="queries[0].task"]', 'math');
+  await page.fill('[data-path="queries[0].path"]', 'queries/math.jsonl');
+  await page.click('[data-add="queries"]');
+  await page.fill('[data-path="queries[1].task"]', 'code');
+  await page.fill('[data-path="queries[1].path"]', 'queries/code.jsonl');
+  await page.fill('[data-path="model.dir"]', 'model');
+  await page.selectOption('[data-path="selection.strategy"]', 'round-robin-queries');
+  await page.fill('[data-path="selection.budget"]', '30');
+  await page.click('#run-form button[type=submit]');
+  await page.waitForURL(/#\/runs\/run-/);
+  const runId = decodeURIComponent(new URL(page.url()).hash.slice('#/runs/'.length));
+
+  await page.click('a[href="#/"]');
+  const state = page.locator(`#runs tr[data-run-id="${runId}"] [data-state]`);
+  await state.waitFor();
+  await page.waitForSelector(`#runs tr[data-run-id="${runId}"] [data-state="completed"]`, { timeout: 30_000 });
+  fs.mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: path.join(RESULTS, 'api-ui-runs.png'), fullPage: true });
+
+  await page.click(`#runs a[href="#/runs/${encodeURIComponent(runId)}"]`);
+  await page.waitForSelector('#examples tbody tr');
+  expect(await page.locator('main > div').first().textContent()).not.toContain('null'); // the run's header
+  expect(await page.locator('[data-chart="per task"] rect').count()).toBe(2);
+  expect(await page.locator('[data-chart="per source"] rect').count()).toBeGreaterThan(0);
+  expect(await page.locator('[data-chart="scores math"] rect').count()).toBe(20);
+  expect(await page.locator('#examples tbody tr').count()).toBe(20);
+  await page.click('#examples tbody tr[data-rank="3"]');
+  const why = page.locator('#why');
+  await expect.poll(() => why.locator('h3').first().textContent()).toBe('Selected example #3');
+  expect(await why.locator('h3').nth(1).textContent()).toMatch(/^Best-matching query: (math|code) #\d+$/);
+  expect(await why.locator('.message').count()).toBeGreaterThanOrEqual(4);
+  await page.click('text=next ›');
+  await expect.poll(() => page.locator('#examples tbody tr').count()).toBe(10);
+  await page.screenshot({ path: path.join(RESULTS, 'api-ui-run.png'), fullPage: true });
+  expect(pageErrors).toEqual([]);
+});
