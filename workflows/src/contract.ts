@@ -65,6 +65,8 @@ export interface EmbedTotals {
   /** Shards found already embedded (skipped) among shardsDone. */
   shardsSkipped: number;
   rows: number;
+  /** Rows of the shards computed in this run (not skipped): with `seconds`, the embedding rate. */
+  rowsComputed: number;
   tokens: number;
   /** Activity seconds summed over shards (the rate counts work, not waiting). */
   seconds: number;

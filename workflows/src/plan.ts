@@ -96,7 +96,7 @@ export function embedProgress(
   parallelism: number,
 ): EmbedShardsProgress {
   const computed = totals.shardsDone - totals.shardsSkipped;
-  const ratePerSec = totals.seconds > 0 ? round1(totals.rows / totals.seconds) : 0;
+  const ratePerSec = embedRate(totals);
   const secsPerShard = computed > 0 ? totals.seconds / computed : null;
   const left = shardsTotal - totals.shardsDone;
   return {
@@ -110,17 +110,23 @@ export function embedProgress(
   };
 }
 
+/** Rows per second of embedding work (skipped shards count neither rows nor time). */
+export function embedRate(totals: EmbedTotals): number {
+  return totals.seconds > 0 ? round1(totals.rowsComputed / totals.seconds) : 0;
+}
+
 export function addShard(totals: EmbedTotals, out: { skipped: boolean; rows: number; tokens: number; seconds: number }): EmbedTotals {
   return {
     shardsDone: totals.shardsDone + 1,
     shardsSkipped: totals.shardsSkipped + (out.skipped ? 1 : 0),
     rows: totals.rows + out.rows,
+    rowsComputed: totals.rowsComputed + (out.skipped ? 0 : out.rows),
     tokens: totals.tokens + out.tokens,
     seconds: totals.seconds + (out.skipped ? 0 : out.seconds),
   };
 }
 
-export const EMPTY_TOTALS: EmbedTotals = { shardsDone: 0, shardsSkipped: 0, rows: 0, tokens: 0, seconds: 0 };
+export const EMPTY_TOTALS: EmbedTotals = { shardsDone: 0, shardsSkipped: 0, rows: 0, rowsComputed: 0, tokens: 0, seconds: 0 };
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10;

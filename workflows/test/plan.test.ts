@@ -43,10 +43,10 @@ describe('embedding progress', () => {
     let t = addShard(EMPTY_TOTALS, { skipped: true, rows: 100, tokens: 0, seconds: 0 });
     t = addShard(t, { skipped: false, rows: 200, tokens: 5000, seconds: 10 });
     t = addShard(t, { skipped: false, rows: 200, tokens: 5000, seconds: 10 });
-    expect(t).toEqual({ shardsDone: 3, shardsSkipped: 1, rows: 500, tokens: 10_000, seconds: 20 });
+    expect(t).toEqual({ shardsDone: 3, shardsSkipped: 1, rows: 500, rowsComputed: 400, tokens: 10_000, seconds: 20 });
     const p = embedProgress(t, 7, [3, 4], false, 2);
-    // 500 rows / 20 s; 4 shards left at 10 s each over 2 lanes = 20 s.
-    expect(p).toEqual({ shardsDone: 3, shardsTotal: 7, inFlight: [3, 4], paused: false, rows: 500, ratePerSec: 25, etaSec: 20 });
+    // 400 computed rows / 20 s (the skipped shard's rows took no time); 4 shards left at 10 s each over 2 lanes = 20 s.
+    expect(p).toEqual({ shardsDone: 3, shardsTotal: 7, inFlight: [3, 4], paused: false, rows: 500, ratePerSec: 20, etaSec: 20 });
     expect(embedProgress(EMPTY_TOTALS, 4, [], true, 2).etaSec).toBeNull();
   });
 

@@ -47,7 +47,7 @@ const childInput: EmbedShardsInput = {
   paused: false,
   totals: EMPTY_TOTALS,
 };
-const totals = { shardsDone: 2, shardsSkipped: 0, rows: 100, tokens: 3000, seconds: 4 };
+const totals = { shardsDone: 2, shardsSkipped: 0, rows: 100, rowsComputed: 100, tokens: 3000, seconds: 4 };
 
 /** The parent's history through ingest (optionally retried). */
 function selectionRunHistory(vary: { ingestAttempt?: number } = {}) {
@@ -155,14 +155,14 @@ describe('embedShards replay', () => {
     const s1 = h.scheduleActivity('embedPoolShard', shardIn(1), 'gpu');
     h.completeActivity(s0, h.startActivity(s0), shardOut(0)).workflowTask();
     h.completeActivity(s1, h.startActivity(s1), shardOut(1)).workflowTask(); // -> ContinueAsNew
-    const next = { ...input, from: 2, totals: { shardsDone: 2, shardsSkipped: 0, rows: 100, tokens: 3000, seconds: 4 } };
+    const next = { ...input, from: 2, totals: { shardsDone: 2, shardsSkipped: 0, rows: 100, rowsComputed: 100, tokens: 3000, seconds: 4 } };
     h.continuedAsNew('embedShards', next);
     await expect(replay(h, `${WORKFLOW_ID}/embed`)).resolves.toBeUndefined();
 
     const h2 = new HistoryBuilder('cpu').started('embedShards', [next]).workflowTask();
     const s2 = h2.scheduleActivity('embedPoolShard', shardIn(2), 'gpu');
     h2.completeActivity(s2, h2.startActivity(s2), shardOut(2)).workflowTask();
-    h2.completed({ shardsDone: 3, shardsSkipped: 0, rows: 150, tokens: 4500, seconds: 6 });
+    h2.completed({ shardsDone: 3, shardsSkipped: 0, rows: 150, rowsComputed: 150, tokens: 4500, seconds: 6 });
     await expect(replay(h2, `${WORKFLOW_ID}/embed`)).resolves.toBeUndefined();
   });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { runWithRuntime, type Progress } from '@rds/artifacts';
 import type { RunConfig, RunConfigInput, RunStatus } from '@rds/schemas';
-import { addShard, EMPTY_TOTALS, progressFromHeartbeats, runError, runPipeline, StatusTracker, type EmbedTotals, type RunActivities } from '@rds/workflows/plan';
+import { addShard, embedRate, EMPTY_TOTALS, progressFromHeartbeats, runError, runPipeline, StatusTracker, type EmbedTotals, type RunActivities } from '@rds/workflows/plan';
 import { acquireRunLock } from './lock.js';
 import { abortReason, PauseGate } from './pause-gate.js';
 import { readRunStatus, StatusFileWriter } from './status.js';
@@ -86,15 +86,9 @@ async function runLocked(config: RunConfig, runId: string, previous: RunStatus |
               await gate.wait(signal);
               const out = await options.activities.embedPoolShard({ runDir, shard, model });
               embedded = addShard(embedded, out);
-              tracker.progress({
-                stage: 'embed-pool',
-                done: embedded.rows,
-                total: Math.max(poolRows, embedded.rows),
-                unit: 'rows',
-                ratePerSec: embedded.seconds > 0 ? Math.round((10 * embedded.rows) / embedded.seconds) / 10 : 0,
-                etaSec: null,
-                shards: { done: embedded.shardsDone, total: shards },
-              }, { shardsEmbedded: embedded.shardsDone });
+              const context = { rowsDone: embedded.rows, shardsDone: embedded.shardsDone, shardsTotal: shards, poolRows, ratePerSec: embedRate(embedded) };
+              const progress = progressFromHeartbeats('embed-pool', [], context);
+              if (progress) tracker.progress(progress, { shardsEmbedded: embedded.shardsDone });
             }
             return embedded;
           },
