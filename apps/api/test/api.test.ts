@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { LocalBackend, type RunBackend } from '@rds/runner';
 import { RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
-import { PathPolicy, RunDetailResponse, SelectionPage, TokenSet, buildServer } from '../src/index.js';
+import { PathPolicy, RunDetailResponse, SelectionPage, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
 import { pipelineActivities } from './pipeline.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
@@ -377,5 +377,19 @@ describe('errors and CORS', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('settings from the environment', () => {
+  it('requires tokens and data roots, checks RDS_BACKEND and numbers, applies defaults', () => {
+    const env = { RDS_API_TOKENS: 'a,ro:b', RDS_DATA_ROOTS: `/data${path.delimiter}/more` };
+    const s = settingsFromEnv(env);
+    expect(s).toMatchObject({ host: '127.0.0.1', port: 8080, backend: 'local', dataRoots: ['/data', '/more'], runsRoot: path.resolve('runs'), bodyLimit: 262_144, corsOrigin: undefined });
+    expect(s.tokens.check('b')).toBe('read');
+    expect(() => settingsFromEnv({ RDS_DATA_ROOTS: '/data' })).toThrow(/RDS_API_TOKENS/);
+    expect(() => settingsFromEnv({ RDS_API_TOKENS: 'a' })).toThrow(/RDS_DATA_ROOTS/);
+    expect(() => settingsFromEnv({ ...env, RDS_BACKEND: 'cloud' })).toThrow(/RDS_BACKEND: expected "local" or "temporal", got "cloud"/);
+    expect(() => settingsFromEnv({ ...env, RDS_API_PORT: 'http' })).toThrow(/RDS_API_PORT/);
+    expect(settingsFromEnv({ ...env, RDS_BACKEND: 'temporal', RDS_CORS_ORIGIN: 'https://ui.example', RDS_API_BODY_LIMIT: '1024' })).toMatchObject({ backend: 'temporal', corsOrigin: 'https://ui.example', bodyLimit: 1024 });
   });
 });
