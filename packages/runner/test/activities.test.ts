@@ -4,8 +4,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { activityRuntime, readJsonFile, runLayout, type Progress } from '@rds/artifacts';
-import { PoolManifest, type IngestInput } from '@rds/schemas';
+import { activityRuntime, readJsonFile, runLayout, sha256File, type Progress } from '@rds/artifacts';
+import { writeTestModel } from '@rds/encoder';
+import { EmbeddingManifest, ModelConfig, PoolManifest, type IngestInput } from '@rds/schemas';
 import { activities } from '../src/activities.js';
 
 /**
@@ -78,5 +79,52 @@ describe('activities under MockActivityEnvironment', () => {
     if (!(err instanceof Error)) throw new Error('expected validateConfig to reject');
     expect(err.name).toBe('ValidationError');
     expect(err.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['pool', 'queries', 'model', 'selection.budget']));
+  });
+
+  it('embedPoolShard cancelled mid-shard resumes from its checkpoint on the next attempt, byte-identical to an uninterrupted run', async () => {
+    const examples = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples/data');
+    const modelDir = path.join(dir, 'model');
+    await writeTestModel(modelDir);
+    const model = ModelConfig.parse({ dir: modelDir, maxTokens: 128, checkpointRows: 16 });
+    const ingest = (runDir: string): IngestInput => ({
+      runDir,
+      pool: { inputs: [path.join(examples, 'pool.jsonl')], format: 'auto', shardSize: 100, maxRowBytes: 1 << 20 },
+      queries: [],
+    });
+    const straightDir = path.join(dir, 'embed-straight');
+    const resumedDir = path.join(dir, 'embed-resumed');
+    for (const d of [straightDir, resumedDir]) await runIn(new MockActivityEnvironment(), activities.ingestPool, ingest(d));
+
+    const straight = await runIn(new MockActivityEnvironment(), activities.embedPoolShard, { runDir: straightDir, shard: 1, model });
+    expect(straight).toMatchObject({ skipped: false, shard: 1, rows: 100 });
+
+    // Attempt 1: cancelled at its first heartbeat (after the first checkpoint).
+    const first = new MockActivityEnvironment();
+    const firstBeats: Progress[] = [];
+    first.on('heartbeat', (p: Progress) => {
+      firstBeats.push(p);
+      if (firstBeats.length === 1) first.cancel('CANCELLED');
+    });
+    await expect(runIn(first, activities.embedPoolShard, { runDir: resumedDir, shard: 1, model })).rejects.toThrow();
+    expect(firstBeats[0]).toMatchObject({ unit: 'rows', total: 100 });
+    const checkpointed = firstBeats[0]!.done;
+    expect(checkpointed).toBeGreaterThan(0);
+    expect(checkpointed).toBeLessThan(100);
+    await expect(fs.access(runLayout(resumedDir).embeddings.poolManifest(1))).rejects.toThrow(/ENOENT/);
+
+    // Attempt 2 (what Temporal's retry runs, with the last heartbeat as details) resumes at the checkpoint.
+    const second = new MockActivityEnvironment({ heartbeatDetails: firstBeats[firstBeats.length - 1], attempt: 2 });
+    const secondBeats: Progress[] = [];
+    second.on('heartbeat', (p: Progress) => secondBeats.push(p));
+    const resumed = await runIn(second, activities.embedPoolShard, { runDir: resumedDir, shard: 1, model });
+    expect(resumed).toMatchObject({ skipped: false, rows: 100 });
+    expect(secondBeats[0]!.done).toBeGreaterThan(checkpointed); // never re-embeds the checkpointed rows
+    const a = await readJsonFile(runLayout(straightDir).embeddings.poolManifest(1), EmbeddingManifest);
+    const b = await readJsonFile(runLayout(resumedDir).embeddings.poolManifest(1), EmbeddingManifest);
+    expect(b.ids).toEqual(a.ids);
+    expect(b.matrix.sha256).toBe(a.matrix.sha256);
+    expect(await sha256File(runLayout(resumedDir).embeddings.poolMatrix(1))).toBe(a.matrix.sha256);
+    // Attempt 3 finds the finished shard and skips it.
+    expect(await runIn(new MockActivityEnvironment(), activities.embedPoolShard, { runDir: resumedDir, shard: 1, model })).toMatchObject({ skipped: true, rows: 100 });
   });
 });
