@@ -1,1 +1,7 @@
-export {};
+export * from './faiss.js';
+export * from './engines.js';
+export * from './topk.js';
+export * from './inputs.js';
+export * from './scoring.js';
+export * from './deeper.js';
+export * from './activity.js';

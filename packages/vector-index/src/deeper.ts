@@ -1,0 +1,75 @@
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { readJsonFile, runLayout } from '@rds/artifacts';
+import { EmbeddingMatrixReader } from '@rds/encoder';
+import { ScoresManifest, ValidationError } from '@rds/schemas';
+import { createEngine, type QuerySet } from './engines.js';
+import { readPoolEmbeddings, readQueries, taskFingerprint } from './inputs.js';
+import { RunningTopK } from './topk.js';
+
+const DEEPER_BLOCK_ROWS = 65_536;
+
+/**
+ * Per-query top-k lists of `task` for the given query indices (queryIndices.length x k, row-major,
+ * same order and padding as the stored topk files). Served from the stored lists when k fits,
+ * otherwise recomputed by streaming the pool once for just these queries.
+ */
+export async function topKForQueries(runDir: string, task: string, queryIndices: number[], k: number): Promise<{ ids: Int32Array; scores: Float32Array }> {
+  if (!Number.isInteger(k) || k <= 0) throw new ValidationError(`topKForQueries: k must be a positive integer, got ${k}`);
+  const layout = runLayout(runDir);
+  const manifestPath = layout.scores.manifest(task, 'topk');
+  const m = await readJsonFile(manifestPath, ScoresManifest);
+  for (const q of queryIndices) {
+    if (!Number.isInteger(q) || q < 0 || q >= m.queries) throw new ValidationError(`topKForQueries: query ${q} outside 0..${m.queries - 1} of task "${task}"`);
+  }
+  const pool = await readPoolEmbeddings(runDir);
+  const { queries, manifests } = await readQueries(runDir, [task], pool.settings);
+  if (taskFingerprint(pool, manifests[0]!, m.k ?? 0) !== m.embeddingsFingerprint) {
+    throw new ValidationError(`${manifestPath}: the embeddings changed since scoring; score the run again`);
+  }
+  const out = { ids: new Int32Array(queryIndices.length * k).fill(-1), scores: new Float32Array(queryIndices.length * k).fill(-Infinity) };
+  if (m.k !== undefined && k <= m.k) {
+    // Stored lists are deep enough: read just the wanted rows.
+    const read = async (name: string, into: Int32Array | Float32Array) => {
+      const file = path.resolve(path.dirname(manifestPath), m.files.find((f) => path.basename(f.file) === `${task}.${name}`)?.file ?? `${task}.${name}`);
+      const fh = await fsp.open(file, 'r');
+      try {
+        for (let i = 0; i < queryIndices.length; i++) {
+          const row = new Uint8Array(into.buffer, into.byteOffset + i * k * 4, k * 4);
+          const { bytesRead } = await fh.read(row, 0, k * 4, queryIndices[i]! * m.k! * 4);
+          if (bytesRead !== k * 4) throw new ValidationError(`${file}: truncated (query ${queryIndices[i]})`);
+        }
+      } finally {
+        await fh.close();
+      }
+    };
+    await read('topk.ids.i32', out.ids);
+    await read('topk.scores.f32', out.scores);
+    return out;
+  }
+  const d = queries.dims;
+  const subset: QuerySet = {
+    dims: d,
+    data: new Float32Array(queryIndices.length * d),
+    tasks: [{ task, start: 0, count: queryIndices.length }],
+  };
+  queryIndices.forEach((q, i) => subset.data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
+  const running = new RunningTopK(queryIndices.length, k);
+  const engine = await createEngine('blocked', subset, { vectors: false, topK: k });
+  try {
+    for (const shard of pool.shards) {
+      const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
+      try {
+        for (const block of reader.blocks(DEEPER_BLOCK_ROWS)) {
+          const res = await engine.score(block.data, block.count);
+          running.merge(res.topIds, res.topScores, res.kb, shard.rowOffset + block.start);
+        }
+      } finally {
+        reader.close();
+      }
+    }
+  } finally {
+    await engine.close();
+  }
+  return { ids: running.ids, scores: running.scores };
+}

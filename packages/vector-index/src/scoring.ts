@@ -1,0 +1,266 @@
+import { createHash } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { AtomicFileWriter, readJsonIfExists, runLayout, throwIfCancelled, verifyFileRef, writeFileAtomic, writeJsonAtomic } from '@rds/artifacts';
+import { EmbeddingMatrixReader } from '@rds/encoder';
+import { ScoresManifest, type FileRef } from '@rds/schemas';
+import { ENGINES, createEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
+import { readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
+import { RunningTopK } from './topk.js';
+
+export type Aggregate = 'max' | 'mean' | 'topk';
+export const AGGREGATE_FILES: Record<Aggregate, string[]> = { max: ['max.f32'], mean: ['mean.f32'], topk: ['topk.ids.i32', 'topk.scores.f32'] };
+
+export interface ScoreRunOptions {
+  runDir: string;
+  tasks: string[];
+  aggregates: Aggregate[];
+  blockRows: number;
+  topK: number;
+  engine: 'auto' | EngineName;
+  signal?: AbortSignal;
+  log?: (message: string) => void;
+  /** Called after every block with pool rows done (including rows of shards finished before a resume). */
+  onProgress?: (rowsDone: number, totalRows: number, detail: { shard: number; engine: EngineName }) => void;
+  /** Test hook: called after shard `i` is checkpointed (a throw here simulates a crash). */
+  afterShard?: (shard: number) => void;
+}
+
+export interface ScoreRunResult {
+  skipped: boolean;
+  /** Tasks whose artifacts were (re)computed. */
+  computed: string[];
+  engine: EngineName | null;
+  rows: number;
+  queries: number;
+  seconds: number;
+  resumedFromShard: number;
+}
+
+const Checkpoint = z.object({
+  key: z.string(),
+  shardsDone: z.number().int().nonnegative(),
+  engine: z.enum(['faiss', 'blocked', 'js']),
+  files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string() })),
+});
+type Checkpoint = z.infer<typeof Checkpoint>;
+
+const leBytes = (a: Float32Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Atomic write of a typed array; the checksum comes from the bytes in memory (no re-read). */
+async function writeTyped(file: string, data: Float32Array | Int32Array): Promise<{ bytes: number; sha256: string }> {
+  const bytes = leBytes(data);
+  await writeFileAtomic(file, bytes);
+  return { bytes: bytes.byteLength, sha256: sha256(bytes) };
+}
+
+/** Is every requested artifact of `task` there, made from the same inputs, with intact files? */
+async function isComplete(runDir: string, task: string, aggregates: Aggregate[], fingerprints: Record<Aggregate, string>): Promise<boolean> {
+  const layout = runLayout(runDir);
+  for (const a of aggregates) {
+    const m = await readJsonIfExists(layout.scores.manifest(task, a), ScoresManifest).catch(() => null);
+    if (!m || m.embeddingsFingerprint !== fingerprints[a]) return false;
+    for (const f of m.files) if (!(await verifyFileRef(f, layout.scores.dir))) return false;
+  }
+  return true;
+}
+
+export function fingerprintsOf(pool: PoolEmbeddings, query: Parameters<typeof taskFingerprint>[1], topK: number): Record<Aggregate, string> {
+  const vec = taskFingerprint(pool, query, null);
+  return { max: vec, mean: vec, topk: taskFingerprint(pool, query, topK) };
+}
+
+/** Time each engine on the same sample block and return the fastest. */
+export async function pickEngine(queries: QuerySet, wanted: ScoreWanted, sample: Float32Array, rows: number, log: (m: string) => void): Promise<EngineName> {
+  let best: { name: EngineName; ms: number } | undefined;
+  const times: string[] = [];
+  for (const name of ENGINES) {
+    const engine = await createEngine(name, queries, wanted);
+    try {
+      await engine.score(sample, Math.min(rows, 256)); // warm-up (session init, weight prepacking)
+      const t0 = performance.now();
+      await engine.score(sample, rows);
+      const ms = performance.now() - t0;
+      times.push(`${name} ${ms.toFixed(1)} ms`);
+      if (!best || ms < best.ms) best = { name, ms };
+    } finally {
+      await engine.close();
+    }
+  }
+  log(`engine auto: ${rows} rows x ${queryCount(queries)} queries: ${times.join(', ')} -> ${best!.name}`);
+  return best!.name;
+}
+
+/**
+ * Score the pool against the tasks' queries, streamed over pool shards block by block (memory:
+ * one block of rows x (dims + queries) plus the running top-K lists). Per shard, the per-task
+ * vectors and the running lists go to scores/.partial with a checkpoint, so a killed run resumes
+ * after its last finished shard. Tasks whose artifacts are complete for the same inputs are skipped.
+ */
+export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
+  if (os.endianness() !== 'LE') throw new Error('score and embedding files are little-endian; this host is big-endian');
+  const started = performance.now();
+  const log = opts.log ?? (() => {});
+  const signal = opts.signal ?? new AbortController().signal;
+  const layout = runLayout(opts.runDir);
+  const aggregates = [...new Set(opts.aggregates)].sort();
+  const pool = await readPoolEmbeddings(opts.runDir);
+  const all = await readQueries(opts.runDir, opts.tasks, pool.settings);
+  const fingerprints = new Map(opts.tasks.map((t, i) => [t, fingerprintsOf(pool, all.manifests[i]!, opts.topK)]));
+
+  const todo: string[] = [];
+  for (const task of opts.tasks) if (!(await isComplete(opts.runDir, task, aggregates, fingerprints.get(task)!))) todo.push(task);
+  const result = { rows: pool.rows, queries: queryCount(all.queries), resumedFromShard: 0 };
+  if (todo.length === 0) {
+    log(`scores up to date for ${opts.tasks.join(', ')}; skipping`);
+    return { skipped: true, computed: [], engine: null, seconds: (performance.now() - started) / 1000, ...result };
+  }
+  const { queries } = todo.length === opts.tasks.length ? all : await readQueries(opts.runDir, todo, pool.settings);
+  const nq = queryCount(queries);
+  const wantTopK = aggregates.includes('topk') ? opts.topK : 0;
+  const wanted: ScoreWanted = { vectors: aggregates.includes('max') || aggregates.includes('mean'), topK: wantTopK };
+
+  // Resume state belongs to exactly this computation (tasks, inputs, aggregates, K).
+  const partialDir = path.join(layout.scores.dir, '.partial');
+  const key = taskFingerprintKey(todo.map((t) => [t, fingerprints.get(t)!]), aggregates, wantTopK);
+  const cpPath = path.join(partialDir, 'checkpoint.json');
+  let cp = await readJsonIfExists(cpPath, Checkpoint).catch(() => null);
+  if (cp && cp.key !== key) cp = null;
+  let running: RunningTopK | null = wantTopK > 0 ? new RunningTopK(nq, wantTopK) : null;
+  if (cp && cp.shardsDone > 0 && running) {
+    const ids = await readPartial(partialDir, 'topk.ids.i32', cp);
+    const scores = await readPartial(partialDir, 'topk.scores.f32', cp);
+    if (ids && scores && ids.byteLength === nq * wantTopK * 4 && scores.byteLength === nq * wantTopK * 4) {
+      running = new RunningTopK(nq, wantTopK, { ids: new Int32Array(ids), scores: new Float32Array(scores) });
+    } else cp = null;
+  }
+  if (!cp) {
+    await fsp.rm(partialDir, { recursive: true, force: true });
+    await fsp.mkdir(partialDir, { recursive: true });
+  }
+  const startShard = cp?.shardsDone ?? 0;
+  result.resumedFromShard = startShard;
+  if (startShard > 0) log(`resuming scoring after shard ${startShard - 1} (${startShard}/${pool.shards.length} shards done)`);
+
+  let engineName: EngineName;
+  if (cp) engineName = cp.engine;
+  else if (opts.engine !== 'auto') engineName = opts.engine;
+  else {
+    const first = pool.shards[0]!;
+    const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(first.manifestPath), first.manifest.matrix.file), pool.settings.dims, pool.settings.dtype, first.manifest.rows);
+    try {
+      const n = Math.min(reader.rows, 2048);
+      engineName = await pickEngine(queries, wanted, reader.read(0, n), n, log);
+    } finally {
+      reader.close();
+    }
+  }
+  const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
+  const engine = await createEngine(engineName, queries, wanted);
+  try {
+    for (let s = startShard; s < pool.shards.length; s++) {
+      const shard = pool.shards[s]!;
+      const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), pool.settings.dims, pool.settings.dtype, shard.manifest.rows);
+      const maxes = queries.tasks.map(() => new Float32Array(reader.rows));
+      const means = queries.tasks.map(() => new Float32Array(reader.rows));
+      try {
+        for (const block of reader.blocks(opts.blockRows)) {
+          throwIfCancelled(signal);
+          const out: BlockScores = await engine.score(block.data, block.count);
+          if (wanted.vectors) {
+            out.max.forEach((v, t) => maxes[t]!.set(v, block.start));
+            out.mean.forEach((v, t) => means[t]!.set(v, block.start));
+          }
+          running?.merge(out.topIds, out.topScores, out.kb, shard.rowOffset + block.start);
+          opts.onProgress?.(shard.rowOffset + block.start + block.count, pool.rows, { shard: s, engine: engineName });
+        }
+      } finally {
+        reader.close();
+      }
+      throwIfCancelled(signal);
+      // Shard done: its vectors and the running lists become durable, then the checkpoint vouches for them.
+      const writes: [string, Float32Array | Int32Array][] = [];
+      if (wanted.vectors) queries.tasks.forEach((t, i) => writes.push([shardFile(t.task, s, 'max.f32'), maxes[i]!], [shardFile(t.task, s, 'mean.f32'), means[i]!]));
+      if (running) writes.push(['topk.ids.i32', running.ids], ['topk.scores.f32', running.scores]);
+      for (const [name, data] of writes) {
+        files[name] = await writeTyped(path.join(partialDir, name), data);
+      }
+      await writeJsonAtomic(cpPath, { key, shardsDone: s + 1, engine: engineName, files } satisfies Checkpoint);
+      opts.afterShard?.(s);
+    }
+  } finally {
+    await engine.close();
+  }
+
+  // Assemble the final artifacts per task: files first, the manifest last.
+  const createdAt = new Date().toISOString();
+  for (const t of queries.tasks) {
+    throwIfCancelled(signal);
+    const fps = fingerprints.get(t.task)!;
+    for (const a of aggregates) {
+      const refs: FileRef[] = [];
+      if (a === 'topk') {
+        const lists = running!.slice(t.start, t.count);
+        for (const [name, data] of [['topk.ids.i32', lists.ids], ['topk.scores.f32', lists.scores]] as const) {
+          const target = layout.scores.file(t.task, name);
+          refs.push({ file: path.basename(target), ...(await writeTyped(target, data)) });
+        }
+      } else {
+        const name = `${a}.f32`;
+        const target = layout.scores.file(t.task, name);
+        const writer = new AtomicFileWriter(target);
+        try {
+          for (let s = 0; s < pool.shards.length; s++) {
+            const part = path.join(partialDir, shardFile(t.task, s, name));
+            const buf = await fsp.readFile(part);
+            const want = files[shardFile(t.task, s, name)];
+            if (!want || buf.byteLength !== want.bytes || sha256(buf) !== want.sha256) throw new Error(`${part}: partial scores missing or corrupt; run scoring again`);
+            await writer.write(buf);
+          }
+          refs.push({ file: path.basename(target), ...(await writer.commit()) });
+        } catch (err) {
+          await writer.abort();
+          throw err;
+        }
+      }
+      const manifest: ScoresManifest = {
+        kind: 'scores',
+        version: 1,
+        task: t.task,
+        aggregate: a,
+        rows: pool.rows,
+        queries: t.count,
+        ...(a === 'topk' ? { k: wantTopK } : {}),
+        files: refs,
+        embeddingsFingerprint: fps[a],
+        createdAt,
+      };
+      await writeJsonAtomic(layout.scores.manifest(t.task, a), ScoresManifest.parse(manifest));
+    }
+  }
+  await fsp.rm(partialDir, { recursive: true, force: true });
+  return { skipped: false, computed: todo, engine: engineName, seconds: (performance.now() - started) / 1000, ...result };
+}
+
+function shardFile(task: string, shard: number, name: string): string {
+  return `${task}.${String(shard).padStart(5, '0')}.${name}`;
+}
+
+function taskFingerprintKey(tasks: [string, Record<Aggregate, string>][], aggregates: Aggregate[], topK: number): string {
+  return JSON.stringify({ tasks, aggregates, topK });
+}
+
+/** A checkpointed partial file, verified against its recorded size and checksum (null if not intact). */
+async function readPartial(dir: string, name: string, cp: Checkpoint): Promise<ArrayBuffer | null> {
+  const want = cp.files[name];
+  if (!want) return null;
+  const buf = await fsp.readFile(path.join(dir, name)).catch(() => null);
+  if (!buf || buf.byteLength !== want.bytes) return null;
+  const out = new ArrayBuffer(buf.byteLength);
+  new Uint8Array(out).set(buf);
+  if (sha256(buf) !== want.sha256) return null;
+  return out;
+}
