@@ -3,16 +3,43 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { histogram, peekId, readSelection, type SelectionTable } from '@rds/handoff';
-import { Example, PoolManifest, SelectionSummary, parseOrThrow, type Message } from '@rds/schemas';
+import { Example, PoolManifest, SelectionSummary, ValidationError, parseOrThrow, type Message } from '@rds/schemas';
 import type { SelectionPage } from './api-schemas.js';
 
 /** Bins of the per-task score histograms the UI draws. */
 const HISTOGRAM_BINS = 20;
 
+/**
+ * Where each selected example sits in the pool shards, learnt lazily: a page whose ids are not
+ * located yet continues one forward scan of the shards from where the last one stopped, recording
+ * every selected id it passes, so all pages together cost at most one pass over the pool and a
+ * located example is a single positioned read.
+ */
+interface PoolIndex {
+  manifest: PoolManifest;
+  /** Per selection position: shard index (-1 = not located yet), byte offset and length of its line. */
+  shardOf: Int32Array;
+  offsetOf: Float64Array;
+  lengthOf: Int32Array;
+  /** Next unscanned byte: shard and offset (shard === shards.length: the whole pool was scanned). */
+  cursor: { shard: number; offset: number };
+  /** Scans run one at a time (they share the cursor). */
+  busy: Promise<void>;
+}
+
 interface CachedSelection {
   sha256: string;
   table: SelectionTable;
   histogram: SelectionPage['histogram'];
+  pool: PoolIndex;
+}
+
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`${where}: not valid JSON (${(err as Error).message})`);
+  }
 }
 
 /** Lines of a JSONL file (1-based numbers), stopping early when `visit` returns false. */
@@ -48,7 +75,7 @@ export class SelectionReader {
     const table = selection.table;
     const end = Math.min(table.count, offset + limit);
     const positions = Array.from({ length: Math.max(0, end - offset) }, (_, i) => offset + i);
-    const examples = await this.lookupExamples(runDir, positions.map((p) => table.ids[p]!));
+    const examples = await this.lookupExamples(runDir, selection, positions);
     const queryOf = await this.queryIndexes(runDir, positions);
     const queries = await this.lookupQueries(runDir, positions.map((p) => queryOf.get(p)).filter((q) => q !== undefined));
     return {
@@ -91,7 +118,16 @@ export class SelectionReader {
       if (!list) scores.set(task, (list = []));
       list.push(s);
     }
-    const entry = { sha256: table.summary.selection.sha256, table, histogram: histogram(scores, HISTOGRAM_BINS) };
+    const count = table.count;
+    const pool: PoolIndex = {
+      manifest: await readJsonFile(runLayout(runDir).pool.manifest, PoolManifest),
+      shardOf: new Int32Array(count).fill(-1),
+      offsetOf: new Float64Array(count),
+      lengthOf: new Int32Array(count),
+      cursor: { shard: 0, offset: 0 },
+      busy: Promise.resolve(),
+    };
+    const entry = { sha256: table.summary.selection.sha256, table, histogram: histogram(scores, HISTOGRAM_BINS), pool };
     this.cache.set(key, entry);
     return entry;
   }
@@ -110,7 +146,7 @@ export class SelectionReader {
     await eachLine(file, (line, lineNo) => {
       position++;
       if (position < first) return;
-      const row = JSON.parse(line) as { task?: unknown; query?: unknown };
+      const row = parseJson(line, `${file}:${lineNo}`) as { task?: unknown; query?: unknown };
       if (typeof row.task === 'string' && typeof row.query === 'number' && Number.isInteger(row.query) && row.query >= 0) {
         out.set(position, { task: row.task, index: row.query });
       } else if (row.query !== undefined && row.query !== null) {
@@ -121,25 +157,85 @@ export class SelectionReader {
     return out;
   }
 
-  /** Full pool records of `ids`: scans the shards in order, parsing only matching lines, until all are found. */
-  private async lookupExamples(runDir: string, ids: string[]): Promise<Map<string, Example>> {
-    const found = new Map<string, Example>();
-    if (ids.length === 0) return found;
-    const wanted = new Set(ids);
+  /** Full pool records at selection `positions`, keyed by id (see PoolIndex). */
+  private async lookupExamples(runDir: string, selection: CachedSelection, positions: number[]): Promise<Map<string, Example>> {
+    const { table, pool } = selection;
     const layout = runLayout(runDir);
-    const manifest = await readJsonFile(layout.pool.manifest, PoolManifest);
-    for (const shard of manifest.shards) {
-      const file = path.resolve(layout.pool.dir, shard.file);
-      await eachLine(file, (line, lineNo) => {
-        const where = `${file}:${lineNo}`;
-        const id = peekId(line, where);
-        if (!wanted.has(id) || found.has(id)) return;
-        found.set(id, parseOrThrow(Example, JSON.parse(line), where));
-        return found.size < wanted.size;
-      });
-      if (found.size === wanted.size) break;
+    const shardFile = (i: number) => path.resolve(layout.pool.dir, pool.manifest.shards[i]!.file);
+    if (positions.some((p) => pool.shardOf[p] === -1)) {
+      const scan = pool.busy.then(() => this.scanUntilLocated(pool, table, positions, shardFile));
+      pool.busy = scan.catch(() => {});
+      await scan;
+    }
+    const found = new Map<string, Example>();
+    const byShard = new Map<number, number[]>();
+    for (const p of positions) {
+      const shard = pool.shardOf[p]!;
+      if (shard < 0) continue; // not in the pool any more: reported as messages null
+      let list = byShard.get(shard);
+      if (!list) byShard.set(shard, (list = []));
+      list.push(p);
+    }
+    for (const [shard, list] of byShard) {
+      const file = shardFile(shard);
+      const handle = await fs.promises.open(file, 'r');
+      try {
+        for (const p of list) {
+          const buf = Buffer.alloc(pool.lengthOf[p]!);
+          await handle.read(buf, 0, buf.length, pool.offsetOf[p]!);
+          const where = `${file} (byte ${pool.offsetOf[p]!})`;
+          const example = parseOrThrow(Example, parseJson(buf.toString('utf8'), where), where);
+          if (example.id !== table.ids[p]) throw new Error(`${where}: expected id ${table.ids[p]}, found ${example.id} (pool changed?)`);
+          found.set(example.id, example);
+        }
+      } finally {
+        await handle.close();
+      }
     }
     return found;
+  }
+
+  /** Continue the forward scan until every position is located or the pool ends, recording each selected id passed. */
+  private async scanUntilLocated(pool: PoolIndex, table: SelectionTable, positions: number[], shardFile: (i: number) => string): Promise<void> {
+    let missing = positions.filter((p) => pool.shardOf[p] === -1).length;
+    while (missing > 0 && pool.cursor.shard < pool.manifest.shards.length) {
+      const shard = pool.cursor.shard;
+      const file = shardFile(shard);
+      const input = fs.createReadStream(file, { start: pool.cursor.offset, highWaterMark: 1 << 20 });
+      let carry: Buffer = Buffer.alloc(0);
+      let base = pool.cursor.offset; // file offset of carry[0]
+      let stopped = false;
+      try {
+        for await (const chunk of input as AsyncIterable<Buffer>) {
+          const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+          let start = 0;
+          for (let nl = buf.indexOf(0x0a, start); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+            if (nl > start) {
+              const where = `${file} (byte ${base + start})`;
+              const position = table.positionOf.get(peekId(buf.toString('utf8', start, nl), where));
+              if (position !== undefined && pool.shardOf[position] === -1) {
+                pool.shardOf[position] = shard;
+                pool.offsetOf[position] = base + start;
+                pool.lengthOf[position] = nl - start;
+                if (positions.includes(position)) missing--;
+              }
+            }
+            start = nl + 1;
+            pool.cursor.offset = base + start;
+            if (missing === 0) break;
+          }
+          if (missing === 0) {
+            stopped = true;
+            break;
+          }
+          carry = buf.subarray(start);
+          base += start;
+        }
+      } finally {
+        input.destroy();
+      }
+      if (!stopped) pool.cursor = { shard: shard + 1, offset: 0 };
+    }
   }
 
   /** Messages of query `index` of `task` (canonical query set: line i = query i), keyed `task\nindex`. */
@@ -158,7 +254,7 @@ export class SelectionReader {
       let index = -1;
       await eachLine(file, (line, lineNo) => {
         index++;
-        if (indexes.has(index)) out.set(`${task}\n${index}`, parseOrThrow(Example, JSON.parse(line), `${file}:${lineNo}`).messages);
+        if (indexes.has(index)) out.set(`${task}\n${index}`, parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages);
         return index < last;
       });
     }
