@@ -2,6 +2,7 @@ import { embedPoolShard, embedQueries } from '@rds/encoder';
 import { ingestPool } from '@rds/pool';
 import { handoffSelection } from '@rds/handoff';
 import { selectPool } from '@rds/selectors';
+import { scorePool } from '@rds/vector-index';
 import type { RunActivities } from '@rds/workflows/plan';
 import { validateConfig } from './validate.js';
 
@@ -10,7 +11,7 @@ import { validateConfig } from './validate.js';
  * WIRING IN PROGRESS: stages whose package has not landed yet are absent (a workflow reaching them
  * fails with "activity not registered"; runLocal refuses to start), see `missingActivities`.
  */
-export const activities = { validateConfig, ingestPool, embedQueries, embedPoolShard, selectPool, handoffSelection } satisfies Partial<RunActivities>;
+export const activities = { validateConfig, ingestPool, embedQueries, embedPoolShard, scorePool, selectPool, handoffSelection } satisfies Partial<RunActivities>;
 
 const ALL: (keyof RunActivities)[] = ['validateConfig', 'ingestPool', 'embedQueries', 'embedPoolShard', 'scorePool', 'selectPool', 'handoffSelection'];
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import faiss from 'faiss-node';
+import './faiss-node-typed.js';
 import type { Index, TypedSearchResult } from 'faiss-node';
 import { sha256File, tempPathFor } from '@rds/artifacts';
 

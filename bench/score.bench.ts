@@ -1,0 +1,110 @@
+// Scoring benchmark: synthetic float16 pool (BENCH_ROWS, default 1,000,000 x 768, shards of 50k under
+// bench/out/score), 7 tasks / 949 queries. Prints this machine's float32 matmul peak (onnxruntime),
+// then per engine: scoring wall time, GFLOP/s (2*rows*d*queries/s), fraction of peak, peak RSS.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { runLayout, writeJsonAtomic } from '@rds/artifacts';
+import { DataType, EmbeddingMatrixWriter, encodeModel } from '@rds/encoder';
+import type { EmbeddingManifest, PoolManifest } from '@rds/schemas';
+import { scoreRun, type EngineName } from '@rds/vector-index';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const SLOW_ROWS = Math.min(ROWS, Number(process.env.BENCH_SLOW_ROWS ?? 100_000));
+const D = 768;
+const SHARD = 50_000;
+const TASKS: [string, number][] = [['gsm8k', 200], ['bbh', 81], ['tydiqa', 135], ['mmlu', 285], ['codex', 64], ['squad', 100], ['alpaca', 84]]; // 949
+const SHA = (c: string) => c.repeat(64);
+const out = path.resolve('bench/out/score');
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function unit(n: number, rand: () => number): Float32Array {
+  const v = new Float32Array(n * D);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < D; j++) s += (v[i * D + j] = rand() - 0.5) ** 2;
+    const inv = 1 / Math.sqrt(s);
+    for (let j = 0; j < D; j++) v[i * D + j]! *= inv;
+  }
+  return v;
+}
+
+async function writeMatrix(matrixPath: string, manifestPath: string, rows: number, rand: () => number, name: string) {
+  if (fs.existsSync(manifestPath)) return;
+  const w = await EmbeddingMatrixWriter.open({ matrixPath, dims: D, dtype: 'float16', settingsKey: name });
+  for (let r = 0; r < rows; r += 10_000) w.append(unit(Math.min(10_000, rows - r), rand));
+  const ref = await w.finish();
+  const m: EmbeddingManifest = {
+    kind: 'embeddings', version: 1,
+    settings: { model: { id: 'synthetic', sha256: SHA('a') }, pooling: 'weighted-mean', maxTokens: 2048, dtype: 'float16', dims: D },
+    input: { file: name, bytes: 1, sha256: SHA('b') }, rows, ids: [], matrix: { file: path.basename(matrixPath), ...ref }, tokens: 0, createdAt: new Date().toISOString(),
+  };
+  await writeJsonAtomic(manifestPath, m);
+}
+
+/** A run directory over the first `rows` pool rows (shards are shared through hard links). */
+async function makeRun(rows: number): Promise<string> {
+  const dir = path.join(out, `run-${rows}`);
+  const layout = runLayout(dir);
+  const shards = Math.ceil(rows / SHARD);
+  const rand = rng(1);
+  for (let i = 0; i < shards; i++) {
+    const n = Math.min(SHARD, rows - i * SHARD);
+    await writeMatrix(layout.embeddings.poolMatrix(i), layout.embeddings.poolManifest(i), n, rand, `pool-${i}`);
+  }
+  const pool: PoolManifest = {
+    kind: 'pool', version: 1, fingerprint: SHA('c'), inputs: [], counts: { read: rows, kept: rows, duplicate: 0, rejected: 0 }, perSource: { s: rows },
+    shards: Array.from({ length: shards }, (_, i) => ({ file: `s${i}`, bytes: 1, sha256: SHA('d'), rows: Math.min(SHARD, rows - i * SHARD) })), rejected: null, createdAt: '',
+  };
+  await writeJsonAtomic(layout.pool.manifest, pool);
+  const qrand = rng(2);
+  for (const [t, n] of TASKS) await writeMatrix(layout.embeddings.queryMatrix(t), layout.embeddings.queryManifest(t), n, qrand, `q-${t}`);
+  return dir;
+}
+
+async function matmulPeak(): Promise<number> {
+  const [M, K, N] = [4096, D, 1024];
+  const model = encodeModel({
+    name: 'peak', opset: 17,
+    nodes: [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['c'] }],
+    initializers: [{ name: 'b', dims: [K, N], type: DataType.FLOAT, data: new Float32Array(K * N).fill(0.01) }],
+    inputs: [{ name: 'a', type: DataType.FLOAT, shape: [M, K] }],
+    outputs: [{ name: 'c', type: DataType.FLOAT, shape: [M, N] }],
+  });
+  const s = await ort.InferenceSession.create(model);
+  const a = new ort.Tensor('float32', new Float32Array(M * K).fill(0.02), [M, K]);
+  await s.run({ a });
+  const reps = 10;
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await s.run({ a });
+  const secs = (performance.now() - t0) / 1000;
+  await s.release();
+  return (2 * M * K * N * reps) / secs / 1e9;
+}
+
+const queries = TASKS.reduce((a, [, n]) => a + n, 0);
+const peak = await matmulPeak();
+console.log(`float32 matmul peak (onnxruntime MatMul 4096x768 x 768x1024): ${peak.toFixed(1)} GFLOP/s`);
+console.log(`pool ${ROWS.toLocaleString('en-US')} x ${D} float16, ${TASKS.length} tasks / ${queries} queries, topK 4096`);
+const results: { engine: EngineName; rows: number; secs: number; gflops: number }[] = [];
+for (const engine of ['blocked', 'faiss', 'js'] as EngineName[]) {
+  const rows = engine === 'blocked' || engine === 'faiss' ? ROWS : SLOW_ROWS;
+  const dir = await makeRun(rows);
+  await fsp.rm(runLayout(dir).scores.dir, { recursive: true, force: true });
+  const r = await scoreRun({ runDir: dir, tasks: TASKS.map(([t]) => t), aggregates: ['max', 'mean', 'topk'], blockRows: 65_536, topK: 4096, engine });
+  const gflops = (2 * rows * D * queries) / r.seconds / 1e9;
+  results.push({ engine, rows, secs: r.seconds, gflops });
+  console.log(`${engine.padEnd(8)} ${rows.toLocaleString('en-US').padStart(10)} rows${rows < ROWS ? ' (subset)' : ''}: ${r.seconds.toFixed(1)} s, ${gflops.toFixed(1)} GFLOP/s, ${((100 * gflops) / peak).toFixed(0)}% of peak, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+}
+const best = results.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+const flops = 2 * 5.8e6 * 4096 * queries;
+console.log(`extrapolation to 5.8M x 4096 dims x ${queries} queries (${(flops / 1e12).toFixed(1)} TFLOP) at ${best.engine}'s ${best.gflops.toFixed(1)} GFLOP/s: ${(flops / best.gflops / 1e9 / 60).toFixed(1)} min`);
