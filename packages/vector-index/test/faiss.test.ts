@@ -40,10 +40,7 @@ describe('VectorIndex (real faiss)', () => {
     expect(() => ix.add(new Float32Array(d + 1))).toThrow(/not a multiple of dims 32/);
   });
 
-  // SKIPPED: faiss-node's write_index segfaults in this native build (__dynamic_cast inside the
-  // statically linked libfaiss 1.7.3, also for number[] input and toBuffer), killing the test worker.
-  // Re-enable once scripts/install-native.mjs links libfaiss so that RTTI resolves.
-  it.skip('saves atomically and loads an identical index', async () => {
+  it('saves atomically and loads an identical index', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'rds-faiss-'));
     const ix = VectorIndex.flat(d);
     ix.add(base);
