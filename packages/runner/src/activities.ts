@@ -7,14 +7,15 @@ import type { RunActivities } from '@rds/workflows/plan';
 import { validateConfig } from './validate.js';
 
 /**
- * The one activities object: the worker registers it, the CLI's local runner and LocalBackend call it.
- * WIRING IN PROGRESS: stages whose package has not landed yet are absent (a workflow reaching them
- * fails with "activity not registered"; runLocal refuses to start), see `missingActivities`.
+ * The one activities object: the worker registers it (cpu/gpu split by name), the CLI's local runner
+ * and LocalBackend call it. Typed against the workflow's contract, so a missing or mistyped stage is a
+ * compile error, not a run that fails halfway.
  */
-export const activities = { validateConfig, ingestPool, embedQueries, embedPoolShard, scorePool, selectPool, handoffSelection } satisfies Partial<RunActivities>;
+export const activities: RunActivities = { validateConfig, ingestPool, embedQueries, embedPoolShard, scorePool, selectPool, handoffSelection };
 
 const ALL: (keyof RunActivities)[] = ['validateConfig', 'ingestPool', 'embedQueries', 'embedPoolShard', 'scorePool', 'selectPool', 'handoffSelection'];
 
+/** Names absent from `obj` (for runners handed a partial set, e.g. a worker built without a stage). */
 export function missingActivities(obj: Partial<RunActivities> = activities): (keyof RunActivities)[] {
   return ALL.filter((k) => typeof obj[k] !== 'function');
 }
