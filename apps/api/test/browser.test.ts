@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
+import { writeTestModel } from '@rds/encoder';
 import { LocalBackend } from '@rds/runner';
+import { completeActivities } from '@rds/runner/activities';
 import { PathPolicy, TokenSet, buildServer } from '../src/index.js';
-import { pipelineActivities } from './pipeline.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
@@ -25,9 +26,11 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-api-ui-'));
   const dataRoot = path.join(tmp, 'data');
   fs.cpSync(EXAMPLES, dataRoot, { recursive: true });
-  fs.mkdirSync(path.join(dataRoot, 'model'));
+  // A tiny generated causal LM: the run goes through the real activities (ingest, ONNX embedding,
+  // faiss scoring, selection, handoff), exactly as the API's default LocalBackend runs them.
+  await writeTestModel(path.join(dataRoot, 'model'));
   const paths = await PathPolicy.create([dataRoot], path.join(tmp, 'runs'));
-  const backend = new LocalBackend({ activities: pipelineActivities({ shardMs: 150 }) });
+  const backend = new LocalBackend({ activities: completeActivities() });
   app = await buildServer({ backend, tokens: new TokenSet([TOKEN]), paths });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({
@@ -82,15 +85,41 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   await page.waitForURL(/#\/runs\/run-/);
   const runId = decodeURIComponent(new URL(page.url()).hash.slice('#/runs/'.length));
 
+  // Steer it from the run page: pause holds it (the button turns into resume), resume lets it go on.
+  await page.click('[data-action="pause"]');
+  await page.waitForSelector('main [data-state="paused"]', { timeout: 30_000 });
+  const pausedStages = await page.locator('main p.muted').first().textContent();
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(await page.getAttribute('main [data-state]', 'data-state')).toBe('paused');
+  expect(await page.locator('main p.muted').first().textContent()).toBe(pausedStages);
+  await page.click('[data-action="resume"]');
+  await page.waitForSelector('main [data-state="running"]');
+
+  // The runs list follows it live until it completes.
   await page.click('a[href="#/"]');
   const state = page.locator(`#runs tr[data-run-id="${runId}"] [data-state]`);
-  await state.waitFor();
-  await page.waitForSelector(`#runs tr[data-run-id="${runId}"] [data-state="completed"]`, { timeout: 30_000 });
+  const seen: string[] = [];
+  await expect
+    .poll(
+      async () => {
+        const s = await state.getAttribute('data-state');
+        if (s && seen.at(-1) !== s) seen.push(s);
+        return s;
+      },
+      { timeout: 60_000, interval: 100 },
+    )
+    .toBe('completed');
+  expect(seen).toEqual(['running', 'completed']);
   fs.mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-runs.png'), fullPage: true });
 
   await page.click(`#runs a[href="#/runs/${encodeURIComponent(runId)}"]`);
   await page.waitForSelector('#examples tbody tr');
+  // A finished run's page stops polling it.
+  const polls: string[] = [];
+  page.on('request', (req) => void (new URL(req.url()).pathname === `/v1/runs/${runId}` && polls.push(req.url())));
+  await new Promise((r) => setTimeout(r, 2500));
+  expect(polls).toEqual([]);
   expect(await page.locator('main > div').first().textContent()).not.toContain('null'); // the run's header
   expect(await page.locator('[data-chart="per task"] rect').count()).toBe(2);
   expect(await page.locator('[data-chart="per source"] rect').count()).toBeGreaterThan(0);

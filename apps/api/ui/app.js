@@ -67,24 +67,28 @@ function stateBadge(state) {
   return h('span', { class: `state state-${state}`, 'data-state': state }, state);
 }
 
-/** Polls `fn` every POLL_MS until the view changes; one poller at a time. */
+/**
+ * Polls `fn` every POLL_MS until the view changes or `fn` calls the stop function it is given (its
+ * own poller's, so a late response cannot stop the next view's poller); one poller at a time.
+ */
 function poll(fn) {
   stopPolling();
   let stopped = false;
   let timer;
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
   const tick = async () => {
     if (stopped) return;
     try {
-      await fn();
+      await fn(stop);
     } catch (err) {
       if (!(err instanceof ApiError)) console.error(err);
     }
     if (!stopped) timer = setTimeout(tick, POLL_MS);
   };
-  stopPolling = () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  stopPolling = stop;
   void tick();
 }
 
@@ -424,7 +428,7 @@ async function runView(runId) {
       alert(err.message);
     }
   } }, action);
-  poll(async () => {
+  poll(async (stop) => {
     const d = await api('GET', `/v1/runs/${encodeURIComponent(runId)}`);
     const live = ['running', 'paused', 'queued'].includes(d.state);
     const counts = Object.entries(d.status?.counts ?? {});
@@ -438,11 +442,13 @@ async function runView(runId) {
       counts.length ? h('p', {}, counts.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')) : null,
       d.artifacts.length ? h('p', { class: 'muted' }, `artifacts: ${d.artifacts.map((a) => `${a.file} (${fmt(a.bytes)} B)`).join(', ')}`) : null,
     ].filter(Boolean));
-    if (!selectionShown && d.artifacts.some((a) => a.name === 'selection-summary') && !live) {
+    if (live) return;
+    // A finished run changes no more: show its selection (if it got that far) and stop polling.
+    stop();
+    if (!selectionShown && d.artifacts.some((a) => a.name === 'selection-summary')) {
       selectionShown = true;
       await selectionSection(runId, selection);
     }
-    if (!live && selectionShown) stopPolling();
   });
 }
 
