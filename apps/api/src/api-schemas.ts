@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Message, RunDetail, RunSummary, SelectionSummary } from '@rds/schemas';
+import { Message, RunDetail, RunProgress, RunSummary, SelectionSummary } from '@rds/schemas';
 
 /** Request and response shapes of the HTTP API that are not already boundary schemas in @rds/schemas. */
 
@@ -20,7 +20,10 @@ export const SelectionQuery = z.object({
 
 export const StartedRun = z.object({ runId: z.string() });
 
-export const RunList = z.object({ runs: z.array(RunSummary) });
+/** A listed run with its live progress (null once it has finished or before it reports any). */
+export const RunListItem = RunSummary.extend({ progress: RunProgress.nullable() });
+
+export const RunList = z.object({ runs: z.array(RunListItem) });
 
 /** An artifact file of the run that exists on disk (path relative to the run directory). */
 export const Artifact = z.object({ name: z.string(), file: z.string(), bytes: z.number().int().nonnegative() });

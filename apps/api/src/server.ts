@@ -146,7 +146,13 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     return reply.code(201).send({ runId });
   });
 
-  app.get('/v1/runs', async () => ({ runs: await backend.list() }));
+  const LIVE_STATES = new Set(['queued', 'running', 'paused']);
+  app.get('/v1/runs', async () => {
+    const runs = await backend.list();
+    // Progress lives in each run's detail; only live runs have any, so only they are looked up.
+    const progress = await Promise.all(runs.map(async (r) => (LIVE_STATES.has(r.state) ? ((await backend.get(r.runId))?.progress ?? null) : null)));
+    return { runs: runs.map((r, i) => ({ ...r, progress: progress[i] ?? null })) };
+  });
 
   const runIdOf = (req: FastifyRequest) => parseOrThrow(RunIdParams, req.params, 'path').id;
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { LocalBackend, type RunBackend } from '@rds/runner';
 import { RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
-import { PathPolicy, RunDetailResponse, SelectionPage, SelectionReader, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
+import { PathPolicy, RunDetailResponse, RunList, SelectionPage, SelectionReader, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
 import { pipelineActivities } from './pipeline.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
@@ -248,8 +248,8 @@ describe('runs through the LocalBackend', () => {
     expect(done.artifacts.map((a) => a.name)).toEqual(expect.arrayContaining(['config', 'status', 'pool-manifest', 'selection', 'selection-summary', 'handoff-receipt']));
     expect(done.artifacts.every((a) => !path.isAbsolute(a.file) && a.bytes > 0)).toBe(true);
 
-    const list = await call('GET', '/v1/runs', { token: RO });
-    expect((list.json.runs as { runId: string; state: string }[]).find((r) => r.runId === runId)?.state).toBe('completed');
+    const list = RunList.parse((await call('GET', '/v1/runs', { token: RO })).json);
+    expect(list.runs.find((r) => r.runId === runId)).toMatchObject({ state: 'completed', progress: null });
 
     const source = new Map(
       fs.readFileSync(path.join(EXAMPLES, 'pool.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => {
@@ -315,6 +315,12 @@ describe('runs through the LocalBackend', () => {
 
     const second = (await call('POST', '/v1/runs', { body: config('cancelled') })).json.runId as string;
     await until('pool embedding', async () => (await detail(second)).stage === 'embed-pool');
+    // The list carries a live run's progress (no per-run request needed).
+    const moving = await until('embedding progress in the list', async () => {
+      const item = RunList.parse((await call('GET', '/v1/runs', { token: RO })).json).runs.find((r) => r.runId === second);
+      return item?.progress?.stage === 'embed-pool' && item.progress.total > 0 ? item : null;
+    });
+    expect(moving).toMatchObject({ state: 'running', stage: 'embed-pool', progress: { unit: expect.any(String) } });
     expect((await call('POST', `/v1/runs/${second}/cancel`)).status).toBe(202);
     const cancelled = await finished(second);
     expect(cancelled.state).toBe('cancelled');

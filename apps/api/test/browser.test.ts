@@ -97,19 +97,23 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
 
   // The runs list follows it live until it completes.
   await page.click('a[href="#/"]');
-  const state = page.locator(`#runs tr[data-run-id="${runId}"] [data-state]`);
+  const row = page.locator(`#runs tr[data-run-id="${runId}"]`);
   const seen: string[] = [];
+  const progressSeen = new Set<string>();
   await expect
     .poll(
       async () => {
-        const s = await state.getAttribute('data-state');
+        const s = await row.locator('[data-state]').getAttribute('data-state');
         if (s && seen.at(-1) !== s) seen.push(s);
+        const p = await row.locator('[data-progress]').getAttribute('data-progress');
+        if (p) progressSeen.add(p);
         return s;
       },
       { timeout: 60_000, interval: 100 },
     )
     .toBe('completed');
   expect(seen).toEqual(['running', 'completed']);
+  expect(progressSeen.size).toBeGreaterThan(0); // live progress (done/total of the current stage) while it ran
   fs.mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-runs.png'), fullPage: true });
 

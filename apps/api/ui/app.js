@@ -306,15 +306,13 @@ async function runsView() {
   poll(async () => {
     const { runs } = await api('GET', '/v1/runs');
     runs.sort((a, b) => String(b.updatedAt).localeCompare(String(a.updatedAt)));
-    // Progress lives on the run's detail; fetch it only for runs still moving.
-    const progress = await Promise.all(runs.map((r) => (['running', 'paused', 'queued'].includes(r.state) ? api('GET', `/v1/runs/${encodeURIComponent(r.runId)}`).then((d) => d.progress).catch(() => null) : null)));
     body.replaceChildren(
-      ...runs.map((r, i) =>
+      ...runs.map((r) =>
         h('tr', { 'data-run-id': r.runId },
           h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(r.runId)}` }, r.runId)),
           h('td', {}, stateBadge(r.state)),
           h('td', {}, r.stage ?? '–'),
-          h('td', {}, progressCell(progress[i])),
+          h('td', {}, h('span', { 'data-progress': r.progress ? `${r.progress.done}/${r.progress.total}` : '' }, progressCell(r.progress))),
           h('td', {}, r.strategy ?? '–'),
           h('td', {}, fmt(r.budget)),
           h('td', {}, r.updatedAt ? new Date(r.updatedAt).toLocaleTimeString() : '–'),
