@@ -63,3 +63,25 @@ describe('file refs and validated JSON', () => {
     await expect(readJsonFile(f, z.object({}))).rejects.toThrow(/manifest\.json is not valid JSON/);
   });
 });
+
+describe('readJsonLines', () => {
+  it('yields validated rows with line numbers and names file:line on bad rows', async () => {
+    const { readJsonLines } = await import('./jsonl.js');
+    const f = path.join(dir, 'rows.jsonl');
+    fs.writeFileSync(f, '{"n":1}\n\n{"n":2}\n{"n":"x"}\n');
+    const seen: [number, number][] = [];
+    await expect(
+      (async () => {
+        for await (const { value, line } of readJsonLines(f, z.object({ n: z.number() }))) seen.push([value.n, line]);
+      })(),
+    ).rejects.toThrow(/rows\.jsonl:4[\s\S]*n/);
+    expect(seen).toEqual([
+      [1, 1],
+      [2, 3],
+    ]);
+    fs.writeFileSync(f, '{"n":1}\n{oops\n');
+    const it = readJsonLines(f, z.object({ n: z.number() }));
+    expect((await it.next()).value).toEqual({ value: { n: 1 }, line: 1 });
+    await expect(it.next()).rejects.toThrow(/rows\.jsonl:2: not valid JSON/);
+  });
+});

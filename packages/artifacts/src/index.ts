@@ -1,3 +1,4 @@
 export * from './files.js';
 export * from './layout.js';
 export * from './runtime.js';
+export * from './jsonl.js';

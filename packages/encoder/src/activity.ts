@@ -6,6 +6,7 @@ import {
   ProgressMeter,
   readJsonFile,
   readJsonIfExists,
+  readJsonLines,
   runLayout,
   throwIfCancelled,
   verifyFileRef,
@@ -32,20 +33,8 @@ import { TokenizerWorker } from './tokenize-pool.js';
 
 /** Read a canonical JSONL file (pool shard or query set) whose checksum was already verified. */
 async function readExamples(file: string): Promise<Example[]> {
-  const text = await fsp.readFile(file, 'utf8');
   const rows: Example[] = [];
-  let line = 0;
-  for (const raw of text.split('\n')) {
-    line++;
-    if (!raw) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      throw new ValidationError(`${file}:${line}: not valid JSON`);
-    }
-    rows.push(parseOrThrow(Example, value, `${file}:${line}`));
-  }
+  for await (const { value } of readJsonLines(file, Example)) rows.push(value);
   return rows;
 }
 

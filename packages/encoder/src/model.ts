@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -92,6 +93,15 @@ function sessionOptions(provider: ExecutionProvider, threads: number): ort.Infer
   };
 }
 
+/** onnxruntime-node loads CUDA from libonnxruntime_providers_cuda.so beside its binding, fetched at install time. */
+function cudaProviderInstalled(): boolean {
+  const require = createRequire(import.meta.url);
+  const bin = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin');
+  const found = (dir: string): boolean =>
+    fs.existsSync(dir) && fs.readdirSync(dir, { withFileTypes: true }).some((e) => (e.isDirectory() ? found(path.join(dir, e.name)) : e.name.startsWith('libonnxruntime_providers_cuda')));
+  return found(bin);
+}
+
 /**
  * Create the session on the requested execution provider; if it cannot start there (no GPU, no
  * CUDA libraries), say so once and fall back to CPU.
@@ -102,6 +112,10 @@ async function createSession(
   threads: number,
   log: (m: string) => void,
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider }> {
+  if (provider === 'cuda' && !cudaProviderInstalled()) {
+    log('execution provider "cuda" is unavailable (onnxruntime-node\'s CUDA libraries are not installed: its install step skips that download offline); falling back to cpu');
+    provider = 'cpu';
+  }
   if (provider !== 'cpu') {
     try {
       // Probe quietly (severity 4 = fatal only): an unavailable provider is expected and reported below.

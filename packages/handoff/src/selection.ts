@@ -1,7 +1,5 @@
-import fs from 'node:fs';
-import readline from 'node:readline';
-import { readJsonFile, runLayout, verifyFileRef } from '@rds/artifacts';
-import { SelectedRow, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
+import { readJsonFile, readJsonLines, runLayout, verifyFileRef } from '@rds/artifacts';
+import { SelectedRow, SelectionSummary, ValidationError } from '@rds/schemas';
 
 /**
  * The selection as compact columns: ids (for the pool lookup) plus the per-row metadata the card and
@@ -53,18 +51,7 @@ export async function readSelection(runDir: string): Promise<SelectionTable> {
   const sourceIndex = new Map<string, number>();
   const positionOf = new Map<string, number>();
   const file = layout.selection.rows;
-  const lines = readline.createInterface({ input: fs.createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-  let line = 0;
-  for await (const text of lines) {
-    line++;
-    if (text.length === 0) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      throw new ValidationError(`${file}:${line}: not valid JSON (${(err as Error).message})`);
-    }
-    const row = parseOrThrow(SelectedRow, value, `${file}:${line}`);
+  for await (const { value: row, line } of readJsonLines(file, SelectedRow)) {
     const position = ids.length;
     if (row.rank !== position) throw new ValidationError(`${file}:${line}: rank ${row.rank}, expected ${position} (rows must be in rank order)`);
     if (positionOf.has(row.id)) throw new ValidationError(`${file}:${line}: id "${row.id}" selected twice`);

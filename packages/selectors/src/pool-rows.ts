@@ -1,9 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { z } from 'zod';
-import { readJsonFile, runLayout, throwIfCancelled } from '@rds/artifacts';
-import { PoolManifest, ValidationError, parseOrThrow } from '@rds/schemas';
+import { readJsonFile, readJsonLines, runLayout, throwIfCancelled } from '@rds/artifacts';
+import { PoolManifest, ValidationError } from '@rds/schemas';
 import type { PoolSources } from './strategies/index.js';
 
 /** Only the fields selection needs; messages are not validated again here (ingest did). */
@@ -67,19 +65,8 @@ export async function readPoolRows(runDir: string, signal: AbortSignal, onRows?:
   for (const shard of manifest.shards) {
     throwIfCancelled(signal);
     const file = path.resolve(path.dirname(layout.pool.manifest), shard.file);
-    const lines = readline.createInterface({ input: fs.createReadStream(file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
-    let line = 0;
     const start = row;
-    for await (const text of lines) {
-      line++;
-      if (text.length === 0) continue;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (err) {
-        throw new ValidationError(`${file}:${line}: not valid JSON (${(err as Error).message})`);
-      }
-      const head = parseOrThrow(PoolRowHead, value, `${file}:${line}`);
+    for await (const { value: head } of readJsonLines(file, PoolRowHead)) {
       if (row >= total) throw new ValidationError(`${file}: more rows than the pool manifest's ${total}`);
       let s = sourceIndex.get(head.source);
       if (s === undefined) {
