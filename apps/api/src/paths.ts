@@ -7,7 +7,8 @@ const GLOB_CHARS = /[*?[\]{}()!]/;
 
 function isInside(root: string, target: string): boolean {
   const rel = path.relative(root, target);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  // `..name` is an ordinary file inside; only `..` itself or `../...` leaves the root.
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /** realpath of the deepest existing ancestor, with the missing tail appended (a symlink anywhere up the chain is followed). */

@@ -49,7 +49,8 @@ function artifactFiles(runDir: string): [string, string][] {
   ];
 }
 
-const PUBLIC_API = new Set(['/v1/schema/run-config']);
+/** Route config marking a route that needs no token; every other matched route needs one. */
+const PUBLIC = { config: { public: true } };
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function sendError(reply: FastifyReply, status: number, body: ErrorBody): FastifyReply {
@@ -109,8 +110,9 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
   }
 
   app.addHook('onRequest', async (req, reply) => {
-    const url = req.url.split('?')[0]!;
-    if (!url.startsWith('/v1/') || PUBLIC_API.has(url)) return;
+    // Decided by the route the router matched, not by the raw URL: a percent-encoded path
+    // (`/%761/runs`) reaches the same route as `/v1/runs` and must meet the same check.
+    if (req.is404 || (req.routeOptions.config as { public?: boolean }).public) return;
     const token = bearerToken(req.headers.authorization);
     const access = token === null ? null : tokens.check(token);
     if (access === null) {
@@ -132,11 +134,11 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
   app.setNotFoundHandler((_req, reply) => sendError(reply, 404, { error: 'not found' }));
 
   for (const [url, { file, type }] of Object.entries(UI_FILES)) {
-    app.get(url, async (_req, reply) => reply.type(type).send(await fs.readFile(path.join(uiDir, file))));
+    app.get(url, PUBLIC, async (_req, reply) => reply.type(type).send(await fs.readFile(path.join(uiDir, file))));
   }
-  app.get('/openapi.json', async () => openapi);
-  app.get('/v1/schema/run-config', async () => runConfigSchema);
-  app.get('/healthz', async () => ({ ok: true, backend: backend.kind }));
+  app.get('/openapi.json', PUBLIC, async () => openapi);
+  app.get('/v1/schema/run-config', PUBLIC, async () => runConfigSchema);
+  app.get('/healthz', PUBLIC, async () => ({ ok: true, backend: backend.kind }));
 
   app.post('/v1/runs', async (req, reply) => {
     const parsed = parseOrThrow(RunConfig, req.body, 'request body');

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { LocalBackend, type RunBackend } from '@rds/runner';
-import { RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
+import { RunConfig, RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
 import { PathPolicy, RunDetailResponse, RunList, SelectionPage, SelectionReader, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
 import { pipelineActivities } from './pipeline.js';
 
@@ -113,6 +113,18 @@ describe('authentication', () => {
     const post = await call('POST', '/v1/runs', { token: 'wrong', body: config('x') });
     expect(post.status).toBe(401);
     expect(fs.readdirSync(runsRoot)).toEqual(['linked-out']);
+  });
+
+  it('percent-encoded paths reach the same routes and meet the same checks', async () => {
+    for (const url of ['/%761/runs', '/%76%31/runs', '/v1/run%73', '/v1/runs%2Fx']) {
+      const res = await call('GET', url, { token: null });
+      expect([401, 404], url).toContain(res.status);
+      expect(res.text, url).not.toContain('"runs"');
+    }
+    expect((await call('GET', '/%761/runs', { token: null })).status).toBe(401); // the router decodes it to /v1/runs
+    expect((await call('GET', '/%761/runs')).status).toBe(200);
+    expect((await call('POST', '/%761/runs', { token: RO, body: config('encoded') })).status).toBe(403);
+    expect((await call('GET', '/%761/schema/run-config', { token: null })).status).toBe(200); // public, however spelt
   });
 
   it('a read-only token reads but gets 403 on every mutation', async () => {
@@ -226,6 +238,14 @@ describe('request validation', () => {
     expect(await backend.list()).toEqual([]);
     expect(fs.readdirSync(runsRoot)).toEqual(['linked-out']);
     expect(fs.readdirSync(outside)).toEqual(['secret.jsonl']);
+  });
+
+  it('accepts names that merely start with dots, and resolves relative paths against the roots', async () => {
+    const confined = await paths.confineConfig(RunConfig.parse(config('..run', { pool: { inputs: ['..pool.jsonl', 'queries/./math.jsonl'] } })));
+    expect(confined.runDir).toBe(path.join(paths.runsRoot, '..run'));
+    expect(confined.pool.inputs).toEqual([path.join(paths.dataRoots[0]!, '..pool.jsonl'), path.join(paths.dataRoots[0]!, 'queries', 'math.jsonl')]);
+    expect(confined.queries.map((q) => q.path)).toEqual(['math', 'code'].map((t) => path.join(paths.dataRoots[0]!, 'queries', `${t}.jsonl`)));
+    expect(confined.model.dir).toBe(path.join(paths.dataRoots[0]!, 'model'));
   });
 });
 
