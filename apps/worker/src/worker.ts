@@ -1,6 +1,6 @@
 import { NativeConnection, Runtime, Worker, DefaultLogger, type Logger } from '@temporalio/worker';
 import type { RunActivities } from '@rds/workflows/plan';
-import { temporalSettingsFromEnv, type TemporalConnectionSettings } from '@rds/runner';
+import { temporalSettingsFromEnv, unreachable, type TemporalConnectionSettings } from '@rds/runner';
 import { loadWorkflowBundle } from './bundle.js';
 import type { QueueRole, WorkerOptions } from './options.js';
 
@@ -35,7 +35,9 @@ export async function startWorkers(
   } catch {
     // Already installed in this process (tests starting workers twice).
   }
-  const connection = await NativeConnection.connect({ address: settings.address, ...(settings.tls ? { tls: settings.tls } : {}) });
+  const connection = await NativeConnection.connect({ address: settings.address, ...(settings.tls ? { tls: settings.tls } : {}) }).catch((err: unknown) => {
+    throw unreachable(settings, err);
+  });
   const bundle = options.roles.includes('cpu') ? await loadWorkflowBundle(options.bundle ?? undefined, logger) : null;
   if (bundle) logger.info(`workflow code: ${bundle.source}`);
   const workers: StartedWorkers['workers'] = [];

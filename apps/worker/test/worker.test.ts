@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '@rds/schemas';
 import type { RunActivities } from '@rds/workflows/plan';
-import { activitiesFor, loadWorkflowBundle, parseWorkerArgs, writeWorkflowBundle } from '../src/index.js';
+import { activitiesFor, loadWorkflowBundle, parseWorkerArgs, startWorkers, writeWorkflowBundle } from '../src/index.js';
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-worker-'));
 afterAll(() => fs.rm(tmp, { recursive: true, force: true }));
@@ -53,5 +53,14 @@ describe('workflow bundle', () => {
     const fresh = await loadWorkflowBundle(path.join(tmp, 'missing.js'));
     expect(fresh.source).toBe('bundled at start');
     expect(fresh.code).toContain('function embedShards(');
+  });
+});
+
+describe('connection', () => {
+  it('says where it tried when the server cannot be reached', async () => {
+    const options = parseWorkerArgs(['--queues', 'cpu'], {});
+    await expect(startWorkers(options, {}, { address: '127.0.0.1:1', namespace: 'ns' })).rejects.toThrow(
+      /cannot reach Temporal at 127\.0\.0\.1:1 \(namespace ns; set TEMPORAL_ADDRESS/,
+    );
   });
 });

@@ -7,5 +7,5 @@ export { PauseGate } from './pause-gate.js';
 export { readRunStatus, StatusFileWriter } from './status.js';
 export { parseRunConfig, resolveConfigPaths, validateConfig } from './validate.js';
 export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from './temporal-env.js';
-export { connectTemporalClient } from './temporal-client.js';
+export { connectTemporalClient, unreachable } from './temporal-client.js';
 export { describeStatus, loadConfigFile, progressLine } from './present.js';
