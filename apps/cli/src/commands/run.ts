@@ -17,14 +17,17 @@ function statusPrinter(tty: boolean, plainEveryMs = 2000) {
   const out = process.stderr;
   return {
     onStatus(s: RunStatus) {
-      if (s.stage !== lastStage) {
+      const finished = s.state === 'completed' && lastStage !== null && s.completedStages.includes(lastStage as RunStatus['completedStages'][number]);
+      if (s.stage !== lastStage || finished) {
         if (open) out.write('\n');
         open = false;
         if (lastStage && s.completedStages.includes(lastStage as RunStatus['completedStages'][number])) out.write(`[${lastStage}] done\n`);
-        lastStage = s.stage;
+        lastStage = finished ? null : s.stage;
         lastPlain = 0;
       }
-      if (!s.stage) return;
+      // Only live states draw; the caller prints the outcome. A stage without numbers yet keeps the last line.
+      if (!s.stage || !lastStage || (s.state !== 'running' && s.state !== 'paused')) return;
+      if (!s.progress && open) return;
       const line = `${progressLine(s.stage, s.progress, tty ? 24 : 0)}${s.state === 'paused' ? '  (paused)' : ''}`;
       if (tty) {
         out.write(`\r${line}\x1b[K`);
