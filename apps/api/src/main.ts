@@ -15,6 +15,7 @@ async function main(): Promise<void> {
     tokens: settings.tokens,
     paths,
     bodyLimit: settings.bodyLimit,
+    triggers: { allowCommands: settings.allowCommandTriggers },
     ...(settings.corsOrigin ? { corsOrigin: settings.corsOrigin } : {}),
     logger,
   });

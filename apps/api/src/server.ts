@@ -10,6 +10,7 @@ import { bearerToken, type TokenSet } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import type { PathPolicy } from './paths.js';
 import { SelectionReader } from './selection.js';
+import { triggerIssues, type TriggerPolicy } from './trigger-policy.js';
 
 export const API_VERSION = '0.1.0';
 export const DEFAULT_BODY_LIMIT = 256 * 1024;
@@ -23,6 +24,8 @@ export interface ApiOptions {
   bodyLimit?: number;
   /** The one origin allowed to call the API from a browser; CORS stays off without it. */
   corsOrigin?: string;
+  /** What submitted handoff triggers may do (default: no commands run). */
+  triggers?: TriggerPolicy;
   /** Directory of the web UI's static files. */
   uiDir?: string;
   logger?: FastifyServerOptions['logger'];
@@ -142,7 +145,13 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
 
   app.post('/v1/runs', async (req, reply) => {
     const parsed = parseOrThrow(RunConfig, req.body, 'request body');
-    const config = await paths.confineConfig(parsed);
+    // Path and trigger issues are reported together, each on its field.
+    const policyIssues = triggerIssues(parsed, options.triggers ?? { allowCommands: false });
+    const config = await paths.confineConfig(parsed).catch((err: unknown) => {
+      if (err instanceof ValidationError) throw new ValidationError(err.message, [...err.issues, ...policyIssues]);
+      throw err;
+    });
+    if (policyIssues.length) throw new ValidationError('invalid request body', policyIssues);
     const { runId } = await backend.start(config);
     req.log.info({ runId, runDir: config.runDir }, 'run started');
     return reply.code(201).send({ runId });

@@ -13,6 +13,8 @@ export interface ApiSettings {
   runsRoot: string;
   bodyLimit: number;
   corsOrigin: string | undefined;
+  /** RDS_API_ALLOW_COMMAND_TRIGGER=1: submitted configs may run their handoff command on the server. */
+  allowCommandTriggers: boolean;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -21,6 +23,13 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: expected a non-negative integer, got "${raw}"`);
   return n;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new Error(`${name}: expected 1/true or 0/false, got "${env[name]}"`);
 }
 
 /** Settings from the environment (README "HTTP API and web UI"); throws naming the variable at fault. */
@@ -40,6 +49,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettin
     runsRoot: path.resolve(env.RDS_RUNS_ROOT ?? 'runs'),
     bodyLimit: positiveInt(env, 'RDS_API_BODY_LIMIT', DEFAULT_BODY_LIMIT),
     corsOrigin: env.RDS_CORS_ORIGIN || undefined,
+    allowCommandTriggers: flag(env, 'RDS_API_ALLOW_COMMAND_TRIGGER'),
   };
 }
 

@@ -349,6 +349,31 @@ describe('runs through the LocalBackend', () => {
     expect((await call('GET', `/v1/runs/${second}/selection`)).json).toEqual({ error: 'no selection for this run yet' });
   });
 
+  it('handoff triggers: commands run only where the operator allows them, webhooks sign only with RDS_WEBHOOK_* secrets', async () => {
+    const command = { kind: 'command' as const, template: 'echo ran {{rows}} > ran.txt', run: true };
+    const refused = await call('POST', '/v1/runs', { body: config('commanded', { handoff: { trigger: command } }) });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues).toEqual([{ path: 'handoff.trigger.run', message: expect.stringMatching(/disabled on this server/) }]);
+    // Reported together with path issues, each on its field.
+    const both = await call('POST', '/v1/runs', { body: config('../out', { handoff: { trigger: { kind: 'webhook', url: 'https://hooks.example/x', secretEnv: 'RDS_API_TOKENS' } } }) });
+    expect((both.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['runDir', 'handoff.trigger.secretEnv']);
+    const allowedSecret = await call('POST', '/v1/runs', { body: config('../out', { handoff: { trigger: { kind: 'webhook', url: 'https://hooks.example/x', secretEnv: 'RDS_WEBHOOK_TRAINER' } } }) });
+    expect((allowedSecret.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['runDir']);
+    expect(fs.existsSync(path.join(paths.runsRoot, 'commanded'))).toBe(false);
+
+    // The same config on a server that allows commands really runs it: the gate is what stood in the way.
+    const permissive = await buildServer({ backend, tokens, paths, triggers: { allowCommands: true } });
+    try {
+      const res = await permissive.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('commanded', { handoff: { trigger: command } }) });
+      expect(res.statusCode).toBe(201);
+      const done = await finished((res.json() as { runId: string }).runId);
+      expect(done.state, JSON.stringify(done.status?.error)).toBe('completed');
+      expect(fs.readFileSync(path.join(done.runDir, 'handoff', 'ran.txt'), 'utf8')).toBe('ran 24\n');
+    } finally {
+      await permissive.close();
+    }
+  });
+
   it('404 for unknown runs', async () => {
     expect((await call('GET', '/v1/runs/nope')).json).toEqual({ error: 'run not found' });
     expect((await call('POST', '/v1/runs/nope/resume')).status).toBe(404);
@@ -421,6 +446,9 @@ describe('settings from the environment', () => {
     expect(() => settingsFromEnv({ RDS_API_TOKENS: 'a' })).toThrow(/RDS_DATA_ROOTS/);
     expect(() => settingsFromEnv({ ...env, RDS_BACKEND: 'cloud' })).toThrow(/RDS_BACKEND: expected "local" or "temporal", got "cloud"/);
     expect(() => settingsFromEnv({ ...env, RDS_API_PORT: 'http' })).toThrow(/RDS_API_PORT/);
+    expect(settingsFromEnv(env).allowCommandTriggers).toBe(false);
+    expect(settingsFromEnv({ ...env, RDS_API_ALLOW_COMMAND_TRIGGER: '1' }).allowCommandTriggers).toBe(true);
+    expect(() => settingsFromEnv({ ...env, RDS_API_ALLOW_COMMAND_TRIGGER: 'yes' })).toThrow(/RDS_API_ALLOW_COMMAND_TRIGGER/);
     expect(settingsFromEnv({ ...env, RDS_BACKEND: 'temporal', RDS_CORS_ORIGIN: 'https://ui.example', RDS_API_BODY_LIMIT: '1024' })).toMatchObject({ backend: 'temporal', corsOrigin: 'https://ui.example', bodyLimit: 1024 });
   });
 });
