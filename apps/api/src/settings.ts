@@ -60,5 +60,25 @@ export async function createBackend(kind: ApiSettings['backend'], log: (runId: s
     return { backend: new TemporalBackend({ client }), close: () => connection.close() };
   }
   // Fails here, naming the missing stages, rather than accepting runs that cannot finish.
-  return { backend: new LocalBackend({ activities: completeActivities(), log }), close: async () => {} };
+  const local = new LocalBackend({ activities: completeActivities(), log });
+  return { backend: local, close: () => cancelLocalRuns(local) };
+}
+
+const LIVE = new Set(['queued', 'running', 'paused']);
+
+/**
+ * Local runs live in this process: on shutdown each live one is cancelled and awaited, so its
+ * status.json says cancelled instead of running forever (starting the same runDir again resumes it).
+ */
+export async function cancelLocalRuns(backend: LocalBackend, graceMs = 30_000): Promise<void> {
+  const live = (await backend.list()).filter((r) => LIVE.has(r.state));
+  // All cancels are issued in one synchronous pass, so a queued run cannot start as the active one ends.
+  await Promise.all(live.map((r) => backend.cancel(r.runId).catch(() => {}))); // (or it finished meanwhile)
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+  try {
+    await Promise.race([Promise.all(live.map((r) => backend.wait(r.runId))), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
