@@ -95,6 +95,8 @@ export class PathPolicy {
       }
     };
     const runDir = await check('runDir', config.runDir, [this.runsRoot]);
+    // The root holds every run; a run directory is one of them, never the root itself.
+    if (path.resolve(this.runsRoot, config.runDir) === this.runsRoot) issues.push({ path: 'runDir', message: 'path must be a directory inside the runs root, not the root itself' });
     const inputs: string[] = [];
     for (const [i, p] of config.pool.inputs.entries()) inputs.push(await check(`pool.inputs[${i}]`, p, this.dataRoots, true));
     const queries = [];

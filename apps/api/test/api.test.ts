@@ -216,6 +216,8 @@ describe('request validation', () => {
     const cases: [RunConfigInput, string][] = [
       [config('../escaped-run'), 'runDir'],
       [config('/tmp/abs-run'), 'runDir'],
+      [config('.'), 'runDir'],
+      [config('nested/..'), 'runDir'],
       [config('linked-out/run'), 'runDir'],
       [config('ok', { pool: { inputs: ['../outside/secret.jsonl'] } }), 'pool.inputs[0]'],
       [config('ok', { pool: { inputs: ['pool.jsonl', path.join(outside, 'secret.jsonl')] } }), 'pool.inputs[1]'],
