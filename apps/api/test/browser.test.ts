@@ -69,6 +69,8 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   await page.click('#run-form button[type=submit]');
   await page.waitForSelector('[data-error-for="selection.budget"]:not(:empty)');
   expect(await page.getAttribute('[data-path="runDir"]', 'aria-invalid')).toBe('true');
+  fs.mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: path.join(RESULTS, 'api-ui-form-errors.png'), fullPage: true });
 
   await page.fill('[data-path="runDir"]', 'from-the-ui');
   await page.fill('[data-path="pool.inputs"]', 'pool.jsonl');
@@ -88,6 +90,7 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   // Steer it from the run page: pause holds it (the button turns into resume), resume lets it go on.
   await page.click('[data-action="pause"]');
   await page.waitForSelector('main [data-state="paused"]', { timeout: 30_000 });
+  await page.screenshot({ path: path.join(RESULTS, 'api-ui-paused.png'), fullPage: true });
   const pausedStages = await page.locator('main p.muted').first().textContent();
   await new Promise((r) => setTimeout(r, 1500));
   expect(await page.getAttribute('main [data-state]', 'data-state')).toBe('paused');
@@ -114,7 +117,6 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
     .toBe('completed');
   expect(seen).toEqual(['running', 'completed']);
   expect(progressSeen.size).toBeGreaterThan(0); // live progress (done/total of the current stage) while it ran
-  fs.mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-runs.png'), fullPage: true });
 
   await page.click(`#runs a[href="#/runs/${encodeURIComponent(runId)}"]`);
