@@ -57,7 +57,6 @@ async function runLocked(config: RunConfig, runId: string, previous: RunStatus |
     },
   );
   const offGate = gate.onChange((paused) => tracker.setState(paused ? 'paused' : 'running'));
-  if (gate.paused) tracker.setState('paused');
 
   let poolRows = 0;
   let embedded: EmbedTotals = EMPTY_TOTALS;

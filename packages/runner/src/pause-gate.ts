@@ -1,6 +1,11 @@
-/** Pause/resume for the local runner: the pipeline awaits `wait()` before each stage and each shard. */
+/**
+ * Pause/resume for the local runner: the pipeline awaits `wait()` before each stage and each shard.
+ * A pause requested mid-stage takes hold only at the next `wait()`; listeners hear `true` then (the
+ * run is really held), not at the request, so a "paused" status never has a stage still running.
+ */
 export class PauseGate {
   private pausedNow = false;
+  private holding = false;
   private waiters: (() => void)[] = [];
   private listeners: ((paused: boolean) => void)[] = [];
 
@@ -9,15 +14,16 @@ export class PauseGate {
   }
 
   pause(): void {
-    if (this.pausedNow) return;
     this.pausedNow = true;
-    for (const l of this.listeners) l(true);
   }
 
   resume(): void {
     if (!this.pausedNow) return;
     this.pausedNow = false;
-    for (const l of this.listeners) l(false);
+    if (this.holding) {
+      this.holding = false;
+      for (const l of this.listeners) l(false);
+    }
     const w = this.waiters;
     this.waiters = [];
     for (const wake of w) wake();
@@ -32,6 +38,10 @@ export class PauseGate {
   wait(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (!this.pausedNow) return Promise.resolve();
+    if (!this.holding) {
+      this.holding = true;
+      for (const l of this.listeners) l(true);
+    }
     return new Promise((resolve, reject) => {
       const onAbort = () => reject(abortReason(signal!));
       signal?.addEventListener('abort', onAbort, { once: true });
