@@ -34,7 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     return await cmd.run(rest);
   } catch (err) {
     if (err instanceof ValidationError) {
-      console.error(`rds ${name}: ${err.message}`);
+      // Most messages already start with `rds <command>:`; do not say it twice.
+      console.error(err.message.startsWith('rds ') ? err.message : `rds ${name}: ${err.message}`);
       return 2;
     }
     console.error(`rds ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

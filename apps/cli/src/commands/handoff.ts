@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonIfExists, runLayout, runWithRuntime } from '@rds/artifacts';
+import { readJsonIfExists, runLayout } from '@rds/artifacts';
 import { runHandoff } from '@rds/handoff';
 import { HandoffConfig, parseOrThrow } from '@rds/schemas';
+import { runInTerminal } from '../terminal.js';
 import { parseFlags, required, type Command } from '../args.js';
 
 const NAME = 'handoff';
@@ -38,40 +39,22 @@ const command: Command = {
     );
     const runId = values['run-id'] ?? path.basename(runDir);
 
-    const abort = new AbortController();
-    const onSigint = () => abort.abort(new Error('interrupted (SIGINT)'));
-    process.once('SIGINT', onSigint);
     const started = Date.now();
-    try {
-      const res = await runWithRuntime(
-        {
-          heartbeat: (p) => {
-            if (process.stderr.isTTY) process.stderr.write(`\r${p.stage} ${p.done.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} ${p.unit}\x1b[K`);
-          },
-          signal: abort.signal,
-          lastHeartbeat: undefined,
-          log: (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${m}\n`),
-        },
-        () => runHandoff({ runDir, runId, handoff }),
-      );
-      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-      const d = res.card.dataset;
-      const secs = (Date.now() - started) / 1000;
-      console.error(
-        [
-          res.skipped
-            ? `already handed off (receipt has the same dataset checksum); nothing sent`
-            : `${res.materialised ? 'wrote' : 'reused'} ${d.rows.toLocaleString('en-US')} rows (${d.format}${d.includeMetadata ? ' + metadata' : ''}, ${d.order} order) in ${secs.toFixed(1)}s`,
-          `  dataset  ${path.join(res.location, d.file)}  ${d.bytes.toLocaleString('en-US')} bytes  sha256 ${d.sha256}`,
-          `  card     ${path.join(res.location, 'README.md')}, card.json, scores.svg`,
-          `  trigger  ${handoff.trigger.kind}: ${res.triggerStatus}${res.receipt.trigger.detail ? ` (${res.receipt.trigger.detail})` : ''}`,
-          `  receipt  ${layout.handoff.receipt}`,
-        ].join('\n'),
-      );
-      return 0;
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
+    const res = await runInTerminal(() => runHandoff({ runDir, runId, handoff }));
+    const d = res.card.dataset;
+    const secs = (Date.now() - started) / 1000;
+    console.error(
+      [
+        res.skipped
+          ? `already handed off (receipt has the same dataset checksum); nothing sent`
+          : `${res.materialised ? 'wrote' : 'reused'} ${d.rows.toLocaleString('en-US')} rows (${d.format}${d.includeMetadata ? ' + metadata' : ''}, ${d.order} order) in ${secs.toFixed(1)}s`,
+        `  dataset  ${path.join(res.location, d.file)}  ${d.bytes.toLocaleString('en-US')} bytes  sha256 ${d.sha256}`,
+        `  card     ${path.join(res.location, 'README.md')}, card.json, scores.svg`,
+        `  trigger  ${handoff.trigger.kind}: ${res.triggerStatus}${res.receipt.trigger.detail ? ` (${res.receipt.trigger.detail})` : ''}`,
+        `  receipt  ${layout.handoff.receipt}`,
+      ].join('\n'),
+    );
+    return 0;
   },
 };
 export default command;

@@ -1,8 +1,9 @@
 import fsp from 'node:fs/promises';
 import { z } from 'zod';
-import { readJsonFile, readJsonIfExists, runLayout, runWithRuntime } from '@rds/artifacts';
+import { readJsonFile, readJsonIfExists, runLayout } from '@rds/artifacts';
 import { selectPool } from '@rds/selectors';
 import { SelectionConfig, SelectionStrategy, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
+import { runInTerminal } from '../terminal.js';
 import { parseFlags, required, type Command } from '../args.js';
 
 const NAME = 'select';
@@ -80,30 +81,12 @@ const command: Command = {
     );
     const tasks = values.task?.length ? values.task : await tasksOf(runDir);
 
-    const abort = new AbortController();
-    const onSigint = () => abort.abort(new Error('interrupted (SIGINT)'));
-    process.once('SIGINT', onSigint);
     const started = Date.now();
-    try {
-      const out = await runWithRuntime(
-        {
-          heartbeat: (p) => {
-            if (process.stderr.isTTY) process.stderr.write(`\r${p.stage} ${p.done.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} ${p.unit}\x1b[K`);
-          },
-          signal: abort.signal,
-          lastHeartbeat: undefined,
-          log: (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${m}\n`),
-        },
-        () => selectPool({ runDir, tasks, selection }),
-      );
-      if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
-      const layout = runLayout(runDir);
-      const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
-      console.error(report(summary, out.skipped, (Date.now() - started) / 1000, layout.selection.rows));
-      return 0;
-    } finally {
-      process.off('SIGINT', onSigint);
-    }
+    const out = await runInTerminal(() => selectPool({ runDir, tasks, selection }));
+    const layout = runLayout(runDir);
+    const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
+    console.error(report(summary, out.skipped, (Date.now() - started) / 1000, layout.selection.rows));
+    return 0;
   },
 };
 export default command;
