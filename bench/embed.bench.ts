@@ -10,12 +10,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ort from 'onnxruntime-node';
 import { embedSequences, loadModel, tokenizeMessages, writeTestModel } from '@rds/encoder';
 import type { Message } from '@rds/schemas';
+import { matmulPeakGflops } from './lib/common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const modelArg = process.argv[2];
+const modelArg = process.argv[2] || undefined;
 const rows = Number(process.argv[3] ?? 2000);
 const modelDir = modelArg ?? (await writeTestModel(path.join(root, 'bench', 'out', 'tiny-test-model')));
 const poolFile = path.resolve(root, '../shared/data/pool.jsonl');
@@ -66,28 +66,8 @@ const meanT = tokens / seqs.length;
 const flopsPerToken = L * (2 * (4 * H * H + 2 * H * F) + 4 * meanT * H);
 console.log(`FLOPs per token: ${(flopsPerToken / 1e6).toFixed(3)} M (H=${H}, layers=${L}, ffn=${F}, mean length ${meanT.toFixed(0)})`);
 
-// Machine's float32 matmul throughput, measured through onnxruntime (MLAS) with a large MatMul.
-const { encodeModel, DataType } = await import('@rds/encoder');
 const M = 2048, K = 1024, N = 1024;
-const mm = await ort.InferenceSession.create(
-  encodeModel({
-    name: 'matmul',
-    nodes: [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['c'] }],
-    initializers: [],
-    inputs: [
-      { name: 'a', type: DataType.FLOAT, shape: [M, K] },
-      { name: 'b', type: DataType.FLOAT, shape: [K, N] },
-    ],
-    outputs: [{ name: 'c', type: DataType.FLOAT, shape: [M, N] }],
-  }),
-);
-const A = new ort.Tensor('float32', new Float32Array(M * K).fill(0.01), [M, K]);
-const B = new ort.Tensor('float32', new Float32Array(K * N).fill(0.02), [K, N]);
-await mm.run({ a: A, b: B });
-t = performance.now();
-const reps = 10;
-for (let i = 0; i < reps; i++) await mm.run({ a: A, b: B });
-const peak = (2 * M * K * N * reps) / ((performance.now() - t) / 1000);
+const peak = (await matmulPeakGflops(M, K, N)) * 1e9;
 console.log(`measured matmul throughput: ${(peak / 1e9).toFixed(1)} GFLOP/s (${M}x${K} x ${K}x${N}, onnxruntime cpu)`);
 for (const [label, rate] of [['(a)', a], ['(b)', b]] as const) {
   console.log(`${label} achieved ${((rate * flopsPerToken) / 1e9).toFixed(2)} GFLOP/s = ${((100 * rate * flopsPerToken) / peak).toFixed(1)}% of measured matmul peak`);

@@ -13,21 +13,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runLayout } from '@rds/artifacts';
 import { runHandoff } from '@rds/handoff';
+import { rng } from './lib/common.js';
 
 const self = fileURLToPath(import.meta.url);
 const SHARD_ROWS = 50_000;
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x1_0000_0000;
-  };
-}
 
 function writeFixture(runDir: string, rows: number, selectPct: number): { poolBytes: number; selected: number } {
   const layout = runLayout(runDir);

@@ -9,21 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ingestPoolFiles } from '@rds/pool';
+import { rng } from './lib/common.js';
 
 const self = fileURLToPath(import.meta.url);
 
-/** xorshift32: a seeded, fast PRNG so every run ingests the same bytes. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x1_0000_0000;
-  };
-}
 
 async function generate(dir: string, rows: number): Promise<{ files: string[]; bytes: number; bad: number; dups: number }> {
   const rand = rng(42);
@@ -82,14 +71,14 @@ async function generate(dir: string, rows: number): Promise<{ files: string[]; b
       if (buf.length === 2000) {
         const chunk = buf.join('\n') + '\n';
         bytes += Buffer.byteLength(chunk);
-        if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
         buf = [];
       }
     }
     const chunk = buf.length ? buf.join('\n') + '\n' : '';
     bytes += Buffer.byteLength(chunk);
     out.end(chunk);
-    await new Promise((r) => out.on('close', r));
+    await new Promise<void>((r) => out.on('close', () => r()));
     recent = [];
   }
   return { files, bytes, bad, dups };

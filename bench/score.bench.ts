@@ -4,11 +4,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import ort from 'onnxruntime-node';
 import { runLayout, writeJsonAtomic } from '@rds/artifacts';
-import { DataType, EmbeddingMatrixWriter, encodeModel } from '@rds/encoder';
+import { EmbeddingMatrixWriter } from '@rds/encoder';
 import type { EmbeddingManifest, PoolManifest } from '@rds/schemas';
 import { scoreRun, type EngineName } from '@rds/vector-index';
+import { matmulPeakGflops, rng } from './lib/common.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const SLOW_ROWS = Math.min(ROWS, Number(process.env.BENCH_SLOW_ROWS ?? 100_000));
@@ -18,15 +18,6 @@ const TASKS: [string, number][] = [['gsm8k', 200], ['bbh', 81], ['tydiqa', 135],
 const SHA = (c: string) => c.repeat(64);
 const out = path.resolve('bench/out/score');
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function unit(n: number, rand: () => number): Float32Array {
   const v = new Float32Array(n * D);
   for (let i = 0; i < n; i++) {
@@ -71,28 +62,9 @@ async function makeRun(rows: number): Promise<string> {
   return dir;
 }
 
-async function matmulPeak(): Promise<number> {
-  const [M, K, N] = [4096, D, 1024];
-  const model = encodeModel({
-    name: 'peak', opset: 17,
-    nodes: [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['c'] }],
-    initializers: [{ name: 'b', dims: [K, N], type: DataType.FLOAT, data: new Float32Array(K * N).fill(0.01) }],
-    inputs: [{ name: 'a', type: DataType.FLOAT, shape: [M, K] }],
-    outputs: [{ name: 'c', type: DataType.FLOAT, shape: [M, N] }],
-  });
-  const s = await ort.InferenceSession.create(model);
-  const a = new ort.Tensor('float32', new Float32Array(M * K).fill(0.02), [M, K]);
-  await s.run({ a });
-  const reps = 10;
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) await s.run({ a });
-  const secs = (performance.now() - t0) / 1000;
-  await s.release();
-  return (2 * M * K * N * reps) / secs / 1e9;
-}
 
 const queries = TASKS.reduce((a, [, n]) => a + n, 0);
-const peak = await matmulPeak();
+const peak = await matmulPeakGflops(4096, D, 1024);
 console.log(`float32 matmul peak (onnxruntime MatMul 4096x768 x 768x1024): ${peak.toFixed(1)} GFLOP/s`);
 console.log(`pool ${ROWS.toLocaleString('en-US')} x ${D} float16, ${TASKS.length} tasks / ${queries} queries, topK 4096`);
 const results: { engine: EngineName; rows: number; secs: number; gflops: number }[] = [];

@@ -1,0 +1,44 @@
+// Helpers shared by the benchmarks: a seeded PRNG (every run generates the same data) and this
+// machine's float32 matmul throughput, the yardstick the scoring and encoder figures are read against.
+import ort from 'onnxruntime-node';
+import { DataType, encodeModel } from '@rds/encoder';
+
+/** xorshift32 in [0, 1): fast, seeded. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x1_0000_0000;
+  };
+}
+
+/** GFLOP/s of an [M,K] x [K,N] float32 MatMul through onnxruntime (MLAS) on the CPU, best of `reps`. */
+export async function matmulPeakGflops(M = 4096, K = 768, N = 1024, reps = 10): Promise<number> {
+  const s = await ort.InferenceSession.create(
+    encodeModel({
+      name: 'peak',
+      nodes: [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['c'] }],
+      initializers: [{ name: 'b', dims: [K, N], type: DataType.FLOAT, data: new Float32Array(K * N).fill(0.01) }],
+      inputs: [{ name: 'a', type: DataType.FLOAT, shape: [M, K] }],
+      outputs: [{ name: 'c', type: DataType.FLOAT, shape: [M, N] }],
+    }),
+  );
+  const a = new ort.Tensor('float32', new Float32Array(M * K).fill(0.02), [M, K]);
+  await s.run({ a });
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await s.run({ a });
+    best = Math.min(best, performance.now() - t0);
+  }
+  await s.release();
+  return (2 * M * K * N) / (best / 1000) / 1e9;
+}
+
+export function peakRssMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
