@@ -1,6 +1,6 @@
 // Scoring benchmark: synthetic float16 pool (BENCH_ROWS, default 1,000,000 x 768, shards of 50k under
 // bench/out/score), 7 tasks / 949 queries. Prints this machine's float32 matmul peak (onnxruntime),
-// then per engine: scoring wall time, GFLOP/s (2*rows*d*queries/s), fraction of peak, peak RSS.
+// then per engine (BENCH_ENGINES, default blocked,faiss,js): scoring wall time, GFLOP/s (2*rows*d*queries/s), fraction of peak, peak RSS.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -68,14 +68,15 @@ const peak = await matmulPeakGflops(4096, D, 1024);
 console.log(`float32 matmul peak (onnxruntime MatMul 4096x768 x 768x1024): ${peak.toFixed(1)} GFLOP/s`);
 console.log(`pool ${ROWS.toLocaleString('en-US')} x ${D} float16, ${TASKS.length} tasks / ${queries} queries, topK 4096`);
 const results: { engine: EngineName; rows: number; secs: number; gflops: number }[] = [];
-for (const engine of ['blocked', 'faiss', 'js'] as EngineName[]) {
+const ENGINES = (process.env.BENCH_ENGINES ?? 'blocked,faiss,js').split(',') as EngineName[];
+for (const engine of ENGINES) {
   const rows = engine === 'blocked' || engine === 'faiss' ? ROWS : SLOW_ROWS;
   const dir = await makeRun(rows);
   await fsp.rm(runLayout(dir).scores.dir, { recursive: true, force: true });
   const r = await scoreRun({ runDir: dir, tasks: TASKS.map(([t]) => t), aggregates: ['max', 'mean', 'topk'], blockRows: 65_536, topK: 4096, engine });
   const gflops = (2 * rows * D * queries) / r.seconds / 1e9;
   results.push({ engine, rows, secs: r.seconds, gflops });
-  console.log(`${engine.padEnd(8)} ${rows.toLocaleString('en-US').padStart(10)} rows${rows < ROWS ? ' (subset)' : ''}: ${r.seconds.toFixed(1)} s, ${gflops.toFixed(1)} GFLOP/s, ${((100 * gflops) / peak).toFixed(0)}% of peak, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  console.log(`${engine.padEnd(8)} ${rows.toLocaleString('en-US').padStart(10)} rows${rows < ROWS ? ' (subset)' : ''}: ${r.seconds.toFixed(1)} s, ${gflops.toFixed(1)} GFLOP/s, ${((100 * gflops) / peak).toFixed(0)}% of peak, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB${r.fullDepthRescores ? `, ${r.fullDepthRescores} block(s) re-scored at full top-K depth` : ''}`);
 }
 const best = results.reduce((a, b) => (b.gflops > a.gflops ? b : a));
 const flops = 2 * 5.8e6 * 4096 * queries;

@@ -141,6 +141,9 @@ export class EmbeddingMatrixWriter {
   }
 }
 
+/** Matrix rows as stored: float32 values, or float16 bit patterns. */
+export type RawMatrix = Float32Array | Uint16Array;
+
 /** Reads a matrix file in row blocks, decoding float16 to float32. */
 export class EmbeddingMatrixReader {
   private constructor(
@@ -162,33 +165,55 @@ export class EmbeddingMatrixReader {
 
   /** Rows [start, start+count) as float32, into `out` if given (length >= count*dims). */
   read(start: number, count: number, out?: Float32Array): Float32Array {
+    const n = count * this.dims;
+    const dst = out ? out.subarray(0, n) : new Float32Array(n);
+    if (this.dtype === 'float32') return this.readRaw(start, count, dst) as Float32Array;
+    float16ToFloat32(this.readRaw(start, count) as Uint16Array, dst);
+    return dst;
+  }
+
+  /**
+   * Rows [start, start+count) as stored: float32 values, or float16 bit patterns in a Uint16Array
+   * (what onnxruntime takes as a float16 tensor, so scoring skips the decode). Into `out` if given.
+   */
+  readRaw(start: number, count: number, out?: RawMatrix): RawMatrix {
     if (start < 0 || count < 0 || start + count > this.rows) {
       throw new RangeError(`${this.file}: rows ${start}..${start + count} out of 0..${this.rows}`);
     }
     const n = count * this.dims;
+    const dst = out ? out.subarray(0, n) : this.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
+    if ((dst instanceof Float32Array) !== (this.dtype === 'float32')) throw new TypeError(`${this.file}: raw ${this.dtype} rows need a ${this.dtype === 'float32' ? 'Float32Array' : 'Uint16Array'}`);
+    const buf = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
     const bpv = bytesPerValue(this.dtype);
-    const buf = Buffer.allocUnsafe(n * bpv);
     let off = 0;
     while (off < buf.byteLength) {
       const r = fs.readSync(this.fd, buf, off, buf.byteLength - off, start * this.dims * bpv + off);
       if (r === 0) throw new Error(`${this.file}: unexpected end of file`);
       off += r;
     }
-    const dst = out ? out.subarray(0, n) : new Float32Array(n);
-    if (this.dtype === 'float32') {
-      dst.set(new Float32Array(buf.buffer, buf.byteOffset, n));
-    } else {
-      float16ToFloat32(new Uint16Array(buf.buffer, buf.byteOffset, n), dst);
-    }
     return dst;
   }
 
-  /** Iterate over blocks of at most blockRows rows, reusing one buffer. */
+  /** Iterate over blocks of at most blockRows rows as float32, reusing one buffer. */
   *blocks(blockRows: number): Generator<{ start: number; count: number; data: Float32Array }> {
     const scratch = new Float32Array(Math.min(blockRows, this.rows) * this.dims);
     for (let start = 0; start < this.rows; start += blockRows) {
       const count = Math.min(blockRows, this.rows - start);
       yield { start, count, data: this.read(start, count, scratch) };
+    }
+  }
+
+  /**
+   * Iterate over blocks of at most blockRows rows in the stored dtype (see readRaw), reusing one
+   * buffer: `scratch` if given (pass the same one for every shard: on some VMs first-touching
+   * 100 MB of fresh memory costs more than reading it from the page cache).
+   */
+  *rawBlocks(blockRows: number, scratch?: RawMatrix): Generator<{ start: number; count: number; data: RawMatrix }> {
+    const size = Math.min(blockRows, this.rows) * this.dims;
+    if (!scratch || scratch.length < size) scratch = this.dtype === 'float32' ? new Float32Array(size) : new Uint16Array(size);
+    for (let start = 0; start < this.rows; start += blockRows) {
+      const count = Math.min(blockRows, this.rows - start);
+      yield { start, count, data: this.readRaw(start, count, scratch) };
     }
   }
 

@@ -60,7 +60,7 @@ export async function topKForQueries(runDir: string, task: string, queryIndices:
     for (const shard of pool.shards) {
       const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
       try {
-        for (const block of reader.blocks(DEEPER_BLOCK_ROWS)) {
+        for (const block of reader.rawBlocks(DEEPER_BLOCK_ROWS)) {
           const res = await engine.score(block.data, block.count);
           running.merge(res.topIds, res.topScores, res.kb, shard.rowOffset + block.start);
         }

@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { DataType, encodeModel, type NodeSpec, type ValueSpec } from '@rds/encoder';
+import { DataType, encodeModel, float16ToFloat32, type NodeSpec, type RawMatrix, type ValueSpec } from '@rds/encoder';
 import { VectorIndex } from './faiss.js';
 import { fixTieOrder, selectTopK } from './topk.js';
 
@@ -37,8 +37,23 @@ export interface BlockScores {
 
 export interface ScoreEngine {
   readonly name: EngineName;
-  score(block: Float32Array, rows: number): Promise<BlockScores>;
+  /**
+   * Scores of `rows` pool rows (float32, or float16 bits as stored). `kb` caps the per-query lists
+   * of this block (default: the wanted top-K); the caller picks a smaller one when it knows a
+   * block cannot contribute more (see scoreRun).
+   */
+  score(block: RawMatrix, rows: number, kb?: number): Promise<BlockScores>;
   close(): Promise<void>;
+}
+
+/** The block as float32 values (engines other than 'blocked' cannot take float16). */
+function asFloat32(block: RawMatrix, rows: number, d: number): Float32Array {
+  const raw = block.subarray(0, rows * d);
+  return raw instanceof Float32Array ? raw : float16ToFloat32(raw);
+}
+
+function blockK(wanted: ScoreWanted, rows: number, kb: number | undefined): number {
+  return wanted.topK > 0 ? Math.min(kb ?? wanted.topK, wanted.topK, rows) : 0;
 }
 
 export async function createEngine(name: EngineName, queries: QuerySet, wanted: ScoreWanted): Promise<ScoreEngine> {
@@ -68,9 +83,9 @@ class FaissEngine implements ScoreEngine {
       : [];
   }
 
-  score(block: Float32Array, rows: number): Promise<BlockScores> {
+  score(block: RawMatrix, rows: number, kbWanted?: number): Promise<BlockScores> {
     const d = this.queries.dims;
-    const x = block.subarray(0, rows * d);
+    const x = asFloat32(block, rows, d);
     const max: Float32Array[] = [];
     const mean: Float32Array[] = [];
     this.taskIndexes.forEach((ix, t) => {
@@ -92,7 +107,7 @@ class FaissEngine implements ScoreEngine {
     let topScores: Float32Array = EMPTY_F32;
     if (this.wanted.topK > 0) {
       // Per-query lists: the block in an index of its own, searched by every query.
-      kb = Math.min(this.wanted.topK, rows);
+      kb = blockK(this.wanted, rows, kbWanted);
       const blockIndex = VectorIndex.flat(d);
       blockIndex.add(x);
       const res = blockIndex.search(this.queries.data, kb);
@@ -109,84 +124,122 @@ class FaissEngine implements ScoreEngine {
 }
 
 /**
- * (2) blocked GEMM in onnxruntime (MLAS): S = Q · Pᵀ ([queries, rows]) with the queries as a
- * constant, then per task ReduceMax/ReduceMean over its query rows and TopK along rows.
+ * (2) blocked GEMM in onnxruntime (MLAS): S = Q · Pᵀ ([queries + tasks, rows]) with the queries
+ * as a constant, then per task ReduceMax over its query rows and TopK along rows, all inside one
+ * graph so the [queries, rows] matrix never leaves onnxruntime (copying it out costs more than the
+ * GEMM). float16 blocks go in as stored and are cast in the graph (no decode in JS).
  */
 class OnnxBlockedEngine implements ScoreEngine {
   readonly name = 'blocked' as const;
+  /** One session per input dtype, made on first use (a run reads one dtype; tests feed float32). */
+  private readonly sessions = new Map<'float16' | 'float32', Promise<ort.InferenceSession>>();
 
   private constructor(
-    private readonly session: ort.InferenceSession,
     private readonly queries: QuerySet,
     private readonly wanted: ScoreWanted,
   ) {}
 
   static async create(queries: QuerySet, wanted: ScoreWanted): Promise<OnnxBlockedEngine> {
-    const model = scoringGraph(queries, wanted);
-    const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', logSeverityLevel: 3 });
-    return new OnnxBlockedEngine(session, queries, wanted);
+    const engine = new OnnxBlockedEngine(queries, wanted);
+    await engine.session('float32'); // fail at creation, not mid-run, if the graph is refused
+    return engine;
   }
 
-  async score(block: Float32Array, rows: number): Promise<BlockScores> {
+  private session(dtype: 'float16' | 'float32'): Promise<ort.InferenceSession> {
+    let s = this.sessions.get(dtype);
+    if (!s) {
+      s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), { graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+      this.sessions.set(dtype, s);
+    }
+    return s;
+  }
+
+  async score(block: RawMatrix, rows: number, kbWanted?: number): Promise<BlockScores> {
     const d = this.queries.dims;
-    const feeds: Record<string, ort.Tensor> = { pool: new ort.Tensor('float32', block.subarray(0, rows * d), [rows, d]) };
-    const kb = this.wanted.topK > 0 ? Math.min(this.wanted.topK, rows) : 0;
+    const nq = queryCount(this.queries);
+    const dtype = block instanceof Float32Array ? 'float32' : 'float16';
+    const feeds: Record<string, ort.Tensor> = { pool: new ort.Tensor(dtype, block.subarray(0, rows * d), [rows, d]) };
+    const kb = blockK(this.wanted, rows, kbWanted);
     if (kb > 0) feeds.k = new ort.Tensor('int64', BigInt64Array.of(BigInt(kb)), [1]);
-    const out = await this.session.run(feeds);
+    const out = await (await this.session(dtype)).run(feeds);
     const max: Float32Array[] = [];
     const mean: Float32Array[] = [];
     if (this.wanted.vectors) {
+      const means = out.means!.data as Float32Array;
       this.queries.tasks.forEach((_, t) => {
         max.push(out[`max_${t}`]!.data as Float32Array);
-        mean.push(out[`mean_${t}`]!.data as Float32Array);
+        mean.push(means.subarray(t * rows, (t + 1) * rows));
       });
     }
     let topIds: Int32Array = EMPTY_I32;
     let topScores: Float32Array = EMPTY_F32;
     if (kb > 0) {
-      topScores = out.top_scores!.data as Float32Array;
+      // The lists of the task-mean rows at the end of S are not wanted.
+      topScores = (out.top_scores!.data as Float32Array).subarray(0, nq * kb);
+      // Row ids < 2^31, little-endian: the low 32-bit word of each int64 (Number(BigInt) is ~20x slower).
       const i64 = out.top_ids!.data as BigInt64Array;
-      topIds = new Int32Array(i64.length);
-      for (let i = 0; i < i64.length; i++) topIds[i] = Number(i64[i]);
+      const words = new Int32Array(i64.buffer, i64.byteOffset, nq * kb * 2);
+      topIds = new Int32Array(nq * kb);
+      for (let i = 0; i < topIds.length; i++) topIds[i] = words[2 * i]!;
       // onnxruntime's TopK already puts the lower index first on ties; keep the invariant explicit.
-      for (let q = 0; q < queryCount(this.queries); q++) fixTieOrder(topIds, topScores, q * kb, kb);
+      for (let q = 0; q < nq; q++) fixTieOrder(topIds, topScores, q * kb, kb);
     }
     return { rows, max, mean, kb, topIds, topScores };
   }
 
-  close(): Promise<void> {
-    return this.session.release();
+  async close(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s).release();
+    this.sessions.clear();
   }
 }
 
-/** The ONNX model behind OnnxBlockedEngine (inputs: pool [rows, d], k [1]; outputs max_t, mean_t, top_scores, top_ids). */
-export function scoringGraph(queries: QuerySet, wanted: ScoreWanted): Uint8Array {
+/**
+ * The ONNX model behind OnnxBlockedEngine. Inputs: pool [rows, d] (float32, or float16 cast in
+ * the graph), k [1]. The constant Q holds the queries and, when per-task vectors are wanted, one
+ * more row per task: the mean of its queries, so mean_t = (mean q)·p comes out of the same GEMM
+ * instead of a reduction over the task's rows. Outputs: max_t [rows], means [tasks, rows],
+ * top_scores / top_ids [queries (+ tasks), kb].
+ */
+export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: 'float16' | 'float32' = 'float32'): Uint8Array {
   const nq = queryCount(queries);
+  const d = queries.dims;
+  const nTasks = queries.tasks.length;
   const nodes: NodeSpec[] = [];
   const outputs: ValueSpec[] = [];
   const i64 = (v: number[]) => BigInt64Array.from(v.map((x) => BigInt(x)));
-  const initializers = [{ name: 'queries', dims: [nq, queries.dims], type: DataType.FLOAT, data: queries.data } as const];
-  nodes.push({ op: 'Gemm', inputs: ['queries', 'pool'], outputs: ['sim'], attrs: { transB: 1 } });
+  const q = new Float32Array((nq + (wanted.vectors ? nTasks : 0)) * d);
+  q.set(queries.data.subarray(0, nq * d));
   if (wanted.vectors) {
     queries.tasks.forEach((t, i) => {
-      let sim = 'sim';
-      if (queries.tasks.length > 1) {
-        initializers.push({ name: `start_${i}`, dims: [1], type: DataType.INT64, data: i64([t.start]) } as never);
-        initializers.push({ name: `end_${i}`, dims: [1], type: DataType.INT64, data: i64([t.start + t.count]) } as never);
-        initializers.push({ name: `axis0_${i}`, dims: [1], type: DataType.INT64, data: i64([0]) } as never);
-        sim = `sim_${i}`;
-        nodes.push({ op: 'Slice', inputs: ['sim', `start_${i}`, `end_${i}`, `axis0_${i}`], outputs: [sim] });
-      }
-      nodes.push({ op: 'ReduceMax', inputs: [sim], outputs: [`max_${i}`], attrs: { axes: [0], keepdims: 0 } });
-      nodes.push({ op: 'ReduceMean', inputs: [sim], outputs: [`mean_${i}`], attrs: { axes: [0], keepdims: 0 } });
-      outputs.push({ name: `max_${i}`, type: DataType.FLOAT, shape: ['rows'] }, { name: `mean_${i}`, type: DataType.FLOAT, shape: ['rows'] });
+      const sum = new Float64Array(d);
+      for (let j = t.start; j < t.start + t.count; j++) for (let c = 0; c < d; c++) sum[c] = sum[c]! + queries.data[j * d + c]!;
+      for (let c = 0; c < d; c++) q[(nq + i) * d + c] = sum[c]! / t.count;
     });
   }
-  const inputs: ValueSpec[] = [{ name: 'pool', type: DataType.FLOAT, shape: ['rows', queries.dims] }];
+  const initializers: { name: string; dims: number[]; type: number; data: Float32Array | BigInt64Array }[] = [
+    { name: 'queries', dims: [q.length / d, d], type: DataType.FLOAT, data: q },
+    { name: 'axis0', dims: [1], type: DataType.INT64, data: i64([0]) },
+  ];
+  const slice = (name: string, from: number, to: number) => {
+    initializers.push({ name: `${name}_from`, dims: [1], type: DataType.INT64, data: i64([from]) }, { name: `${name}_to`, dims: [1], type: DataType.INT64, data: i64([to]) });
+    nodes.push({ op: 'Slice', inputs: ['sim', `${name}_from`, `${name}_to`, 'axis0'], outputs: [name] });
+  };
+  const inputs: ValueSpec[] = [{ name: 'pool', type: poolDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT, shape: ['rows', d] }];
+  if (poolDtype === 'float16') nodes.push({ op: 'Cast', inputs: ['pool'], outputs: ['pool32'], attrs: { to: DataType.FLOAT } });
+  nodes.push({ op: 'Gemm', inputs: ['queries', poolDtype === 'float16' ? 'pool32' : 'pool'], outputs: ['sim'], attrs: { transB: 1 } });
+  if (wanted.vectors) {
+    queries.tasks.forEach((t, i) => {
+      slice(`sim_${i}`, t.start, t.start + t.count);
+      nodes.push({ op: 'ReduceMax', inputs: [`sim_${i}`], outputs: [`max_${i}`], attrs: { axes: [0], keepdims: 0 } });
+      outputs.push({ name: `max_${i}`, type: DataType.FLOAT, shape: ['rows'] });
+    });
+    slice('means', nq, nq + nTasks);
+    outputs.push({ name: 'means', type: DataType.FLOAT, shape: [nTasks, 'rows'] });
+  }
   if (wanted.topK > 0) {
     inputs.push({ name: 'k', type: DataType.INT64, shape: [1] });
     nodes.push({ op: 'TopK', inputs: ['sim', 'k'], outputs: ['top_scores', 'top_ids'], attrs: { axis: 1, largest: 1, sorted: 1 } });
-    outputs.push({ name: 'top_scores', type: DataType.FLOAT, shape: [nq, 'kb'] }, { name: 'top_ids', type: DataType.INT64, shape: [nq, 'kb'] });
+    outputs.push({ name: 'top_scores', type: DataType.FLOAT, shape: ['lists', 'kb'] }, { name: 'top_ids', type: DataType.INT64, shape: ['lists', 'kb'] });
   }
   if (outputs.length === 0) throw new Error('scoring graph: nothing to compute (no vectors, no top-K)');
   return encodeModel({ name: 'rds-scoring', nodes, initializers: initializers as never, inputs, outputs, opset: 17 });
@@ -200,8 +253,9 @@ class JsEngine implements ScoreEngine {
     private readonly wanted: ScoreWanted,
   ) {}
 
-  score(block: Float32Array, rows: number): Promise<BlockScores> {
+  score(raw: RawMatrix, rows: number, kbWanted?: number): Promise<BlockScores> {
     const d = this.queries.dims;
+    const block = asFloat32(raw, rows, d);
     const nq = queryCount(this.queries);
     const q = this.queries.data;
     // sim is queries x rows, like the ONNX graph, so a query's scores are contiguous.
@@ -240,7 +294,7 @@ class JsEngine implements ScoreEngine {
         mean.push(Float32Array.from(sum, (s) => s / t.count));
       }
     }
-    const kb = this.wanted.topK > 0 ? Math.min(this.wanted.topK, rows) : 0;
+    const kb = blockK(this.wanted, rows, kbWanted);
     const topIds = new Int32Array(nq * kb);
     const topScores = new Float32Array(nq * kb);
     for (let j = 0; j < nq && kb > 0; j++) {

@@ -8,7 +8,7 @@ import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
 import { createEngine, queryCount, type BlockScores, type EngineName, type ScoreWanted } from './engines.js';
 import { readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
-import { RunningTopK } from './topk.js';
+import { nextBlockK, RunningTopK } from './topk.js';
 
 export type Aggregate = 'max' | 'mean' | 'topk';
 export const AGGREGATE_FILES: Record<Aggregate, string[]> = { max: ['max.f32'], mean: ['mean.f32'], topk: ['topk.ids.i32', 'topk.scores.f32'] };
@@ -24,7 +24,13 @@ export interface ScoreRunOptions {
   log?: (message: string) => void;
   /** Called after every block with pool rows done (including rows of shards finished before a resume). */
   onProgress?: (rowsDone: number, totalRows: number, detail: { shard: number; engine: EngineName }) => void;
-  /** Test hook: called after shard `i` is checkpointed (a throw here simulates a crash). */
+  /**
+   * Seconds between checkpoints (default 15): a checkpoint writes the running top-K lists, tens of
+   * MB, so one per shard cost ~15% of scoring time; a crash redoes at most this much work.
+   * 0: after every shard.
+   */
+  checkpointSeconds?: number;
+  /** Test hook: called after shard `i` is done (and checkpointed, when one was due); a throw here simulates a crash. */
   afterShard?: (shard: number) => void;
 }
 
@@ -37,6 +43,8 @@ export interface ScoreRunResult {
   queries: number;
   seconds: number;
   resumedFromShard: number;
+  /** Blocks whose shallow per-query lists could have been cut short and were scored again at full depth. */
+  fullDepthRescores: number;
 }
 
 const Checkpoint = z.object({
@@ -81,6 +89,8 @@ export function fingerprintsOf(pool: PoolEmbeddings, query: Parameters<typeof ta
  */
 export const AUTO_ENGINE: EngineName = 'blocked';
 
+const DEFAULT_CHECKPOINT_SECONDS = 15;
+
 /**
  * Score the pool against the tasks' queries, streamed over pool shards block by block (memory:
  * one block of rows x (dims + queries) plus the running top-K lists). Per shard, the per-task
@@ -103,7 +113,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   const result = { rows: pool.rows, queries: queryCount(all.queries), resumedFromShard: 0 };
   if (todo.length === 0) {
     log(`scores up to date for ${opts.tasks.join(', ')}; skipping`);
-    return { skipped: true, computed: [], engine: null, seconds: (performance.now() - started) / 1000, ...result };
+    return { skipped: true, computed: [], engine: null, seconds: (performance.now() - started) / 1000, fullDepthRescores: 0, ...result };
   }
   const { queries } = todo.length === opts.tasks.length ? all : await readQueries(opts.runDir, todo, pool.settings);
   const nq = queryCount(queries);
@@ -138,6 +148,14 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   else engineName = AUTO_ENGINE;
   const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
   const engine = await createEngine(engineName, queries, wanted);
+  // Per-block top-K depth (see nextBlockK): full depth until a block shows how many rows it adds.
+  let lastTaken: { taken: number; rows: number } | null = null;
+  let fullDepthRescores = 0;
+  const checkpointMs = (opts.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS) * 1000;
+  let lastCheckpoint = performance.now();
+  // One read buffer for every shard (fresh memory is slow to first touch on some VMs).
+  const scratchSize = Math.min(opts.blockRows, Math.max(...pool.shards.map((s) => s.manifest.rows))) * pool.settings.dims;
+  const scratch = pool.settings.dtype === 'float32' ? new Float32Array(scratchSize) : new Uint16Array(scratchSize);
   try {
     for (let s = startShard; s < pool.shards.length; s++) {
       const shard = pool.shards[s]!;
@@ -145,33 +163,50 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       const maxes = queries.tasks.map(() => new Float32Array(reader.rows));
       const means = queries.tasks.map(() => new Float32Array(reader.rows));
       try {
-        for (const block of reader.blocks(opts.blockRows)) {
+        for (const block of reader.rawBlocks(opts.blockRows, scratch)) {
           throwIfCancelled(signal);
-          const out: BlockScores = await engine.score(block.data, block.count);
+          const fullDepth = Math.min(wantTopK, block.count);
+          const kb = Math.min(nextBlockK(wantTopK, block.count, lastTaken), fullDepth);
+          let out: BlockScores = await engine.score(block.data, block.count, kb);
+          if (running && kb < fullDepth && running.cutShort(out.topIds, out.topScores, out.kb)) {
+            fullDepthRescores++;
+            out = await engine.score(block.data, block.count, fullDepth);
+          }
           if (wanted.vectors) {
             out.max.forEach((v, t) => maxes[t]!.set(v, block.start));
             out.mean.forEach((v, t) => means[t]!.set(v, block.start));
           }
-          running?.merge(out.topIds, out.topScores, out.kb, shard.rowOffset + block.start);
+          if (running) lastTaken = { taken: running.merge(out.topIds, out.topScores, out.kb, shard.rowOffset + block.start), rows: block.count };
           opts.onProgress?.(shard.rowOffset + block.start + block.count, pool.rows, { shard: s, engine: engineName });
         }
       } finally {
         reader.close();
       }
       throwIfCancelled(signal);
-      // Shard done: its vectors and the running lists become durable, then the checkpoint vouches for them.
-      const writes: [string, Float32Array | Int32Array][] = [];
-      if (wanted.vectors) queries.tasks.forEach((t, i) => writes.push([shardFile(t.task, s, 'max.f32'), maxes[i]!], [shardFile(t.task, s, 'mean.f32'), means[i]!]));
-      if (running) writes.push(['topk.ids.i32', running.ids], ['topk.scores.f32', running.scores]);
-      for (const [name, data] of writes) {
-        files[name] = await writeTyped(path.join(partialDir, name), data);
+      // Shard done: its vectors are written now (small); the running lists (queries x K, tens of MB)
+      // and the checkpoint that vouches for everything up to here only every checkpointSeconds.
+      if (wanted.vectors) {
+        for (const [i, t] of queries.tasks.entries()) {
+          for (const [name, data] of [[shardFile(t.task, s, 'max.f32'), maxes[i]!], [shardFile(t.task, s, 'mean.f32'), means[i]!]] as const) {
+            files[name] = await writeTyped(path.join(partialDir, name), data);
+          }
+        }
       }
-      await writeJsonAtomic(cpPath, { key, shardsDone: s + 1, engine: engineName, files } satisfies Checkpoint);
+      if (s === pool.shards.length - 1 || performance.now() - lastCheckpoint >= checkpointMs) {
+        if (running) {
+          for (const [name, data] of [['topk.ids.i32', running.ids], ['topk.scores.f32', running.scores]] as const) {
+            files[name] = await writeTyped(path.join(partialDir, name), data);
+          }
+        }
+        await writeJsonAtomic(cpPath, { key, shardsDone: s + 1, engine: engineName, files } satisfies Checkpoint);
+        lastCheckpoint = performance.now();
+      }
       opts.afterShard?.(s);
     }
   } finally {
     await engine.close();
   }
+  if (fullDepthRescores > 0) log(`top-K: ${fullDepthRescores} block(s) re-scored at full depth (their rows ranked higher than the previous blocks')`);
 
   // Assemble the final artifacts per task: files first, the manifest last.
   const createdAt = new Date().toISOString();
@@ -220,7 +255,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     }
   }
   await fsp.rm(partialDir, { recursive: true, force: true });
-  return { skipped: false, computed: todo, engine: engineName, seconds: (performance.now() - started) / 1000, ...result };
+  return { skipped: false, computed: todo, engine: engineName, seconds: (performance.now() - started) / 1000, fullDepthRescores, ...result };
 }
 
 function shardFile(task: string, shard: number, name: string): string {

@@ -103,9 +103,29 @@ export class RunningTopK {
     this.scratchScores = new Float32Array(k);
   }
 
-  /** Merge a block's sorted lists (queries x kb, block-local ids) whose rows start at `rowOffset`. */
-  merge(blockIds: Int32Array, blockScores: Float32Array, kb: number, rowOffset: number): void {
+  /**
+   * Could a block's kb-long lists (kb below the block's rows and K) have been cut short, i.e. could
+   * rows beyond them still enter some query's running list? Only if a list's last entry would enter:
+   * it beats the query's current worst, or the list is not full yet. (On an equal score the running
+   * entry wins: it has the lower row.)
+   */
+  cutShort(blockIds: Int32Array, blockScores: Float32Array, kb: number): boolean {
     const { k } = this;
+    for (let q = 0; q < this.queries; q++) {
+      const last = q * kb + kb - 1;
+      if (kb === 0 || blockIds[last]! < 0) continue;
+      if (this.ids[q * k + k - 1]! < 0 || blockScores[last]! > this.scores[q * k + k - 1]!) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Merge a block's sorted lists (queries x kb, block-local ids) whose rows start at `rowOffset`.
+   * Returns the most entries any one query took from the block.
+   */
+  merge(blockIds: Int32Array, blockScores: Float32Array, kb: number, rowOffset: number): number {
+    const { k } = this;
+    let mostTaken = 0;
     for (let q = 0; q < this.queries; q++) {
       const base = q * k;
       const bbase = q * kb;
@@ -130,11 +150,28 @@ export class RunningTopK {
       }
       this.ids.set(this.scratchIds, base);
       this.scores.set(this.scratchScores, base);
+      if (b > mostTaken) mostTaken = b;
     }
+    return mostTaken;
   }
 
   /** The lists of queries [start, start+count). */
   slice(start: number, count: number): { ids: Int32Array; scores: Float32Array } {
     return { ids: this.ids.slice(start * this.k, (start + count) * this.k), scores: this.scores.slice(start * this.k, (start + count) * this.k) };
   }
+}
+
+/**
+ * How deep to ask a block of `rows` rows for its per-query lists, given the most entries any query
+ * took from the previous block (null: unknown, e.g. first block or after a resume). A block only
+ * adds rows that beat a query's current worst, about K/b of them at the b-th block of an unordered
+ * pool, and asking onnxruntime's TopK for all K rows of every block was most of scoring's time
+ * (at large k it partitions the whole row instead of keeping a heap). The guess scales the
+ * previous block's take per row with 25% slack; scoreRun checks it with RunningTopK.cutShort and
+ * re-scores the block at full depth when it was too shallow, so the lists are exactly those of
+ * full-depth scoring.
+ */
+export function nextBlockK(k: number, rows: number, last: { taken: number; rows: number } | null): number {
+  if (last === null || last.rows === 0) return Math.min(k, rows);
+  return Math.min(k, rows, Math.ceil((last.taken / last.rows) * rows * 1.25) + 32);
 }

@@ -63,7 +63,9 @@ export async function makeRun(opts: { shardRows: number[]; d: number; queries: R
   const rand = rng(opts.seed);
   const dtype = opts.dtype ?? 'float32';
   const total = opts.shardRows.reduce((a, b) => a + b, 0);
-  const pool = opts.pool ?? unitVectors(total, opts.d, rand);
+  // Drawn even when a pool is given, so the queries equal those of a run made without it.
+  const drawn = unitVectors(total, opts.d, rand);
+  const pool = opts.pool ?? drawn;
   let off = 0;
   for (let i = 0; i < opts.shardRows.length; i++) {
     const rows = opts.shardRows[i]!;

@@ -58,6 +58,42 @@ describe('scoreRun: streamed over shards, block by block', () => {
     expect(Array.from(scores.subarray(5, 8))).toEqual([-Infinity, -Infinity, -Infinity]);
   });
 
+  describe('shallow per-block top-K depth (nextBlockK) gives the lists of full-depth scoring', () => {
+    const bigK = 400;
+    const dd = 8;
+    const expectLists = async (run: Awaited<ReturnType<typeof makeRun>>, task: string) => {
+      const ref = reference(run.pool, run.queries[task]!, dd, bigK);
+      const ids = await readI32(run.layout.scores.file(task, 'topk.ids.i32'));
+      const scores = await readF32(run.layout.scores.file(task, 'topk.scores.f32'));
+      for (let j = 0; j < ref.topIds.length; j++) {
+        expect(Array.from(ids.subarray(j * bigK, (j + 1) * bigK))).toEqual(ref.topIds[j]);
+        for (let i = 0; i < bigK; i++) expect(Math.abs(scores[j * bigK + i]! - ref.topScores[j]![i]!)).toBeLessThan(1e-5);
+      }
+    };
+    for (const engine of ['faiss', 'blocked', 'js'] as EngineName[]) {
+      it(`${engine}: unordered pool, blocks asked for fewer rows than K`, async () => {
+        const run = await makeRun({ shardRows: [7000, 5000], d: dd, queries: { t: 6 }, seed: 31 });
+        const out = await scoreRun({ runDir: run.dir, tasks: ['t'], aggregates: ['topk'], blockRows: 1000, topK: bigK, engine });
+        await expectLists(run, 't');
+        // Late blocks add ~K/b rows per query: the 1.5x guess holds, nothing is scored twice.
+        expect(out.fullDepthRescores).toBe(0);
+      });
+      it(`${engine}: query 0's best rows all at the end: the shallow block is detected and re-scored`, async () => {
+        const base = await makeRun({ shardRows: [12000], d: dd, queries: { t: 3 }, seed: 32 });
+        const q0 = base.queries.t!.subarray(0, dd);
+        const dot = (r: number) => base.pool.subarray(r * dd, (r + 1) * dd).reduce((s, v, i) => s + v * q0[i]!, 0);
+        const best = new Set(Array.from({ length: 12000 }, (_, r) => r).sort((a, b) => dot(b) - dot(a)).slice(0, 2 * bigK));
+        const order = [...Array.from({ length: 12000 }, (_, r) => r).filter((r) => !best.has(r)), ...best];
+        const pool = new Float32Array(base.pool.length);
+        order.forEach((r, i) => pool.set(base.pool.subarray(r * dd, (r + 1) * dd), i * dd));
+        const run = await makeRun({ shardRows: [7000, 5000], d: dd, queries: { t: 3 }, seed: 32, pool });
+        const out = await scoreRun({ runDir: run.dir, tasks: ['t'], aggregates: ['topk'], blockRows: 1000, topK: bigK, engine });
+        expect(out.fullDepthRescores).toBeGreaterThan(0);
+        await expectLists(run, 't');
+      });
+    }
+  });
+
   it('ties go to the lower global row, in every engine and across shards', async () => {
     // Pool: the same vector at rows 1, 4 (shard 1) and 6 (shard 2).
     const base = await makeRun({ shardRows: [3, 3, 3], d, queries: { t: 2 }, seed: 5 });
@@ -91,12 +127,21 @@ describe('scoreRun: streamed over shards, block by block', () => {
   it('resumes after a crash from the last finished shard, with identical results', async () => {
     const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 31 });
     const opts = { runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['max', 'mean', 'topk'] as ('max' | 'mean' | 'topk')[], blockRows: 64, topK: K, engine: 'blocked' as const };
-    await expect(scoreRun({ ...opts, afterShard: (s) => { if (s === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
+    await expect(scoreRun({ ...opts, checkpointSeconds: 0, afterShard: (s) => { if (s === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
     await expect(fsp.access(run.layout.scores.manifest('alpha', 'max'))).rejects.toThrow();
     const seen: number[] = [];
     const out = await scoreRun({ ...opts, onProgress: (_done, _total, { shard }) => seen.push(shard) });
     expect(out.resumedFromShard).toBe(2);
     expect(new Set(seen)).toEqual(new Set([2]));
+    await expectMatchesReference(run.dir, run.layout, run.pool, run.queries);
+  });
+
+  it('a crash before the first timed checkpoint starts over, with identical results', async () => {
+    const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 33 });
+    const opts = { runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['max', 'mean', 'topk'] as ('max' | 'mean' | 'topk')[], blockRows: 64, topK: K, engine: 'blocked' as const };
+    await expect(scoreRun({ ...opts, checkpointSeconds: 3600, afterShard: (s) => { if (s === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
+    const out = await scoreRun(opts);
+    expect(out.resumedFromShard).toBe(0);
     await expectMatchesReference(run.dir, run.layout, run.pool, run.queries);
   });
 
