@@ -55,7 +55,7 @@ export async function topKForQueries(runDir: string, task: string, queryIndices:
   };
   queryIndices.forEach((q, i) => subset.data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
   const running = new RunningTopK(queryIndices.length, k);
-  const engine = await createEngine('blocked', subset, { vectors: false, topK: k });
+  const engine = await createEngine('blocked', subset, { vectors: false, topK: k }, pool.settings.dtype);
   try {
     for (const shard of pool.shards) {
       const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import { DataType, encodeModel, float16ToFloat32, type NodeSpec, type RawMatrix, type ValueSpec } from '@rds/encoder';
+import type { EmbeddingDtype } from '@rds/schemas';
 import { VectorIndex } from './faiss.js';
 import { fixTieOrder, selectTopK } from './topk.js';
 
@@ -56,9 +57,10 @@ function blockK(wanted: ScoreWanted, rows: number, kb: number | undefined): numb
   return wanted.topK > 0 ? Math.min(kb ?? wanted.topK, wanted.topK, rows) : 0;
 }
 
-export async function createEngine(name: EngineName, queries: QuerySet, wanted: ScoreWanted): Promise<ScoreEngine> {
+/** `poolDtype`: what the blocks will mostly be (the blocked engine prepares that session up front). */
+export async function createEngine(name: EngineName, queries: QuerySet, wanted: ScoreWanted, poolDtype: EmbeddingDtype = 'float32'): Promise<ScoreEngine> {
   if (name === 'faiss') return new FaissEngine(queries, wanted);
-  if (name === 'blocked') return OnnxBlockedEngine.create(queries, wanted);
+  if (name === 'blocked') return OnnxBlockedEngine.create(queries, wanted, poolDtype);
   return new JsEngine(queries, wanted);
 }
 
@@ -132,20 +134,20 @@ class FaissEngine implements ScoreEngine {
 class OnnxBlockedEngine implements ScoreEngine {
   readonly name = 'blocked' as const;
   /** One session per input dtype, made on first use (a run reads one dtype; tests feed float32). */
-  private readonly sessions = new Map<'float16' | 'float32', Promise<ort.InferenceSession>>();
+  private readonly sessions = new Map<EmbeddingDtype, Promise<ort.InferenceSession>>();
 
   private constructor(
     private readonly queries: QuerySet,
     private readonly wanted: ScoreWanted,
   ) {}
 
-  static async create(queries: QuerySet, wanted: ScoreWanted): Promise<OnnxBlockedEngine> {
+  static async create(queries: QuerySet, wanted: ScoreWanted, poolDtype: EmbeddingDtype): Promise<OnnxBlockedEngine> {
     const engine = new OnnxBlockedEngine(queries, wanted);
-    await engine.session('float32'); // fail at creation, not mid-run, if the graph is refused
+    await engine.session(poolDtype); // fail at creation, not mid-run, if the graph is refused
     return engine;
   }
 
-  private session(dtype: 'float16' | 'float32'): Promise<ort.InferenceSession> {
+  private session(dtype: EmbeddingDtype): Promise<ort.InferenceSession> {
     let s = this.sessions.get(dtype);
     if (!s) {
       s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), { graphOptimizationLevel: 'all', logSeverityLevel: 3 });
@@ -200,7 +202,7 @@ class OnnxBlockedEngine implements ScoreEngine {
  * instead of a reduction over the task's rows. Outputs: max_t [rows], means [tasks, rows],
  * top_scores / top_ids [queries (+ tasks), kb].
  */
-export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: 'float16' | 'float32' = 'float32'): Uint8Array {
+export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: EmbeddingDtype = 'float32'): Uint8Array {
   const nq = queryCount(queries);
   const d = queries.dims;
   const nTasks = queries.tasks.length;

@@ -147,7 +147,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   else if (opts.engine !== 'auto') engineName = opts.engine;
   else engineName = AUTO_ENGINE;
   const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
-  const engine = await createEngine(engineName, queries, wanted);
+  const engine = await createEngine(engineName, queries, wanted, pool.settings.dtype);
   // Per-block top-K depth (see nextBlockK): full depth until a block shows how many rows it adds.
   let lastTaken: { taken: number; rows: number } | null = null;
   let fullDepthRescores = 0;
