@@ -26,7 +26,7 @@ import {
   type FileRef,
   type ModelConfig,
 } from '@rds/schemas';
-import { embedSequences } from './embed.js';
+import { batchLimits, embedSequences } from './embed.js';
 import { getModel, type LoadedModel } from './model.js';
 import { EmbeddingMatrixWriter, settingsKey } from './store.js';
 import { TokenizerWorker } from './tokenize-pool.js';
@@ -90,8 +90,7 @@ async function embedToMatrix(job: EmbedJob): Promise<{ rows: number; tokens: num
       next = following < job.examples.length ? tokenizer.tokenize(chunkAt(following), job.cfg.maxTokens) : null;
       const vectors = await embedSequences(job.model, seqs, {
         pooling: job.cfg.pooling,
-        batchTokens: job.cfg.batchTokens,
-        maxBatchSize: job.cfg.maxBatchSize,
+        ...batchLimits(job.model.provider, job.cfg),
         signal: rt.signal,
       });
       writer.append(vectors);

@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import type { Message, Pooling } from '@rds/schemas';
+import type { ExecutionProvider, Message, Pooling } from '@rds/schemas';
 import type { LoadedModel } from './model.js';
 import { renderTulu } from './render.js';
 
@@ -89,6 +89,16 @@ async function runBatch(
   const data = hidden.data as Float32Array;
   rows.forEach((r, b) => poolRow(data, b * T * H, Math.max(1, seqs[r]!.length), H, pooling, out, r * H));
   hidden.dispose();
+}
+
+/**
+ * Batch limits where the config leaves them out, by the provider that actually runs. On CPU a
+ * batch of ~1k tokens already keeps the matmuls efficient, and larger ones were slower in
+ * bench:embed (the [rows, heads, T, T] attention tensors leave the cache); GPUs want large batches.
+ */
+export function batchLimits(provider: ExecutionProvider, cfg: { batchTokens?: number | undefined; maxBatchSize?: number | undefined }): { batchTokens: number; maxBatchSize: number } {
+  const cpu = provider === 'cpu';
+  return { batchTokens: cfg.batchTokens ?? (cpu ? 1024 : 16_384), maxBatchSize: cfg.maxBatchSize ?? (cpu ? 8 : 64) };
 }
 
 export interface EmbedOptions {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { embedSequences, planBatches, poolRow } from '../src/embed.js';
+import { batchLimits, embedSequences, planBatches, poolRow } from '../src/embed.js';
 import { getModel, loadModel, type LoadedModel } from '../src/model.js';
 import { tempDir, testModel } from './helpers.js';
 
@@ -33,6 +33,13 @@ describe('planBatches', () => {
       if (b.length > 1) expect(b.length * maxLen).toBeLessThanOrEqual(200);
     }
     expect(batches[0]).toEqual([5, 0, 3]); // the three shortest together
+  });
+
+  it('batch limits default by the provider that runs; configured values win', () => {
+    expect(batchLimits('cpu', {})).toEqual({ batchTokens: 1024, maxBatchSize: 8 });
+    expect(batchLimits('cuda', {})).toEqual({ batchTokens: 16_384, maxBatchSize: 64 });
+    expect(batchLimits('webgpu', { maxBatchSize: 4 })).toEqual({ batchTokens: 16_384, maxBatchSize: 4 });
+    expect(batchLimits('cpu', { batchTokens: 4096, maxBatchSize: 32 })).toEqual({ batchTokens: 4096, maxBatchSize: 32 });
   });
 });
 

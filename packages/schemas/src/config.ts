@@ -41,9 +41,13 @@ export const ModelConfig = z.object({
   executionProvider: ExecutionProvider.default('cpu'),
   /** Intra-op threads for the CPU provider; 0 lets onnxruntime choose. */
   threads: z.number().int().nonnegative().default(0),
-  /** Token budget per batch (rows x padded length); batches are length-bucketed. */
-  batchTokens: z.number().int().positive().default(16_384),
-  maxBatchSize: z.number().int().positive().default(64),
+  /**
+   * Token budget per batch (rows x padded length); batches are length-bucketed. Default by the
+   * provider that runs: 1024 on CPU (bigger batches were slower there, see bench:embed), 16384 on GPUs.
+   */
+  batchTokens: z.number().int().positive().optional(),
+  /** Most rows per batch. Default: 8 on CPU, 64 on GPUs. */
+  maxBatchSize: z.number().int().positive().optional(),
   /** Storage dtype of embedding shards. */
   dtype: EmbeddingDtype.default('float16'),
   /** Rows between resumable checkpoints inside a shard. */
