@@ -94,8 +94,9 @@ const DEFAULT_CHECKPOINT_SECONDS = 15;
 /**
  * Score the pool against the tasks' queries, streamed over pool shards block by block (memory:
  * one block of rows x (dims + queries) plus the running top-K lists). Per shard, the per-task
- * vectors and the running lists go to scores/.partial with a checkpoint, so a killed run resumes
- * after its last finished shard. Tasks whose artifacts are complete for the same inputs are skipped.
+ * vectors go to scores/.partial; every checkpointSeconds (and after the last shard) the running
+ * lists and a checkpoint follow, so a killed run resumes after the last checkpointed shard.
+ * Tasks whose artifacts are complete for the same inputs are skipped.
  */
 export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   if (os.endianness() !== 'LE') throw new Error('score and embedding files are little-endian; this host is big-endian');
