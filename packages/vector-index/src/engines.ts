@@ -150,7 +150,9 @@ class OnnxBlockedEngine implements ScoreEngine {
   private session(dtype: EmbeddingDtype): Promise<ort.InferenceSession> {
     let s = this.sessions.get(dtype);
     if (!s) {
-      s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), { graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+      // No memory pattern: it is planned per set of output shapes, and the top-K depth (an output
+      // dimension) changes from block to block; re-planning cost ~1 s on the second block.
+      s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), { graphOptimizationLevel: 'all', enableMemPattern: false, logSeverityLevel: 3 });
       this.sessions.set(dtype, s);
     }
     return s;
