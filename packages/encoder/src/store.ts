@@ -144,6 +144,11 @@ export class EmbeddingMatrixWriter {
 /** Matrix rows as stored: float32 values, or float16 bit patterns. */
 export type RawMatrix = Float32Array | Uint16Array;
 
+/** A buffer of `length` values for rows stored as `dtype` (see EmbeddingMatrixReader.readRaw). */
+export function rawMatrix(dtype: EmbeddingDtype, length: number): RawMatrix {
+  return dtype === 'float32' ? new Float32Array(length) : new Uint16Array(length);
+}
+
 /** Reads a matrix file in row blocks, decoding float16 to float32. */
 export class EmbeddingMatrixReader {
   private constructor(
@@ -181,7 +186,7 @@ export class EmbeddingMatrixReader {
       throw new RangeError(`${this.file}: rows ${start}..${start + count} out of 0..${this.rows}`);
     }
     const n = count * this.dims;
-    const dst = out ? out.subarray(0, n) : this.dtype === 'float32' ? new Float32Array(n) : new Uint16Array(n);
+    const dst = out ? out.subarray(0, n) : rawMatrix(this.dtype, n);
     if ((dst instanceof Float32Array) !== (this.dtype === 'float32')) throw new TypeError(`${this.file}: raw ${this.dtype} rows need a ${this.dtype === 'float32' ? 'Float32Array' : 'Uint16Array'}`);
     const buf = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
     const bpv = bytesPerValue(this.dtype);
@@ -210,7 +215,7 @@ export class EmbeddingMatrixReader {
    */
   *rawBlocks(blockRows: number, scratch?: RawMatrix): Generator<{ start: number; count: number; data: RawMatrix }> {
     const size = Math.min(blockRows, this.rows) * this.dims;
-    if (!scratch || scratch.length < size) scratch = this.dtype === 'float32' ? new Float32Array(size) : new Uint16Array(size);
+    if (!scratch || scratch.length < size) scratch = rawMatrix(this.dtype, size);
     for (let start = 0; start < this.rows; start += blockRows) {
       const count = Math.min(blockRows, this.rows - start);
       yield { start, count, data: this.readRaw(start, count, scratch) };

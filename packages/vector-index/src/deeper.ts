@@ -4,7 +4,7 @@ import { readJsonFile, runLayout } from '@rds/artifacts';
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, ValidationError } from '@rds/schemas';
 import { createEngine, type QuerySet } from './engines.js';
-import { readPoolEmbeddings, readQueries, taskFingerprint } from './inputs.js';
+import { poolBlockBuffer, readPoolEmbeddings, readQueries, taskFingerprint } from './inputs.js';
 import { RunningTopK } from './topk.js';
 
 const DEEPER_BLOCK_ROWS = 65_536;
@@ -56,11 +56,12 @@ export async function topKForQueries(runDir: string, task: string, queryIndices:
   queryIndices.forEach((q, i) => subset.data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
   const running = new RunningTopK(queryIndices.length, k);
   const engine = await createEngine('blocked', subset, { vectors: false, topK: k }, pool.settings.dtype);
+  const scratch = poolBlockBuffer(pool, DEEPER_BLOCK_ROWS);
   try {
     for (const shard of pool.shards) {
       const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
       try {
-        for (const block of reader.rawBlocks(DEEPER_BLOCK_ROWS)) {
+        for (const block of reader.rawBlocks(DEEPER_BLOCK_ROWS, scratch)) {
           const res = await engine.score(block.data, block.count);
           running.merge(res.topIds, res.topScores, res.kb, shard.rowOffset + block.start);
         }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readJsonFile, runLayout } from '@rds/artifacts';
-import { openEmbeddings, type EmbeddingMatrixReader } from '@rds/encoder';
+import { openEmbeddings, rawMatrix, type EmbeddingMatrixReader, type RawMatrix } from '@rds/encoder';
 import { EmbeddingManifest, PoolManifest, ValidationError, type EmbeddingSettings } from '@rds/schemas';
 import type { QuerySet } from './engines.js';
 
@@ -16,6 +16,15 @@ function sameSettings(a: EmbeddingSettings, b: EmbeddingSettings): boolean {
 }
 
 /** Validate every pool embedding manifest against the pool manifest and each other. */
+/**
+ * One read buffer for blocks of up to `blockRows` rows of any of the pool's shards, to pass to
+ * every shard's rawBlocks (first-touching fresh memory per shard is slow on some VMs).
+ */
+export function poolBlockBuffer(pool: PoolEmbeddings, blockRows: number): RawMatrix {
+  const largest = Math.max(...pool.shards.map((s) => s.manifest.rows));
+  return rawMatrix(pool.settings.dtype, Math.min(blockRows, largest) * pool.settings.dims);
+}
+
 export async function readPoolEmbeddings(runDir: string): Promise<PoolEmbeddings> {
   const layout = runLayout(runDir);
   const pool = await readJsonFile(layout.pool.manifest, PoolManifest);

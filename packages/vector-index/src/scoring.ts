@@ -7,7 +7,7 @@ import { AtomicFileWriter, readJsonIfExists, runLayout, throwIfCancelled, verify
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
 import { createEngine, queryCount, type BlockScores, type EngineName, type ScoreWanted } from './engines.js';
-import { readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
+import { poolBlockBuffer, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
 import { nextBlockK, RunningTopK } from './topk.js';
 
 export type Aggregate = 'max' | 'mean' | 'topk';
@@ -154,9 +154,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   let fullDepthRescores = 0;
   const checkpointMs = (opts.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS) * 1000;
   let lastCheckpoint = performance.now();
-  // One read buffer for every shard (fresh memory is slow to first touch on some VMs).
-  const scratchSize = Math.min(opts.blockRows, Math.max(...pool.shards.map((s) => s.manifest.rows))) * pool.settings.dims;
-  const scratch = pool.settings.dtype === 'float32' ? new Float32Array(scratchSize) : new Uint16Array(scratchSize);
+  const scratch = poolBlockBuffer(pool, opts.blockRows);
   try {
     for (let s = startShard; s < pool.shards.length; s++) {
       const shard = pool.shards[s]!;

@@ -111,9 +111,10 @@ export class RunningTopK {
    */
   cutShort(blockIds: Int32Array, blockScores: Float32Array, kb: number): boolean {
     const { k } = this;
+    if (kb === 0) return false;
     for (let q = 0; q < this.queries; q++) {
       const last = q * kb + kb - 1;
-      if (kb === 0 || blockIds[last]! < 0) continue;
+      if (blockIds[last]! < 0) continue;
       if (this.ids[q * k + k - 1]! < 0 || blockScores[last]! > this.scores[q * k + k - 1]!) return true;
     }
     return false;
