@@ -22,7 +22,7 @@ import { expandInputs } from './glob.js';
 import { Hash64Set } from './hashset.js';
 import { detectShape, isRejection, normaliseRow, type RejectReason, type RowShape } from './normalise.js';
 import { inputKind, isBroken, preview, readRecords, sourceFromFileName, type SourceRecord } from './readers.js';
-import { LazyJsonlWriter, ShardWriter } from './writers.js';
+import { LazyJsonlWriter, ShardWriter, Utf8Scratch } from './writers.js';
 
 /** Bump when the canonical output changes, so old pools are not mistaken for new ones. */
 const FORMAT_VERSION = 1;
@@ -141,13 +141,36 @@ class IdAllocator {
   }
 
   private take(id: string): boolean {
-    const [hi, lo] = key64(hash('sha256', id, 'buffer'));
-    return this.taken.add(hi, lo);
+    return this.taken.add(stringHash32(id, 0x9e3779b1), stringHash32(id, 0x85ebca77));
   }
 }
 
+/**
+ * A 32-bit hash of a string's UTF-16 units (murmur3-style mixing); two seeds make the id set's
+ * 64-bit key. Ids are short, and a sha256 call per id cost more than the rest of the id work.
+ */
+function stringHash32(s: string, seed: number): number {
+  let h = seed ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    let k = Math.imul(s.charCodeAt(i), 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h ^= k;
+    h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** A canonical JSONL row is `${canonicalHead(id, source)}${messages JSON}}\n`. */
+function canonicalHead(id: string, source: string): string {
+  return `{"id":${JSON.stringify(id)},"source":${JSON.stringify(source)},"messages":`;
+}
+
 function canonicalLine(id: string, source: string, messagesJson: string): string {
-  return `{"id":${JSON.stringify(id)},"source":${JSON.stringify(source)},"messages":${messagesJson}}\n`;
+  return `${canonicalHead(id, source)}${messagesJson}}\n`;
 }
 
 interface InputFile {
@@ -225,6 +248,7 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
   const rejected = new LazyJsonlWriter(layout.rejected);
   const contentSeen = new Hash64Set(1 << 20);
   const ids = new IdAllocator();
+  const utf8 = new Utf8Scratch();
   const sources = new Map<string, SourceStats>();
   const statsFor = (source: string): SourceStats => {
     let s = sources.get(source);
@@ -252,7 +276,8 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
             await rejected.add(row);
             continue;
           }
-          const digest = hash('sha256', out.messagesJson, 'buffer');
+          const messages = utf8.encode(out.messagesJson);
+          const digest = hash('sha256', messages, 'buffer');
           const [hi, lo] = key64(digest);
           if (!contentSeen.add(hi, lo)) {
             stats.duplicate++;
@@ -261,7 +286,7 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
           stats.kept++;
           kept++;
           const id = ids.assign(out.id, out.source, digest);
-          if (shards.add(canonicalLine(id, out.source, out.messagesJson))) await shards.flush();
+          if (shards.addRow(canonicalHead(id, out.source), messages)) await shards.flush();
         }
         options.onProgress?.({ bytesDone: bytesBefore + batch.bytesRead, bytesTotal, rows: read, kept, file: input.path });
       }
