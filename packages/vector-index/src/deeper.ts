@@ -1,13 +1,14 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { readJsonFile, runLayout } from '@rds/artifacts';
+import { readJsonFile, runLayout, throwIfCancelled } from '@rds/artifacts';
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, ValidationError } from '@rds/schemas';
-import { createEngine, type QuerySet } from './engines.js';
-import { poolBlockBuffer, readPoolEmbeddings, readQueries, taskFingerprint } from './inputs.js';
+import { BlockDepth } from './depth.js';
+import { createEngine, queryCount, type EngineName, type QuerySet } from './engines.js';
+import { poolBlockBuffer, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
 import { RunningTopK } from './topk.js';
 
-const DEEPER_BLOCK_ROWS = 65_536;
+const DEEPER_BLOCK_ROWS = 16_384;
 
 /**
  * Per-query top-k lists of `task` for the given query indices (queryIndices.length x k, row-major,
@@ -54,16 +55,32 @@ export async function topKForQueries(runDir: string, task: string, queryIndices:
     tasks: [{ task, start: 0, count: queryIndices.length }],
   };
   queryIndices.forEach((q, i) => subset.data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
-  const running = new RunningTopK(queryIndices.length, k);
-  const engine = await createEngine('blocked', subset, { vectors: false, topK: k }, pool.settings.dtype);
-  const scratch = poolBlockBuffer(pool, DEEPER_BLOCK_ROWS);
+  return streamTopK(pool, subset, k, 'blocked', { blockRows: DEEPER_BLOCK_ROWS });
+}
+
+/**
+ * Exact per-query top-k lists of `queries` over the whole pool (queries x k, global row ids),
+ * streamed block by block with the adaptive per-block depth (BlockDepth), no floors.
+ */
+export async function streamTopK(
+  pool: PoolEmbeddings,
+  queries: QuerySet,
+  k: number,
+  engineName: EngineName,
+  options: { blockRows: number; signal?: AbortSignal },
+): Promise<{ ids: Int32Array; scores: Float32Array }> {
+  const d = queries.dims;
+  const running = new RunningTopK(queryCount(queries), k);
+  const depth = new BlockDepth();
+  const engine = await createEngine(engineName, queries, { vectors: false, topK: k }, pool.settings.dtype);
+  const scratch = poolBlockBuffer(pool, options.blockRows);
   try {
     for (const shard of pool.shards) {
       const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
       try {
-        for (const block of reader.rawBlocks(DEEPER_BLOCK_ROWS, scratch)) {
-          const res = await engine.score(block.data, block.count);
-          running.merge(res.topIds, res.topScores, res.kb, shard.rowOffset + block.start);
+        for (const block of reader.rawBlocks(options.blockRows, scratch)) {
+          if (options.signal) throwIfCancelled(options.signal);
+          await depth.scoreBlock(engine, block.data, block.count, shard.rowOffset + block.start, running);
         }
       } finally {
         reader.close();

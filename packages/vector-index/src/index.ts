@@ -5,3 +5,5 @@ export * from './inputs.js';
 export * from './scoring.js';
 export * from './deeper.js';
 export * from './activity.js';
+export * from './depth.js';
+export * from './floors.js';

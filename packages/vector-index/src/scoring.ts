@@ -6,9 +6,12 @@ import { z } from 'zod';
 import { AtomicFileWriter, readJsonIfExists, runLayout, throwIfCancelled, verifyFileRef, writeFileAtomic, writeJsonAtomic } from '@rds/artifacts';
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
-import { createEngine, queryCount, type BlockScores, type EngineName, type ScoreWanted } from './engines.js';
+import { createEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
 import { poolBlockBuffer, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
-import { nextBlockK, RunningTopK } from './topk.js';
+import { BlockDepth } from './depth.js';
+import { streamTopK } from './deeper.js';
+import { sampleFloors } from './floors.js';
+import { RunningTopK } from './topk.js';
 
 export type Aggregate = 'max' | 'mean' | 'topk';
 export const AGGREGATE_FILES: Record<Aggregate, string[]> = { max: ['max.f32'], mean: ['mean.f32'], topk: ['topk.ids.i32', 'topk.scores.f32'] };
@@ -30,6 +33,12 @@ export interface ScoreRunOptions {
    * 0: after every shard.
    */
   checkpointSeconds?: number;
+  /**
+   * Rows sampled across the pool for the per-query top-K floors (default and most: a block's rows;
+   * see sampleFloors). Floors are used when the pool has at least 8x this many rows.
+   * They only make scoring faster: the lists are the same with or without them.
+   */
+  sampleRows?: number;
   /** Test hook: called after shard `i` is done (and checkpointed, when one was due); a throw here simulates a crash. */
   afterShard?: (shard: number) => void;
 }
@@ -45,6 +54,8 @@ export interface ScoreRunResult {
   resumedFromShard: number;
   /** Blocks whose shallow per-query lists could have been cut short and were scored again at full depth. */
   fullDepthRescores: number;
+  /** Queries whose sampled floor turned out too high, rescanned without it (see sampleFloors). */
+  rescannedQueries: number;
 }
 
 const Checkpoint = z.object({
@@ -91,11 +102,20 @@ export const AUTO_ENGINE: EngineName = 'blocked';
 
 const DEFAULT_CHECKPOINT_SECONDS = 15;
 
+/** The queries at the given indices of `queries`, as one task (for rescans of single queries). */
+function subsetOf(queries: QuerySet, indices: number[]): QuerySet {
+  const d = queries.dims;
+  const data = new Float32Array(indices.length * d);
+  indices.forEach((q, i) => data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
+  return { dims: d, data, tasks: [{ task: 'subset', start: 0, count: indices.length }] };
+}
+
 /**
  * Score the pool against the tasks' queries, streamed over pool shards block by block (memory:
  * one block of rows x (dims + queries) plus the running top-K lists). Per shard, the per-task
- * vectors go to scores/.partial; every checkpointSeconds (and after the last shard) the running
- * lists and a checkpoint follow, so a killed run resumes after the last checkpointed shard.
+ * vectors go to scores/.partial; every checkpointSeconds the running lists and a checkpoint
+ * follow, so a killed run resumes after the last checkpointed shard. Per-query lists keep only
+ * rows at or above sampled floors when the pool is large (see sampleFloors; exact either way).
  * Tasks whose artifacts are complete for the same inputs are skipped.
  */
 export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
@@ -114,7 +134,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   const result = { rows: pool.rows, queries: queryCount(all.queries), resumedFromShard: 0 };
   if (todo.length === 0) {
     log(`scores up to date for ${opts.tasks.join(', ')}; skipping`);
-    return { skipped: true, computed: [], engine: null, seconds: (performance.now() - started) / 1000, fullDepthRescores: 0, ...result };
+    return { skipped: true, computed: [], engine: null, seconds: (performance.now() - started) / 1000, fullDepthRescores: 0, rescannedQueries: 0, ...result };
   }
   const { queries } = todo.length === opts.tasks.length ? all : await readQueries(opts.runDir, todo, pool.settings);
   const nq = queryCount(queries);
@@ -127,15 +147,22 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   const cpPath = path.join(partialDir, 'checkpoint.json');
   let cp = await readJsonIfExists(cpPath, Checkpoint).catch(() => null);
   if (cp && cp.key !== key) cp = null;
-  let running: RunningTopK | null = wantTopK > 0 ? new RunningTopK(nq, wantTopK) : null;
-  if (cp && cp.shardsDone > 0 && running) {
+  // The running lists (made below when not resumed: the floors come first).
+  let running: RunningTopK | null = null;
+  if (cp && cp.shardsDone > 0 && wantTopK > 0) {
     const ids = await readPartial(partialDir, 'topk.ids.i32', cp);
     const scores = await readPartial(partialDir, 'topk.scores.f32', cp);
-    if (ids && scores && ids.byteLength === nq * wantTopK * 4 && scores.byteLength === nq * wantTopK * 4) {
-      running = new RunningTopK(nq, wantTopK, { ids: new Int32Array(ids), scores: new Float32Array(scores) });
+    // Floors are in the checkpoint when the run used them (rows below them were never kept).
+    const floors = cp.files['topk.floors.f32'] ? await readPartial(partialDir, 'topk.floors.f32', cp) : new Float32Array(nq).fill(-Infinity).buffer;
+    if (ids && scores && floors && ids.byteLength === nq * wantTopK * 4 && scores.byteLength === nq * wantTopK * 4 && floors.byteLength === nq * 4) {
+      running = new RunningTopK(nq, wantTopK, { ids: new Int32Array(ids), scores: new Float32Array(scores) }, new Float32Array(floors));
     } else cp = null;
   }
+  for (let s = 0; cp && wanted.vectors && s < cp.shardsDone; s++) {
+    if (!(await readPartial(partialDir, shardVectorsFile(s), cp))) cp = null;
+  }
   if (!cp) {
+    running = null;
     await fsp.rm(partialDir, { recursive: true, force: true });
     await fsp.mkdir(partialDir, { recursive: true });
   }
@@ -149,49 +176,51 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   else engineName = AUTO_ENGINE;
   const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
   const engine = await createEngine(engineName, queries, wanted, pool.settings.dtype);
-  // Per-block top-K depth (see nextBlockK): full depth until a block shows how many rows it adds.
-  let lastTaken: { taken: number; rows: number } | null = null;
-  let fullDepthRescores = 0;
   const checkpointMs = (opts.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS) * 1000;
   let lastCheckpoint = performance.now();
   const scratch = poolBlockBuffer(pool, opts.blockRows);
+  let depth = new BlockDepth();
+  let rescannedQueries = 0;
   try {
+    // The sample fills the block buffer: the same shapes as the blocks, so onnxruntime's first-run
+    // memory set-up (~1 s here) is paid once.
+    const sampleRows = Math.min(opts.sampleRows ?? Infinity, scratch.length / pool.settings.dims);
+    if (wantTopK > 0 && !running && pool.rows >= 8 * sampleRows) {
+      const sample = await sampleFloors(pool, engine, wantTopK, sampleRows, scratch);
+      running = new RunningTopK(nq, wantTopK, undefined, sample.floors);
+      depth = new BlockDepth(sample.perRow);
+      files['topk.floors.f32'] = await writeTyped(path.join(partialDir, 'topk.floors.f32'), sample.floors);
+      log(`top-K floors from ${sample.sampleRows} sampled rows: blocks need ~${Math.ceil(sample.perRow * opts.blockRows)} of ${wantTopK} rows per query`);
+    }
+    if (wantTopK > 0) running ??= new RunningTopK(nq, wantTopK);
     for (let s = startShard; s < pool.shards.length; s++) {
       const shard = pool.shards[s]!;
       const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), pool.settings.dims, pool.settings.dtype, shard.manifest.rows);
-      const maxes = queries.tasks.map(() => new Float32Array(reader.rows));
-      const means = queries.tasks.map(() => new Float32Array(reader.rows));
+      // The shard's per-task vectors, one file: task after task, max then mean (see vectorsOf).
+      const vectors = new Float32Array(wanted.vectors ? queries.tasks.length * 2 * reader.rows : 0);
       try {
         for (const block of reader.rawBlocks(opts.blockRows, scratch)) {
           throwIfCancelled(signal);
-          const fullDepth = Math.min(wantTopK, block.count);
-          const kb = Math.min(nextBlockK(wantTopK, block.count, lastTaken), fullDepth);
-          let out: BlockScores = await engine.score(block.data, block.count, kb);
-          if (running && kb < fullDepth && running.cutShort(out.topIds, out.topScores, out.kb)) {
-            fullDepthRescores++;
-            out = await engine.score(block.data, block.count, fullDepth);
-          }
+          const out: BlockScores = running
+            ? await depth.scoreBlock(engine, block.data, block.count, shard.rowOffset + block.start, running)
+            : await engine.score(block.data, block.count);
           if (wanted.vectors) {
-            out.max.forEach((v, t) => maxes[t]!.set(v, block.start));
-            out.mean.forEach((v, t) => means[t]!.set(v, block.start));
+            out.max.forEach((v, t) => vectorsOf(vectors, reader.rows, t, 'max').set(v, block.start));
+            out.mean.forEach((v, t) => vectorsOf(vectors, reader.rows, t, 'mean').set(v, block.start));
           }
-          if (running) lastTaken = { taken: running.merge(out.topIds, out.topScores, out.kb, shard.rowOffset + block.start), rows: block.count };
           opts.onProgress?.(shard.rowOffset + block.start + block.count, pool.rows, { shard: s, engine: engineName });
         }
       } finally {
         reader.close();
       }
       throwIfCancelled(signal);
-      // Shard done: its vectors are written now (small); the running lists (queries x K, tens of MB)
-      // and the checkpoint that vouches for everything up to here only every checkpointSeconds.
-      if (wanted.vectors) {
-        for (const [i, t] of queries.tasks.entries()) {
-          for (const [name, data] of [[shardFile(t.task, s, 'max.f32'), maxes[i]!], [shardFile(t.task, s, 'mean.f32'), means[i]!]] as const) {
-            files[name] = await writeTyped(path.join(partialDir, name), data);
-          }
-        }
-      }
-      if (s === pool.shards.length - 1 || performance.now() - lastCheckpoint >= checkpointMs) {
+      // Shard done: its vectors are written now (one small file: a write + fsync per task and
+      // aggregate cost ~10% of scoring); the running lists (queries x K, tens of MB) and the
+      // checkpoint that vouches for everything up to here only every checkpointSeconds.
+      if (wanted.vectors) files[shardVectorsFile(s)] = await writeTyped(path.join(partialDir, shardVectorsFile(s)), vectors);
+      // No checkpoint after the last shard: the artifacts are assembled next, straight from memory
+      // (a crash from here on resumes from the previous checkpoint, at most checkpointSeconds back).
+      if (s < pool.shards.length - 1 && performance.now() - lastCheckpoint >= checkpointMs) {
         if (running) {
           for (const [name, data] of [['topk.ids.i32', running.ids], ['topk.scores.f32', running.scores]] as const) {
             files[name] = await writeTyped(path.join(partialDir, name), data);
@@ -205,9 +234,20 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   } finally {
     await engine.close();
   }
-  if (fullDepthRescores > 0) log(`top-K: ${fullDepthRescores} block(s) re-scored at full depth (their rows ranked higher than the previous blocks')`);
+  if (depth.rescores > 0) log(`top-K: ${depth.rescores} block(s) re-scored at full depth (their rows ranked higher than the previous blocks')`);
+  const unfilled = running?.unfilled() ?? [];
+  if (running && unfilled.length > 0) {
+    // Their floors were above their K-th best: fewer than K rows reached them. Rescan just these
+    // queries without floors (a crash here resumes from the final checkpoint and redoes this).
+    const one = unfilled.length === 1;
+    log(`top-K: ${unfilled.length} ${one ? 'query had a floor above its' : 'queries had floors above their'} K-th best score; rescanning the pool for ${one ? 'it' : 'them'}`);
+    const exact = await streamTopK(pool, subsetOf(queries, unfilled), wantTopK, engineName, { signal, blockRows: opts.blockRows });
+    unfilled.forEach((q, i) => running!.setList(q, exact.ids.subarray(i * wantTopK), exact.scores.subarray(i * wantTopK)));
+    rescannedQueries = unfilled.length;
+  }
 
-  // Assemble the final artifacts per task: files first, the manifest last.
+  // Assemble the final artifacts: files first, each task's manifests last.
+  const vectorRefs = await assembleVectors(partialDir, files, pool, queries, aggregates, (task, name) => layout.scores.file(task, name), signal);
   const createdAt = new Date().toISOString();
   for (const t of queries.tasks) {
     throwIfCancelled(signal);
@@ -221,22 +261,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
           refs.push({ file: path.basename(target), ...(await writeTyped(target, data)) });
         }
       } else {
-        const name = `${a}.f32`;
-        const target = layout.scores.file(t.task, name);
-        const writer = new AtomicFileWriter(target);
-        try {
-          for (let s = 0; s < pool.shards.length; s++) {
-            const part = path.join(partialDir, shardFile(t.task, s, name));
-            const buf = await fsp.readFile(part);
-            const want = files[shardFile(t.task, s, name)];
-            if (!want || buf.byteLength !== want.bytes || sha256(buf) !== want.sha256) throw new Error(`${part}: partial scores missing or corrupt; run scoring again`);
-            await writer.write(buf);
-          }
-          refs.push({ file: path.basename(target), ...(await writer.commit()) });
-        } catch (err) {
-          await writer.abort();
-          throw err;
-        }
+        refs.push(vectorRefs.get(`${t.task}/${a}`)!);
       }
       const manifest: ScoresManifest = {
         kind: 'scores',
@@ -254,11 +279,58 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     }
   }
   await fsp.rm(partialDir, { recursive: true, force: true });
-  return { skipped: false, computed: todo, engine: engineName, seconds: (performance.now() - started) / 1000, fullDepthRescores, ...result };
+  return { skipped: false, computed: todo, engine: engineName, seconds: (performance.now() - started) / 1000, fullDepthRescores: depth.rescores, rescannedQueries, ...result };
 }
 
-function shardFile(task: string, shard: number, name: string): string {
-  return `${task}.${String(shard).padStart(5, '0')}.${name}`;
+function shardVectorsFile(shard: number): string {
+  return `vectors.${String(shard).padStart(5, '0')}.f32`;
+}
+
+/** Task t's `max` or `mean` vector inside a shard's vectors (tasks x [max, mean] x rows). */
+function vectorsOf(vectors: Float32Array, rows: number, t: number, a: 'max' | 'mean'): Float32Array {
+  const start = (2 * t + (a === 'max' ? 0 : 1)) * rows;
+  return vectors.subarray(start, start + rows);
+}
+
+/**
+ * Concatenate the shards' vectors into each task's max.f32 / mean.f32 (the aggregates asked for):
+ * one pass over the shard files, each checked against the checkpoint's checksum, every output
+ * written through its own atomic writer. Returns the file refs by `${task}/${aggregate}`.
+ */
+async function assembleVectors(
+  partialDir: string,
+  files: Checkpoint['files'],
+  pool: PoolEmbeddings,
+  queries: QuerySet,
+  aggregates: Aggregate[],
+  target: (task: string, name: string) => string,
+  signal: AbortSignal,
+): Promise<Map<string, FileRef>> {
+  const outputs = queries.tasks.flatMap((t, i) =>
+    (['max', 'mean'] as const).filter((a) => aggregates.includes(a)).map((a) => ({ key: `${t.task}/${a}`, t: i, a, writer: new AtomicFileWriter(target(t.task, `${a}.f32`)) })),
+  );
+  try {
+    for (let s = 0; s < pool.shards.length && outputs.length > 0; s++) {
+      throwIfCancelled(signal);
+      const part = path.join(partialDir, shardVectorsFile(s));
+      const buf = await fsp.readFile(part);
+      const want = files[shardVectorsFile(s)];
+      if (!want || buf.byteLength !== want.bytes || sha256(buf) !== want.sha256) {
+        throw new Error(`${part}: partial scores missing or corrupt (changed after the checkpoint); score again`);
+      }
+      const bytes = pool.shards[s]!.manifest.rows * 4;
+      for (const o of outputs) {
+        const start = (2 * o.t + (o.a === 'max' ? 0 : 1)) * bytes;
+        await o.writer.write(buf.subarray(start, start + bytes));
+      }
+    }
+    const refs = new Map<string, FileRef>();
+    for (const o of outputs) refs.set(o.key, { file: path.basename(o.writer.target), ...(await o.writer.commit()) });
+    return refs;
+  } catch (err) {
+    for (const o of outputs) await o.writer.abort();
+    throw err;
+  }
 }
 
 function taskFingerprintKey(tasks: [string, Record<Aggregate, string>][], aggregates: Aggregate[], topK: number): string {

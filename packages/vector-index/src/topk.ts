@@ -85,36 +85,44 @@ export function fixTieOrder(ids: Int32Array, scores: Float32Array, offset: numbe
 /**
  * Running per-query top-K lists (queries x k, global row ids), merged block by block. Blocks come
  * in global row order, so on equal scores the running entry (lower id) wins.
+ *
+ * Optional per-query floors (see sampleFloors): only rows scoring >= the floor may enter. A floor
+ * at or below the query's final K-th best score changes nothing in the result and lets blocks be
+ * asked for far fewer rows; a query whose list is not full at the end (`unfilled`) had a floor
+ * that was too high and must be rescanned without it.
  */
 export class RunningTopK {
   readonly ids: Int32Array;
   readonly scores: Float32Array;
-  private readonly scratchIds: Int32Array;
-  private readonly scratchScores: Float32Array;
+  /** Per query; -Infinity = no floor. */
+  readonly floors: Float32Array;
+  /** merge(): where each block entry lands (one slot per entry of a block list). */
+  private positions = new Int32Array(0);
 
   constructor(
     readonly queries: number,
     readonly k: number,
     init?: { ids: Int32Array; scores: Float32Array },
+    floors?: Float32Array,
   ) {
     this.ids = init ? init.ids : new Int32Array(queries * k).fill(-1);
     this.scores = init ? init.scores : new Float32Array(queries * k).fill(-Infinity);
-    this.scratchIds = new Int32Array(k);
-    this.scratchScores = new Float32Array(k);
+    this.floors = floors ?? new Float32Array(queries).fill(-Infinity);
+    if (this.floors.length !== queries) throw new RangeError(`RunningTopK: ${this.floors.length} floors for ${queries} queries`);
   }
 
   /**
    * Could a block's kb-long lists (kb below the block's rows and K) have been cut short, i.e. could
    * rows beyond them still enter some query's running list? Only if a list's last entry would enter:
-   * it beats the query's current worst, or the list is not full yet. (On an equal score the running
-   * entry wins: it has the lower row.)
+   * it reaches the query's floor and beats the current worst, or the list is not full yet. (On an
+   * equal score the running entry wins: it has the lower row.)
    */
   cutShort(blockIds: Int32Array, blockScores: Float32Array, kb: number): boolean {
     const { k } = this;
     if (kb === 0) return false;
     for (let q = 0; q < this.queries; q++) {
       const last = q * kb + kb - 1;
-      if (blockIds[last]! < 0) continue;
+      if (blockIds[last]! < 0 || blockScores[last]! < this.floors[q]!) continue;
       if (this.ids[q * k + k - 1]! < 0 || blockScores[last]! > this.scores[q * k + k - 1]!) return true;
     }
     return false;
@@ -125,54 +133,93 @@ export class RunningTopK {
    * Returns the most entries any one query took from the block.
    */
   merge(blockIds: Int32Array, blockScores: Float32Array, kb: number, rowOffset: number): number {
-    const { k } = this;
+    const { k, ids, scores } = this;
+    if (this.positions.length < kb) this.positions = new Int32Array(kb);
     let mostTaken = 0;
     for (let q = 0; q < this.queries; q++) {
       const base = q * k;
       const bbase = q * kb;
-      // Fast path: the block's best does not beat the current worst.
-      const worst = this.scores[base + k - 1]!;
-      if (kb === 0 || blockIds[bbase]! < 0 || (this.ids[base + k - 1]! >= 0 && !(blockScores[bbase]! > worst))) continue;
-      let a = 0, b = 0;
-      for (let o = 0; o < k; o++) {
-        const sa = a < k ? this.scores[base + a]! : -Infinity;
-        const ia = a < k ? this.ids[base + a]! : -1;
-        const bi = b < kb ? blockIds[bbase + b]! : -1;
-        const sb = bi >= 0 ? blockScores[bbase + b]! : -Infinity;
-        if (bi >= 0 && (ia < 0 || sb > sa)) {
-          this.scratchIds[o] = bi + rowOffset;
-          this.scratchScores[o] = sb;
-          b++;
-        } else {
-          this.scratchIds[o] = ia;
-          this.scratchScores[o] = sa;
-          a++;
-        }
+      const full = ids[base + k - 1]! >= 0;
+      const worst = scores[base + k - 1]!;
+      // The block's entries that may enter (a prefix: the list is sorted): valid, at or above the
+      // floor, and above the worst of a full list (on an equal score the running entry wins).
+      const floor = this.floors[q]!;
+      let nb = 0;
+      while (nb < kb && blockIds[bbase + nb]! >= 0 && blockScores[bbase + nb]! >= floor && (!full || blockScores[bbase + nb]! > worst)) nb++;
+      if (nb === 0) continue;
+      // In place, no scratch: where block entry j lands is j + r[j], r[j] = the running entries
+      // ranking before it (binary search, r non-decreasing); the t entries that land inside the
+      // list push its last t entries out. Then, from the back, each run of running entries moves
+      // right by the number of block entries before it (copyWithin, a memmove) and the block
+      // entries go into the gaps. A block adds a few entries to a list of thousands, so moving
+      // runs whole beat merging element by element about 3x.
+      const r = this.positions;
+      let t = 0;
+      for (let j = 0, from = 0; j < nb; j++) {
+        from = this.firstBelow(base, from, blockScores[bbase + j]!);
+        if (from + j >= k) break;
+        r[j] = from;
+        t++;
       }
-      this.ids.set(this.scratchIds, base);
-      this.scores.set(this.scratchScores, base);
-      if (b > mostTaken) mostTaken = b;
+      for (let j = t - 1, hi = k - t; j >= 0; j--) {
+        const lo = r[j]!;
+        ids.copyWithin(base + lo + j + 1, base + lo, base + hi);
+        scores.copyWithin(base + lo + j + 1, base + lo, base + hi);
+        ids[base + lo + j] = blockIds[bbase + j]! + rowOffset;
+        scores[base + lo + j] = blockScores[bbase + j]!;
+        hi = lo;
+      }
+      if (t > mostTaken) mostTaken = t;
     }
     return mostTaken;
+  }
+
+  /**
+   * In the list at `base`, the first position >= from whose entry ranks after a new entry of score
+   * `s` (a lower score, or empty), or k. Entries with an equal score stay before it (lower rows).
+   */
+  private firstBelow(base: number, from: number, s: number): number {
+    let lo = from;
+    let hi = this.k;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.ids[base + mid]! >= 0 && this.scores[base + mid]! >= s) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * Per query, the lowest score a new row needs to enter: its floor, or the list's worst once the
+   * list is full (a row must beat it; an equal score loses to the lower row). Into `out`.
+   */
+  bars(out: Float32Array): Float32Array {
+    const { k } = this;
+    for (let q = 0; q < this.queries; q++) {
+      const worst = this.ids[q * k + k - 1]! >= 0 ? this.scores[q * k + k - 1]! : -Infinity;
+      out[q] = Math.max(this.floors[q]!, worst);
+    }
+    return out;
+  }
+
+  /** Queries with a floor whose lists are not full: fewer than K rows reached the floor. */
+  unfilled(): number[] {
+    const out: number[] = [];
+    for (let q = 0; q < this.queries; q++) {
+      if (this.floors[q]! > -Infinity && this.ids[q * this.k + this.k - 1]! < 0) out.push(q);
+    }
+    return out;
+  }
+
+  /** Replace query `q`'s list (k entries, sorted) and drop its floor. */
+  setList(q: number, ids: Int32Array, scores: Float32Array): void {
+    this.ids.set(ids.subarray(0, this.k), q * this.k);
+    this.scores.set(scores.subarray(0, this.k), q * this.k);
+    this.floors[q] = -Infinity;
   }
 
   /** The lists of queries [start, start+count). */
   slice(start: number, count: number): { ids: Int32Array; scores: Float32Array } {
     return { ids: this.ids.slice(start * this.k, (start + count) * this.k), scores: this.scores.slice(start * this.k, (start + count) * this.k) };
   }
-}
-
-/**
- * How deep to ask a block of `rows` rows for its per-query lists, given the most entries any query
- * took from the previous block (null: unknown, e.g. first block or after a resume). A block only
- * adds rows that beat a query's current worst, about K/b of them at the b-th block of an unordered
- * pool, and asking onnxruntime's TopK for all K rows of every block was most of scoring's time
- * (at large k it partitions the whole row instead of keeping a heap). The guess scales the
- * previous block's take per row with 25% slack; scoreRun checks it with RunningTopK.cutShort and
- * re-scores the block at full depth when it was too shallow, so the lists are exactly those of
- * full-depth scoring.
- */
-export function nextBlockK(k: number, rows: number, last: { taken: number; rows: number } | null): number {
-  if (last === null || last.rows === 0) return Math.min(k, rows);
-  return Math.min(k, rows, Math.ceil((last.taken / last.rows) * rows * 1.25) + 32);
 }

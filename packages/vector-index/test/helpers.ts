@@ -4,6 +4,7 @@ import path from 'node:path';
 import { runLayout, writeJsonAtomic } from '@rds/artifacts';
 import { EmbeddingMatrixWriter } from '@rds/encoder';
 import type { EmbeddingDtype, EmbeddingManifest, PoolManifest } from '@rds/schemas';
+import { expect } from 'vitest';
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
 export function rng(seed: number): () => number {
@@ -128,4 +129,15 @@ export async function readF32(file: string): Promise<Float32Array> {
 export async function readI32(file: string): Promise<Int32Array> {
   const b = await fsp.readFile(file);
   return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+/** The stored top-k lists of `task` equal brute force: ids exactly, scores to 1e-5. */
+export async function expectTopKLists(run: Awaited<ReturnType<typeof makeRun>>, task: string, d: number, k: number): Promise<void> {
+  const ref = reference(run.pool, run.queries[task]!, d, k);
+  const ids = await readI32(run.layout.scores.file(task, 'topk.ids.i32'));
+  const scores = await readF32(run.layout.scores.file(task, 'topk.scores.f32'));
+  for (let j = 0; j < ref.topIds.length; j++) {
+    expect(Array.from(ids.subarray(j * k, (j + 1) * k)), `query ${j}`).toEqual(ref.topIds[j]);
+    for (let i = 0; i < k; i++) expect(Math.abs(scores[j * k + i]! - ref.topScores[j]![i]!)).toBeLessThan(1e-5);
+  }
 }

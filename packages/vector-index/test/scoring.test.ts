@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runWithRuntime } from '@rds/artifacts';
 import { createEngine, scorePool, scoreRun, topKForQueries, type EngineName } from '../src/index.js';
-import { makeRun, readF32, readI32, reference } from './helpers.js';
+import { expectTopKLists, makeRun, readF32, readI32, reference } from './helpers.js';
 
 const d = 24;
 const K = 7;
@@ -58,18 +58,10 @@ describe('scoreRun: streamed over shards, block by block', () => {
     expect(Array.from(scores.subarray(5, 8))).toEqual([-Infinity, -Infinity, -Infinity]);
   });
 
-  describe('shallow per-block top-K depth (nextBlockK) gives the lists of full-depth scoring', () => {
+  describe('shallow per-block top-K depth (BlockDepth) gives the lists of full-depth scoring', () => {
     const bigK = 400;
     const dd = 8;
-    const expectLists = async (run: Awaited<ReturnType<typeof makeRun>>, task: string) => {
-      const ref = reference(run.pool, run.queries[task]!, dd, bigK);
-      const ids = await readI32(run.layout.scores.file(task, 'topk.ids.i32'));
-      const scores = await readF32(run.layout.scores.file(task, 'topk.scores.f32'));
-      for (let j = 0; j < ref.topIds.length; j++) {
-        expect(Array.from(ids.subarray(j * bigK, (j + 1) * bigK))).toEqual(ref.topIds[j]);
-        for (let i = 0; i < bigK; i++) expect(Math.abs(scores[j * bigK + i]! - ref.topScores[j]![i]!)).toBeLessThan(1e-5);
-      }
-    };
+    const expectLists = (run: Awaited<ReturnType<typeof makeRun>>, task: string) => expectTopKLists(run, task, dd, bigK);
     for (const engine of ['faiss', 'blocked', 'js'] as EngineName[]) {
       it(`${engine}: unordered pool, blocks asked for fewer rows than K`, async () => {
         const run = await makeRun({ shardRows: [7000, 5000], d: dd, queries: { t: 6 }, seed: 31 });
