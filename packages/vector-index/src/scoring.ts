@@ -249,35 +249,38 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   // Assemble the final artifacts: files first, each task's manifests last.
   const vectorRefs = await assembleVectors(partialDir, files, pool, queries, aggregates, (task, name) => layout.scores.file(task, name), signal);
   const createdAt = new Date().toISOString();
-  for (const t of queries.tasks) {
-    throwIfCancelled(signal);
-    const fps = fingerprints.get(t.task)!;
-    for (const a of aggregates) {
-      const refs: FileRef[] = [];
-      if (a === 'topk') {
-        const lists = running!.slice(t.start, t.count);
-        for (const [name, data] of [['topk.ids.i32', lists.ids], ['topk.scores.f32', lists.scores]] as const) {
-          const target = layout.scores.file(t.task, name);
-          refs.push({ file: path.basename(target), ...(await writeTyped(target, data)) });
+  throwIfCancelled(signal);
+  // Tasks in parallel: each file's write and fsync wait on the disk, not the CPU.
+  await Promise.all(
+    queries.tasks.map(async (t) => {
+      const fps = fingerprints.get(t.task)!;
+      for (const a of aggregates) {
+        const refs: FileRef[] = [];
+        if (a === 'topk') {
+          const lists = running!.slice(t.start, t.count);
+          for (const [name, data] of [['topk.ids.i32', lists.ids], ['topk.scores.f32', lists.scores]] as const) {
+            const target = layout.scores.file(t.task, name);
+            refs.push({ file: path.basename(target), ...(await writeTyped(target, data)) });
+          }
+        } else {
+          refs.push(vectorRefs.get(`${t.task}/${a}`)!);
         }
-      } else {
-        refs.push(vectorRefs.get(`${t.task}/${a}`)!);
+        const manifest: ScoresManifest = {
+          kind: 'scores',
+          version: 1,
+          task: t.task,
+          aggregate: a,
+          rows: pool.rows,
+          queries: t.count,
+          ...(a === 'topk' ? { k: wantTopK } : {}),
+          files: refs,
+          embeddingsFingerprint: fps[a],
+          createdAt,
+        };
+        await writeJsonAtomic(layout.scores.manifest(t.task, a), ScoresManifest.parse(manifest));
       }
-      const manifest: ScoresManifest = {
-        kind: 'scores',
-        version: 1,
-        task: t.task,
-        aggregate: a,
-        rows: pool.rows,
-        queries: t.count,
-        ...(a === 'topk' ? { k: wantTopK } : {}),
-        files: refs,
-        embeddingsFingerprint: fps[a],
-        createdAt,
-      };
-      await writeJsonAtomic(layout.scores.manifest(t.task, a), ScoresManifest.parse(manifest));
-    }
-  }
+    }),
+  );
   await fsp.rm(partialDir, { recursive: true, force: true });
   return { skipped: false, computed: todo, engine: engineName, seconds: (performance.now() - started) / 1000, fullDepthRescores: depth.rescores, rescannedQueries, ...result };
 }
@@ -324,9 +327,8 @@ async function assembleVectors(
         await o.writer.write(buf.subarray(start, start + bytes));
       }
     }
-    const refs = new Map<string, FileRef>();
-    for (const o of outputs) refs.set(o.key, { file: path.basename(o.writer.target), ...(await o.writer.commit()) });
-    return refs;
+    const committed = await Promise.all(outputs.map(async (o) => [o.key, { file: path.basename(o.writer.target), ...(await o.writer.commit()) }] as const));
+    return new Map<string, FileRef>(committed);
   } catch (err) {
     for (const o of outputs) await o.writer.abort();
     throw err;
