@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -84,11 +85,20 @@ export async function modelChecksum(dir: string): Promise<string> {
   return sha256;
 }
 
+/**
+ * Intra-op threads for an onnxruntime CPU session: `configured` when > 0, else one per CPU the
+ * process may use. Always explicit: left to itself, onnxruntime-node 1.30 ran one thread on this
+ * project's 2-core CI VM (its physical-core detection), half the machine (MatMul 167 -> 321 GFLOP/s).
+ */
+export function onnxCpuThreads(configured = 0): number {
+  return configured > 0 ? configured : os.availableParallelism();
+}
+
 function sessionOptions(provider: ExecutionProvider, threads: number): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
-    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+    intraOpNumThreads: onnxCpuThreads(threads),
     interOpNumThreads: 1,
   };
 }

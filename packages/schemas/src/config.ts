@@ -39,7 +39,7 @@ export const ModelConfig = z.object({
   pooling: Pooling.default('weighted-mean'),
   maxTokens: z.number().int().positive().default(2048),
   executionProvider: ExecutionProvider.default('cpu'),
-  /** Intra-op threads for the CPU provider; 0 lets onnxruntime choose. */
+  /** Intra-op threads for the CPU provider; 0: one per CPU core (os.availableParallelism()). */
   threads: z.number().int().nonnegative().default(0),
   /**
    * Token budget per batch (rows x padded length); batches are length-bucketed. Default by the

@@ -1,5 +1,5 @@
 import ort from 'onnxruntime-node';
-import { DataType, encodeModel, float16ToFloat32, type NodeSpec, type RawMatrix, type ValueSpec } from '@rds/encoder';
+import { DataType, encodeModel, float16ToFloat32, onnxCpuThreads, type NodeSpec, type RawMatrix, type ValueSpec } from '@rds/encoder';
 import type { EmbeddingDtype } from '@rds/schemas';
 import { VectorIndex } from './faiss.js';
 import { fixTieOrder, selectTopK } from './topk.js';
@@ -187,7 +187,7 @@ class OnnxBlockedEngine implements ScoreEngine {
     if (!s) {
       // No memory pattern: it is planned per set of output shapes, and the top-K depth (an output
       // dimension) changes from block to block; re-planning cost ~1 s on the second block.
-      s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), { graphOptimizationLevel: 'all', enableMemPattern: false, logSeverityLevel: 3 });
+      s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), { graphOptimizationLevel: 'all', enableMemPattern: false, intraOpNumThreads: onnxCpuThreads(), logSeverityLevel: 3 });
       this.sessions.set(dtype, s);
     }
     return s;
