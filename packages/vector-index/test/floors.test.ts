@@ -59,7 +59,7 @@ describe('RunningTopK', () => {
       const grid = 2 + Math.floor(rand() * 30);
       const withFloors = seed % 2 === 0;
       const floors = new Float32Array(queries).map(() => (withFloors && rand() < 0.8 ? Math.fround(Math.floor(rand() * grid) / grid) : -Infinity));
-      const running = new RunningTopK(queries, k, undefined, floors.slice());
+      let running = new RunningTopK(queries, k, undefined, floors.slice());
       const all: (number | null)[][] = Array.from({ length: queries }, () => []);
       let offset = 0;
       for (let b = 0; b < 1 + Math.floor(rand() * 8); b++) {
@@ -77,6 +77,8 @@ describe('RunningTopK', () => {
           });
         }
         running.merge(blockIds, blockScores, kb, offset);
+        // A resume: the lists restored from their arrays (as a checkpoint stores them) go on identically.
+        if (rand() < 0.2) running = new RunningTopK(queries, k, { ids: running.ids.slice(), scores: running.scores.slice() }, running.floors.slice());
         // Rows beyond kb of this block were not offered (a list cut short is the caller's to
         // detect, see cutShort): leave them out of the brute force too.
         for (let q = 0; q < queries; q++) {
