@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const logger = { level: process.env.RDS_API_LOG_LEVEL ?? 'info' };
   // Run logs go to the server's logger, which exists only once the backend does.
   let runLog: (runId: string, message: string) => void = () => {};
-  const { backend, close } = await createBackend(settings.backend, (runId, message) => runLog(runId, message));
+  const { backend, close } = await createBackend(settings.backend, (runId, message) => runLog(runId, message), paths.runsRoot);
   const server = await buildServer({
     backend,
     tokens: settings.tokens,

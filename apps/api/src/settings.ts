@@ -53,14 +53,19 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettin
   };
 }
 
-/** The backend RDS_BACKEND names; `close` releases its connection. */
-export async function createBackend(kind: ApiSettings['backend'], log: (runId: string, message: string) => void): Promise<{ backend: RunBackend; close: () => Promise<void> }> {
+/** The backend RDS_BACKEND names; `close` releases its connection. `runsRoot`: see LocalBackendOptions. */
+export async function createBackend(
+  kind: ApiSettings['backend'],
+  log: (runId: string, message: string) => void,
+  runsRoot?: string,
+): Promise<{ backend: RunBackend; close: () => Promise<void> }> {
   if (kind === 'temporal') {
     const { client, connection } = await connectTemporalClient();
     return { backend: new TemporalBackend({ client }), close: () => connection.close() };
   }
   // Fails here, naming the missing stages, rather than accepting runs that cannot finish.
-  const local = new LocalBackend({ activities: completeActivities(), log });
+  // With the runs root, runs from before a restart stay listed (interrupted ones as failed).
+  const local = new LocalBackend({ activities: completeActivities(), log, ...(runsRoot ? { runsRoot } : {}) });
   return { backend: local, close: () => cancelLocalRuns(local) };
 }
 

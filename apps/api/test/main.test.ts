@@ -56,13 +56,14 @@ it('refuses to start without tokens, naming the variable', async () => {
   expect(api.output.join('\n')).toContain('rds api: no API tokens: set RDS_API_TOKENS');
 });
 
-it('serves from the environment, and on SIGTERM cancels its live local runs so their status says so', async () => {
-  const api = startApi({
+it('serves from the environment, on SIGTERM cancels its live local runs so their status says so, and lists them after a restart', async () => {
+  const env = {
     RDS_API_TOKENS: TOKEN,
     RDS_DATA_ROOTS: path.join(tmp, 'data'),
     RDS_RUNS_ROOT: path.join(tmp, 'runs'),
     RDS_API_PORT: '0',
-  });
+  };
+  const api = startApi(env);
   child = api.proc;
   const base = await api.url;
   const body = {
@@ -88,4 +89,30 @@ it('serves from the environment, and on SIGTERM cancels its live local runs so t
   const status = RunStatus.parse(JSON.parse(fs.readFileSync(path.join(tmp, 'runs', 'interrupted', 'status.json'), 'utf8')));
   expect(status).toMatchObject({ runId, state: 'cancelled' });
   expect(status.completedStages).not.toContain('select');
+
+  // Restarted, the API still lists that run (from its status.json). A run whose API process is
+  // killed outright shows up after the restart as failed (Interrupted), and starting it again resumes it.
+  const again = startApi(env);
+  child = again.proc;
+  const base2 = await again.url;
+  const list = async (b: string) => ((await (await fetch(`${b}/v1/runs`, { headers })).json()) as { runs: { runId: string; state: string }[] }).runs;
+  expect(await list(base2)).toEqual([expect.objectContaining({ runId, state: 'cancelled' })]);
+  const second = (await (await fetch(`${base2}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ ...body, runDir: 'killed' }) })).json()) as { runId: string };
+  await fetch(`${base2}/v1/runs/${second.runId}/pause`, { method: 'POST', headers: { authorization: headers.authorization } });
+  for (const end = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
+    const d = RunDetailResponse.parse(await (await fetch(`${base2}/v1/runs/${second.runId}`, { headers })).json());
+    if (d.state === 'paused') break;
+    expect(Date.now() < end, `state ${d.state}`).toBe(true);
+  }
+  again.proc.kill('SIGKILL');
+  await again.exit;
+  const third = startApi(env);
+  child = third.proc;
+  const base3 = await third.url;
+  const runs = await list(base3);
+  expect(runs.map((r) => [r.runId, r.state]).sort()).toEqual([[runId, 'cancelled'], [second.runId, 'failed']].sort());
+  const killed = RunDetailResponse.parse(await (await fetch(`${base3}/v1/runs/${second.runId}`, { headers })).json());
+  expect(killed.status?.error).toMatchObject({ type: 'Interrupted' });
+  third.proc.kill('SIGTERM');
+  expect(await third.exit).toBe(0);
 });

@@ -1,4 +1,7 @@
-import type { RunConfig, RunConfigInput, RunDetail, RunStatus, RunSummary } from '@rds/schemas';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { readJsonIfExists, runLayout } from '@rds/artifacts';
+import { RunConfig, type RunConfigInput, type RunDetail, type RunStatus, type RunSummary } from '@rds/schemas';
 import type { RunActivities } from '@rds/workflows/plan';
 import type { RunBackend } from './backend.js';
 import { RunConflictError, RunNotFoundError } from './errors.js';
@@ -12,6 +15,24 @@ export interface LocalBackendOptions {
   /** One run executes at a time; further starts wait in a queue (default) or are rejected. */
   whenBusy?: 'queue' | 'reject';
   log?: (runId: string, message: string) => void;
+  /**
+   * Where run directories live (the API's runs root). list() and get() then also show the runs
+   * found there that this process did not start, e.g. before a restart: a directory with a
+   * status.json and a config.json, up to 3 levels down. A run whose status still says queued,
+   * running or paused had its process stop under it: it is reported as failed ("Interrupted");
+   * starting its config again resumes it.
+   */
+  runsRoot?: string;
+}
+
+/** How deep below runsRoot run directories are looked for. */
+const HISTORY_DEPTH = 3;
+const UNFINISHED = new Set(['queued', 'running', 'paused']);
+
+/** A run found on disk (not started by this process). */
+interface PastRun {
+  config: RunConfig;
+  status: RunStatus;
 }
 
 interface LocalRun {
@@ -28,7 +49,8 @@ interface LocalRun {
 
 /**
  * Runs selections in this process, one at a time (embedding saturates the machine). Runs are kept in
- * memory for list/get; their status also lives in each run directory's status.json.
+ * memory for list/get; their status also lives in each run directory's status.json, which is how
+ * runs of an earlier process are listed (see `runsRoot`).
  */
 export class LocalBackend implements RunBackend {
   readonly kind = 'local' as const;
@@ -98,33 +120,66 @@ export class LocalBackend implements RunBackend {
 
   /** Resolves when the run has finished (completed, failed or cancelled). */
   async wait(runId: string): Promise<RunDetail> {
-    await this.find(runId).done;
-    return (await this.get(runId))!;
+    const run = this.runs.get(runId);
+    if (run) await run.done;
+    const detail = await this.get(runId); // (an earlier process's run has finished as far as it goes)
+    if (!detail) throw new RunNotFoundError(runId);
+    return detail;
   }
 
+  /**
+   * Runs under runsRoot that this process has not started, by id (read afresh on each call, so
+   * runs another process writes there show up too; directories that do not parse are skipped).
+   */
+  private async pastRuns(): Promise<Map<string, PastRun>> {
+    const found = new Map<string, PastRun>();
+    if (!this.options.runsRoot) return found;
+    const visit = async (dir: string, depth: number): Promise<void> => {
+      const layout = runLayout(dir);
+      const status = await readRunStatus(dir).catch(() => null);
+      if (status) {
+        const config = await readJsonIfExists(layout.config, RunConfig).catch(() => null);
+        if (config && !this.runs.has(status.runId)) found.set(status.runId, { config, status });
+        return; // a run directory: nothing to look for inside it
+      }
+      if (depth === HISTORY_DEPTH) return;
+      const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
+      await Promise.all(entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => visit(path.join(dir, e.name), depth + 1)));
+    };
+    await visit(this.options.runsRoot, 0);
+    return found;
+  }
+
+  /** This process's runs, then (with runsRoot) the earlier ones found on disk, newest first. */
   async list(): Promise<RunSummary[]> {
-    return [...this.runs.values()].map((r) => this.summary(r));
+    const past = [...(await this.pastRuns()).values()]
+      .sort((a, b) => (a.status.updatedAt < b.status.updatedAt ? 1 : a.status.updatedAt > b.status.updatedAt ? -1 : 0))
+      .map((p) => pastSummary(p));
+    return [...[...this.runs.values()].map((r) => this.summary(r)), ...past];
   }
 
   async get(runId: string): Promise<RunDetail | null> {
     const run = this.runs.get(runId);
-    if (!run) return null;
+    if (!run) {
+      const past = (await this.pastRuns()).get(runId);
+      return past ? { ...pastSummary(past), config: past.config, status: pastStatus(past.status), progress: null } : null;
+    }
     const status = run.status ?? (run.state === 'queued' ? null : await readRunStatus(run.config.runDir).catch(() => null));
     return { ...this.summary(run, status), config: run.config, status, progress: status?.progress ?? null };
   }
 
   async pause(runId: string): Promise<void> {
-    const run = this.live(runId, 'pause');
+    const run = await this.live(runId, 'pause');
     run.gate.pause();
   }
 
   async resume(runId: string): Promise<void> {
-    const run = this.live(runId, 'resume');
+    const run = await this.live(runId, 'resume');
     run.gate.resume();
   }
 
   async cancel(runId: string): Promise<void> {
-    const run = this.live(runId, 'cancel');
+    const run = await this.live(runId, 'cancel');
     if (run.state === 'queued') {
       this.queue.splice(this.queue.indexOf(run), 1);
       run.state = 'done';
@@ -141,14 +196,13 @@ export class LocalBackend implements RunBackend {
     run.gate.resume(); // a paused run must wake up to notice the cancellation
   }
 
-  private find(runId: string): LocalRun {
+  private async live(runId: string, action: string): Promise<LocalRun> {
     const run = this.runs.get(runId);
-    if (!run) throw new RunNotFoundError(runId);
-    return run;
-  }
-
-  private live(runId: string, action: string): LocalRun {
-    const run = this.find(runId);
+    if (!run) {
+      const past = (await this.pastRuns()).get(runId);
+      if (!past) throw new RunNotFoundError(runId);
+      throw new RunConflictError(`cannot ${action} run ${runId}: it is not running in this process (${pastStatus(past.status).state}); start its config again to resume it`);
+    }
     if (run.state === 'done') throw new RunConflictError(`cannot ${action} run ${runId}: it has already finished (${run.status?.state ?? 'done'})`);
     return run;
   }
@@ -166,4 +220,29 @@ export class LocalBackend implements RunBackend {
       updatedAt: status?.updatedAt ?? run.queuedAt,
     };
   }
+}
+
+/** An earlier process's status as it stands now: unfinished means its process stopped under it. */
+function pastStatus(status: RunStatus): RunStatus {
+  if (!UNFINISHED.has(status.state)) return status;
+  return {
+    ...status,
+    state: 'failed',
+    error: { type: 'Interrupted', message: `the process running it stopped while it was ${status.state}; start its config again to resume it` },
+  };
+}
+
+function pastSummary(p: PastRun): RunSummary {
+  const status = pastStatus(p.status);
+  return {
+    runId: status.runId,
+    runDir: status.runDir,
+    backend: 'local',
+    state: status.state,
+    stage: status.stage,
+    strategy: p.config.selection.strategy,
+    budget: p.config.selection.budget,
+    startedAt: status.startedAt,
+    updatedAt: status.updatedAt,
+  };
 }

@@ -149,3 +149,42 @@ describe('LocalBackend', () => {
     await expect(backend.start(noBudget)).rejects.toBeInstanceOf(ValidationError);
   });
 });
+
+describe('LocalBackend with a runs root (runs of an earlier process)', () => {
+  it('lists finished runs as they ended and unfinished ones as interrupted; starting one again resumes it under its id', async () => {
+    const fake = fakeActivities({ shards: 2, rowsPerShard: 2 });
+    const first = new LocalBackend({ activities: fake.activities, runsRoot: dir });
+    const a = await first.start(configFor(path.join(dir, 'a')));
+    expect((await first.wait(a.runId)).state).toBe('completed');
+    // What a process killed mid-run leaves: config.json and a status.json that still says running.
+    const cDir = path.join(dir, 'team', 'c');
+    const statusA = await readJsonFile(runLayout(path.join(dir, 'a')).status, RunStatus);
+    const configC = { ...(await readJsonFile(runLayout(path.join(dir, 'a')).config, RunConfig)), runDir: cDir };
+    await fs.mkdir(cDir, { recursive: true });
+    await fs.writeFile(runLayout(cDir).config, JSON.stringify(configC));
+    const updatedAt = new Date(Date.now() + 60_000).toISOString();
+    await fs.writeFile(runLayout(cDir).status, JSON.stringify({ ...statusA, runId: 'run-c', runDir: cDir, state: 'running', stage: 'embed-pool', finishedAt: null, updatedAt }));
+    // Not runs: a directory with only a status, and one with an unreadable status.
+    await fs.mkdir(path.join(dir, 'junk', 'x'), { recursive: true });
+    await fs.writeFile(runLayout(path.join(dir, 'junk', 'x')).status, '{"not": "a status"}');
+
+    const second = new LocalBackend({ activities: fake.activities, runsRoot: dir }); // the restarted process
+    expect((await second.list()).map((r) => [r.runId, r.state, r.runDir])).toEqual([
+      ['run-c', 'failed', cDir], // newest first
+      [a.runId, 'completed', path.join(dir, 'a')],
+    ]);
+    const c = await second.get('run-c');
+    expect(c).toMatchObject({ state: 'failed', stage: 'embed-pool', config: { runDir: cDir }, status: { error: { type: 'Interrupted' } } });
+    expect(c!.status!.error!.message).toMatch(/stopped while it was running; start its config again/);
+    await expect(second.cancel('run-c')).rejects.toBeInstanceOf(RunConflictError);
+    await expect(second.pause('nope')).rejects.toBeInstanceOf(RunNotFoundError);
+    expect((await second.wait(a.runId)).state).toBe('completed');
+
+    const again = await second.start(configC);
+    expect(again.runId).toBe('run-c');
+    expect((await second.wait('run-c')).state).toBe('completed');
+    const listed = await second.list();
+    expect(listed.filter((r) => r.runId === 'run-c').map((r) => r.state)).toEqual(['completed']);
+    expect(listed).toHaveLength(2);
+  });
+});
