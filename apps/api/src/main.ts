@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     tokens: settings.tokens,
     paths,
     bodyLimit: settings.bodyLimit,
-    triggers: { allowCommands: settings.allowCommandTriggers },
+    triggers: { allowCommands: settings.allowCommandTriggers, webhookHosts: settings.webhookHosts },
     ...(settings.corsOrigin ? { corsOrigin: settings.corsOrigin } : {}),
     logger,
   });

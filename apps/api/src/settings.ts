@@ -3,6 +3,7 @@ import { connectTemporalClient, LocalBackend, TemporalBackend, type RunBackend }
 import { completeActivities } from '@rds/runner/activities';
 import { TokenSet } from './auth.js';
 import { DEFAULT_BODY_LIMIT } from './server.js';
+import { parseWebhookHosts } from './trigger-policy.js';
 
 export interface ApiSettings {
   host: string;
@@ -15,6 +16,8 @@ export interface ApiSettings {
   corsOrigin: string | undefined;
   /** RDS_API_ALLOW_COMMAND_TRIGGER=1: submitted configs may run their handoff command on the server. */
   allowCommandTriggers: boolean;
+  /** RDS_WEBHOOK_HOSTS: hosts submitted webhook triggers may call (none: webhooks refused). */
+  webhookHosts: string[];
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -50,6 +53,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettin
     bodyLimit: positiveInt(env, 'RDS_API_BODY_LIMIT', DEFAULT_BODY_LIMIT),
     corsOrigin: env.RDS_CORS_ORIGIN || undefined,
     allowCommandTriggers: flag(env, 'RDS_API_ALLOW_COMMAND_TRIGGER'),
+    webhookHosts: parseWebhookHosts(env.RDS_WEBHOOK_HOSTS),
   };
 }
 

@@ -351,16 +351,34 @@ describe('runs through the LocalBackend', () => {
     expect((await call('GET', `/v1/runs/${second}/selection`)).json).toEqual({ error: 'no selection for this run yet' });
   });
 
-  it('handoff triggers: commands run only where the operator allows them, webhooks sign only with RDS_WEBHOOK_* secrets', async () => {
+  it('handoff triggers: commands run only where the operator allows them, webhooks call only allowed hosts and sign only with RDS_WEBHOOK_* secrets', async () => {
     const command = { kind: 'command' as const, template: 'echo ran {{rows}} > ran.txt', run: true };
     const refused = await call('POST', '/v1/runs', { body: config('commanded', { handoff: { trigger: command } }) });
     expect(refused.status).toBe(400);
     expect(refused.json.issues).toEqual([{ path: 'handoff.trigger.run', message: expect.stringMatching(/disabled on this server/) }]);
     // Reported together with path issues, each on its field.
+    // This server lists no webhook hosts: every webhook is refused, whatever its secret.
     const both = await call('POST', '/v1/runs', { body: config('../out', { handoff: { trigger: { kind: 'webhook', url: 'https://hooks.example/x', secretEnv: 'RDS_API_TOKENS' } } }) });
-    expect((both.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['runDir', 'handoff.trigger.secretEnv']);
-    const allowedSecret = await call('POST', '/v1/runs', { body: config('../out', { handoff: { trigger: { kind: 'webhook', url: 'https://hooks.example/x', secretEnv: 'RDS_WEBHOOK_TRAINER' } } }) });
-    expect((allowedSecret.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['runDir']);
+    expect((both.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['runDir', 'handoff.trigger.url', 'handoff.trigger.secretEnv']);
+    expect((both.json.issues as { message: string }[])[1]!.message).toMatch(/webhook triggers are disabled on this server .*RDS_WEBHOOK_HOSTS/);
+    const hooked = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, webhookHosts: ['hooks.example', 'trainer.internal:8443'] } });
+    try {
+      const issuesFor = async (url: string, secretEnv = 'RDS_WEBHOOK_TRAINER') => {
+        const res = await hooked.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', { handoff: { trigger: { kind: 'webhook', url, secretEnv } } }) });
+        return (res.json() as { issues: { path: string; message: string }[] }).issues;
+      };
+      expect((await issuesFor('https://hooks.example/x')).map((i) => i.path)).toEqual(['runDir']);
+      expect((await issuesFor('https://HOOKS.example:443/x')).map((i) => i.path)).toEqual(['runDir']);
+      expect((await issuesFor('http://trainer.internal:8443/start')).map((i) => i.path)).toEqual(['runDir']);
+      for (const url of ['http://169.254.169.254/latest/meta-data', 'http://trainer.internal:9000/', 'https://hooks.example.evil.com/x', 'http://127.0.0.1:8080/v1/runs']) {
+        const issues = await issuesFor(url);
+        expect(issues.map((i) => i.path), url).toEqual(['runDir', 'handoff.trigger.url']);
+        expect(issues[1]!.message).toMatch(/is not one this server may call \(RDS_WEBHOOK_HOSTS: hooks.example, trainer.internal:8443\)/);
+      }
+      expect((await issuesFor('https://hooks.example/x', 'AWS_SECRET_ACCESS_KEY')).map((i) => i.path)).toEqual(['runDir', 'handoff.trigger.secretEnv']);
+    } finally {
+      await hooked.close();
+    }
     expect(fs.existsSync(path.join(paths.runsRoot, 'commanded'))).toBe(false);
 
     // The same config on a server that allows commands really runs it: the gate is what stood in the way.
@@ -451,6 +469,11 @@ describe('settings from the environment', () => {
     expect(settingsFromEnv(env).allowCommandTriggers).toBe(false);
     expect(settingsFromEnv({ ...env, RDS_API_ALLOW_COMMAND_TRIGGER: '1' }).allowCommandTriggers).toBe(true);
     expect(() => settingsFromEnv({ ...env, RDS_API_ALLOW_COMMAND_TRIGGER: 'yes' })).toThrow(/RDS_API_ALLOW_COMMAND_TRIGGER/);
+    expect(settingsFromEnv(env).webhookHosts).toEqual([]);
+    expect(settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: ' Hooks.Example , trainer.internal:8443,' }).webhookHosts).toEqual(['hooks.example', 'trainer.internal:8443']);
+    for (const bad of ['https://hooks.example', 'hooks.example/path', 'user@hooks.example']) {
+      expect(() => settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: bad }), bad).toThrow(/RDS_WEBHOOK_HOSTS: ".*" is not a host name/);
+    }
     expect(settingsFromEnv({ ...env, RDS_BACKEND: 'temporal', RDS_CORS_ORIGIN: 'https://ui.example', RDS_API_BODY_LIMIT: '1024' })).toMatchObject({ backend: 'temporal', corsOrigin: 'https://ui.example', bodyLimit: 1024 });
   });
 });

@@ -103,6 +103,17 @@ describe('webhook trigger', () => {
     expect(hook.received).toHaveLength(2);
   });
 
+  it('does not follow a redirect: the signed receipt goes nowhere else, and the handoff fails clearly', async () => {
+    const f = await fixture();
+    const elsewhere = await receiver();
+    const hook = await receiver([{ status: 307, headers: { location: elsewhere.url } }]);
+    const err = (await runHandoff(webhookInput(f.runDir, hook.url), fast).catch((e: unknown) => e)) as Error;
+    expect(err.name).toBe('NonRetryableError');
+    expect(err.message).toMatch(/HTTP 307/);
+    expect(hook.received).toHaveLength(1);
+    expect(elsewhere.received).toHaveLength(0);
+  });
+
   it('gives up after maxAttempts on network errors with a retryable error', async () => {
     const f = await fixture();
     const hook = await receiver();

@@ -39,7 +39,7 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 /**
  * POST the payload as JSON, signed with `X-RDS-Signature: sha256=<HMAC-SHA256(body)>` and keyed with
  * `Idempotency-Key`. Network errors, 5xx and 429 are retried with exponential backoff (429/503
- * Retry-After honoured); any other 4xx is a NonRetryableError; running out of attempts is a plain
+ * Retry-After honoured); any other 4xx, and a redirect (not followed), is a NonRetryableError; running out of attempts is a plain
  * (retryable) error so the activity's own retry policy can try again later.
  */
 export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
@@ -59,7 +59,9 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
     let res: Response | null = null;
     let text = '';
     try {
-      res = await fetch(o.url, { method: 'POST', headers, body, signal: AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs ?? 30_000)]) });
+      // Redirects are not followed: they could carry the signed payload to a host nobody allowed
+      // (the API checks the configured URL's host only). A 3xx fails like any other 4xx.
+      res = await fetch(o.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs ?? 30_000)]) });
       text = (await res.text()).slice(0, 500);
     } catch (err) {
       if (o.signal.aborted) throw err;
