@@ -104,6 +104,13 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
     if (d.state === 'paused') break;
     expect(Date.now() < end, `state ${d.state}`).toBe(true);
   }
+  // The API reports a state before its status.json write lands: kill it once the file says so.
+  const killedStatus = path.join(tmp, 'runs', 'killed', 'status.json');
+  for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
+    const onDisk = fs.existsSync(killedStatus) ? RunStatus.parse(JSON.parse(fs.readFileSync(killedStatus, 'utf8'))) : null;
+    if (onDisk?.state === 'paused') break;
+    expect(Date.now() < end, `status.json: ${onDisk?.state ?? 'missing'}`).toBe(true);
+  }
   again.proc.kill('SIGKILL');
   await again.exit;
   const third = startApi(env);

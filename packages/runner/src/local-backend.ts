@@ -17,8 +17,8 @@ export interface LocalBackendOptions {
   log?: (runId: string, message: string) => void;
   /**
    * Where run directories live (the API's runs root). list() and get() then also show the runs
-   * found there that this process did not start, e.g. before a restart: a directory with a
-   * status.json and a config.json, up to 3 levels down. A run whose status still says queued,
+   * found there that this process did not start, e.g. before a restart: a directory with a valid
+   * status.json (and, once the run got that far, config.json), up to 3 levels down. A run whose status still says queued,
    * running or paused had its process stop under it: it is reported as failed ("Interrupted");
    * starting its config again resumes it.
    */
@@ -31,7 +31,8 @@ const UNFINISHED = new Set(['queued', 'running', 'paused']);
 
 /** A run found on disk (not started by this process). */
 interface PastRun {
-  config: RunConfig;
+  /** Null when the run stopped before its config was recorded. */
+  config: RunConfig | null;
   status: RunStatus;
 }
 
@@ -129,7 +130,7 @@ export class LocalBackend implements RunBackend {
 
   /**
    * Runs under runsRoot that this process has not started, by id (read afresh on each call, so
-   * runs another process writes there show up too; directories that do not parse are skipped).
+   * runs another process writes there show up too; a status.json that does not parse is skipped).
    */
   private async pastRuns(): Promise<Map<string, PastRun>> {
     const found = new Map<string, PastRun>();
@@ -139,7 +140,7 @@ export class LocalBackend implements RunBackend {
       const status = await readRunStatus(dir).catch(() => null);
       if (status) {
         const config = await readJsonIfExists(layout.config, RunConfig).catch(() => null);
-        if (config && !this.runs.has(status.runId)) found.set(status.runId, { config, status });
+        if (!this.runs.has(status.runId)) found.set(status.runId, { config, status });
         return; // a run directory: nothing to look for inside it
       }
       if (depth === HISTORY_DEPTH) return;
@@ -240,8 +241,8 @@ function pastSummary(p: PastRun): RunSummary {
     backend: 'local',
     state: status.state,
     stage: status.stage,
-    strategy: p.config.selection.strategy,
-    budget: p.config.selection.budget,
+    strategy: p.config?.selection.strategy ?? null,
+    budget: p.config?.selection.budget ?? null,
     startedAt: status.startedAt,
     updatedAt: status.updatedAt,
   };

@@ -164,7 +164,7 @@ describe('LocalBackend with a runs root (runs of an earlier process)', () => {
     await fs.writeFile(runLayout(cDir).config, JSON.stringify(configC));
     const updatedAt = new Date(Date.now() + 60_000).toISOString();
     await fs.writeFile(runLayout(cDir).status, JSON.stringify({ ...statusA, runId: 'run-c', runDir: cDir, state: 'running', stage: 'embed-pool', finishedAt: null, updatedAt }));
-    // Not runs: a directory with only a status, and one with an unreadable status.
+    // Not a run: a directory whose status.json does not parse.
     await fs.mkdir(path.join(dir, 'junk', 'x'), { recursive: true });
     await fs.writeFile(runLayout(path.join(dir, 'junk', 'x')).status, '{"not": "a status"}');
 
