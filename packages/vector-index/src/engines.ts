@@ -207,9 +207,10 @@ class OnnxBlockedEngine implements ScoreEngine {
     const max: Float32Array[] = [];
     const mean: Float32Array[] = [];
     if (this.wanted.vectors) {
+      const maxes = out.maxes!.data as Float32Array;
       const means = out.means!.data as Float32Array;
       this.queries.tasks.forEach((_, t) => {
-        max.push(out[`max_${t}`]!.data as Float32Array);
+        max.push(maxes.subarray(t * rows, (t + 1) * rows));
         mean.push(means.subarray(t * rows, (t + 1) * rows));
       });
     }
@@ -218,11 +219,7 @@ class OnnxBlockedEngine implements ScoreEngine {
     if (kb > 0) {
       // The lists of the task-mean rows at the end of S are not wanted.
       topScores = (out.top_scores!.data as Float32Array).subarray(0, nq * kb);
-      // Row ids < 2^31, little-endian: the low 32-bit word of each int64 (Number(BigInt) is ~20x slower).
-      const i64 = out.top_ids!.data as BigInt64Array;
-      const words = new Int32Array(i64.buffer, i64.byteOffset, nq * kb * 2);
-      topIds = new Int32Array(nq * kb);
-      for (let i = 0; i < topIds.length; i++) topIds[i] = words[2 * i]!;
+      topIds = (out.top_ids!.data as Int32Array).subarray(0, nq * kb); // cast to int32 in the graph
       // onnxruntime's TopK already puts the lower index first on ties; keep the invariant explicit.
       for (let q = 0; q < nq; q++) fixTieOrder(topIds, topScores, q * kb, kb);
     }
@@ -239,8 +236,8 @@ class OnnxBlockedEngine implements ScoreEngine {
  * The ONNX model behind OnnxBlockedEngine. Inputs: pool [rows, d] (float32, or float16 cast in
  * the graph), k [1], floor [lists, 1] (see maskValues). The constant Q holds the queries and, when per-task vectors are wanted, one
  * more row per task: the mean of its queries, so mean_t = (mean q)·p comes out of the same GEMM
- * instead of a reduction over the task's rows. Outputs: max_t [rows], means [tasks, rows],
- * top_scores / top_ids [queries (+ tasks), kb].
+ * instead of a reduction over the task's rows. Outputs: maxes [tasks, rows], means [tasks, rows],
+ * top_scores / top_ids (int32) [queries (+ tasks), kb].
  */
 export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: EmbeddingDtype = 'float32'): Uint8Array {
   const nq = queryCount(queries);
@@ -270,19 +267,23 @@ export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: 
   if (poolDtype === 'float16') nodes.push({ op: 'Cast', inputs: ['pool'], outputs: ['pool32'], attrs: { to: DataType.FLOAT } });
   nodes.push({ op: 'Gemm', inputs: ['queries', poolDtype === 'float16' ? 'pool32' : 'pool'], outputs: ['sim'], attrs: { transB: 1 } });
   if (wanted.vectors) {
+    // One [tasks, rows] output rather than one per task: each output costs a copy and a JS buffer per run.
     queries.tasks.forEach((t, i) => {
       slice(`sim_${i}`, t.start, t.start + t.count);
-      nodes.push({ op: 'ReduceMax', inputs: [`sim_${i}`], outputs: [`max_${i}`], attrs: { axes: [0], keepdims: 0 } });
-      outputs.push({ name: `max_${i}`, type: DataType.FLOAT, shape: ['rows'] });
+      nodes.push({ op: 'ReduceMax', inputs: [`sim_${i}`], outputs: [`max_${i}`], attrs: { axes: [0], keepdims: 1 } });
     });
+    nodes.push({ op: 'Concat', inputs: queries.tasks.map((_, i) => `max_${i}`), outputs: ['maxes'], attrs: { axis: 0 } });
+    outputs.push({ name: 'maxes', type: DataType.FLOAT, shape: [nTasks, 'rows'] });
     slice('means', nq, nq + nTasks);
     outputs.push({ name: 'means', type: DataType.FLOAT, shape: [nTasks, 'rows'] });
   }
   if (wanted.topK > 0) {
     inputs.push({ name: 'k', type: DataType.INT64, shape: [1] }, { name: 'floor', type: DataType.FLOAT, shape: [q.length / d, 1] });
     nodes.push({ op: 'Max', inputs: ['sim', 'floor'], outputs: ['sim_floored'] });
-    nodes.push({ op: 'TopK', inputs: ['sim_floored', 'k'], outputs: ['top_scores', 'top_ids'], attrs: { axis: 1, largest: 1, sorted: 1 } });
-    outputs.push({ name: 'top_scores', type: DataType.FLOAT, shape: ['lists', 'kb'] }, { name: 'top_ids', type: DataType.INT64, shape: ['lists', 'kb'] });
+    nodes.push({ op: 'TopK', inputs: ['sim_floored', 'k'], outputs: ['top_scores', 'top_ids64'], attrs: { axis: 1, largest: 1, sorted: 1 } });
+    // Row ids fit int32: half the bytes out, and no BigInt conversion in JS.
+    nodes.push({ op: 'Cast', inputs: ['top_ids64'], outputs: ['top_ids'], attrs: { to: DataType.INT32 } });
+    outputs.push({ name: 'top_scores', type: DataType.FLOAT, shape: ['lists', 'kb'] }, { name: 'top_ids', type: DataType.INT32, shape: ['lists', 'kb'] });
   }
   if (outputs.length === 0) throw new Error('scoring graph: nothing to compute (no vectors, no top-K)');
   return encodeModel({ name: 'rds-scoring', nodes, initializers: initializers as never, inputs, outputs, opset: 17 });
