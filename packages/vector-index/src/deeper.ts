@@ -5,7 +5,7 @@ import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, ValidationError } from '@rds/schemas';
 import { BlockDepth } from './depth.js';
 import { createEngine, queryCount, type EngineName, type QuerySet } from './engines.js';
-import { poolBlockBuffer, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
+import { poolBlockBuffer, querySubset, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
 import { RunningTopK } from './topk.js';
 
 const DEEPER_BLOCK_ROWS = 16_384;
@@ -48,14 +48,7 @@ export async function topKForQueries(runDir: string, task: string, queryIndices:
     await read('topk.scores.f32', out.scores);
     return out;
   }
-  const d = queries.dims;
-  const subset: QuerySet = {
-    dims: d,
-    data: new Float32Array(queryIndices.length * d),
-    tasks: [{ task, start: 0, count: queryIndices.length }],
-  };
-  queryIndices.forEach((q, i) => subset.data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
-  return streamTopK(pool, subset, k, 'blocked', { blockRows: DEEPER_BLOCK_ROWS });
+  return streamTopK(pool, querySubset(queries, queryIndices, task), k, 'blocked', { blockRows: DEEPER_BLOCK_ROWS });
 }
 
 /**

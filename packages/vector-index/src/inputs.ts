@@ -25,6 +25,14 @@ export function poolBlockBuffer(pool: PoolEmbeddings, blockRows: number): RawMat
   return rawMatrix(pool.settings.dtype, Math.min(blockRows, largest) * pool.settings.dims);
 }
 
+/** The queries at `indices` of `queries`, as one task named `task` (for lists of a few queries). */
+export function querySubset(queries: QuerySet, indices: readonly number[], task: string): QuerySet {
+  const d = queries.dims;
+  const data = new Float32Array(indices.length * d);
+  indices.forEach((q, i) => data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
+  return { dims: d, data, tasks: [{ task, start: 0, count: indices.length }] };
+}
+
 export async function readPoolEmbeddings(runDir: string): Promise<PoolEmbeddings> {
   const layout = runLayout(runDir);
   const pool = await readJsonFile(layout.pool.manifest, PoolManifest);

@@ -7,7 +7,7 @@ import { AtomicFileWriter, readJsonIfExists, runLayout, throwIfCancelled, verify
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
 import { createEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
-import { poolBlockBuffer, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
+import { poolBlockBuffer, querySubset, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
 import { BlockDepth } from './depth.js';
 import { streamTopK } from './deeper.js';
 import { sampleFloors } from './floors.js';
@@ -101,14 +101,6 @@ export function fingerprintsOf(pool: PoolEmbeddings, query: Parameters<typeof ta
 export const AUTO_ENGINE: EngineName = 'blocked';
 
 const DEFAULT_CHECKPOINT_SECONDS = 15;
-
-/** The queries at the given indices of `queries`, as one task (for rescans of single queries). */
-function subsetOf(queries: QuerySet, indices: number[]): QuerySet {
-  const d = queries.dims;
-  const data = new Float32Array(indices.length * d);
-  indices.forEach((q, i) => data.set(queries.data.subarray(q * d, (q + 1) * d), i * d));
-  return { dims: d, data, tasks: [{ task: 'subset', start: 0, count: indices.length }] };
-}
 
 /**
  * Score the pool against the tasks' queries, streamed over pool shards block by block (memory:
@@ -241,7 +233,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     // queries without floors (a crash here resumes from the final checkpoint and redoes this).
     const one = unfilled.length === 1;
     log(`top-K: ${unfilled.length} ${one ? 'query had a floor above its' : 'queries had floors above their'} K-th best score; rescanning the pool for ${one ? 'it' : 'them'}`);
-    const exact = await streamTopK(pool, subsetOf(queries, unfilled), wantTopK, engineName, { signal, blockRows: opts.blockRows });
+    const exact = await streamTopK(pool, querySubset(queries, unfilled, 'rescan'), wantTopK, engineName, { signal, blockRows: opts.blockRows });
     unfilled.forEach((q, i) => running!.setList(q, exact.ids.subarray(i * wantTopK), exact.scores.subarray(i * wantTopK)));
     rescannedQueries = unfilled.length;
   }
