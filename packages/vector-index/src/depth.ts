@@ -9,7 +9,7 @@ import type { RunningTopK } from './topk.js';
  * most of scoring's time (its cost grows with the depth). The guess takes the higher of two rates
  * of rows added per pool row: the previous block's largest take (`last`, null for the first block
  * or after a resume) and the floors' expected rate (`perRow`, see sampleFloors; null: no floors),
- * with 25% slack. With neither, full depth. scoreBlockTopK checks the guess with
+ * with 25% slack. With neither, full depth. BlockDepth.scoreBlock checks the guess with
  * RunningTopK.cutShort and re-scores a block at full depth when it was too shallow, so the lists
  * are exactly those of full-depth scoring.
  */
