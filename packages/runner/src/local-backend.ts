@@ -58,6 +58,8 @@ export class LocalBackend implements RunBackend {
   private readonly runs = new Map<string, LocalRun>();
   private readonly queue: LocalRun[] = [];
   private active: LocalRun | null = null;
+  /** pastRuns(): what each run directory's status.json said, by directory, with its mtime and size. */
+  private readonly pastCache = new Map<string, { mtimeMs: number; size: number; run: PastRun | null }>();
 
   constructor(private readonly options: LocalBackendOptions) {}
 
@@ -137,11 +139,18 @@ export class LocalBackend implements RunBackend {
     if (!this.options.runsRoot) return found;
     const visit = async (dir: string, depth: number): Promise<void> => {
       const layout = runLayout(dir);
-      const status = await readRunStatus(dir).catch(() => null);
-      if (status) {
-        const config = await readJsonIfExists(layout.config, RunConfig).catch(() => null);
-        if (!this.runs.has(status.runId)) found.set(status.runId, { config, status });
-        return; // a run directory: nothing to look for inside it
+      const stat = await fs.stat(layout.status).catch(() => null);
+      if (stat) {
+        // Parsed again only when status.json changed (the UI polls the list; past runs rarely change).
+        let cached = this.pastCache.get(dir);
+        if (!cached || cached.mtimeMs !== stat.mtimeMs || cached.size !== stat.size) {
+          const status = await readRunStatus(dir).catch(() => null);
+          const config = status ? await readJsonIfExists(layout.config, RunConfig).catch(() => null) : null;
+          cached = { mtimeMs: stat.mtimeMs, size: stat.size, run: status ? { config, status } : null };
+          this.pastCache.set(dir, cached);
+        }
+        if (cached.run && !this.runs.has(cached.run.status.runId)) found.set(cached.run.status.runId, cached.run);
+        if (cached.run) return; // a run directory: nothing to look for inside it
       }
       if (depth === HISTORY_DEPTH) return;
       const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
