@@ -234,9 +234,9 @@ class OnnxBlockedEngine implements ScoreEngine {
 
 /**
  * The ONNX model behind OnnxBlockedEngine. Inputs: pool [rows, d] (float32, or float16 cast in
- * the graph), k [1], floor [lists, 1] (see maskValues). The constant Q holds the queries and, when per-task vectors are wanted, one
- * more row per task: the mean of its queries, so mean_t = (mean q)·p comes out of the same GEMM
- * instead of a reduction over the task's rows. Outputs: maxes [tasks, rows], means [tasks, rows],
+ * the graph), k [1], floor [lists, 1] (see maskValues). The constant Q holds the queries and, when
+ * per-task vectors are wanted, one more row per task: the mean of its queries, so
+ * mean_t = (mean q)·p comes out of the same GEMM instead of a reduction over the task's rows. Outputs: maxes [tasks, rows], means [tasks, rows],
  * top_scores / top_ids (int32) [queries (+ tasks), kb].
  */
 export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: EmbeddingDtype = 'float32'): Uint8Array {
