@@ -1,15 +1,7 @@
 #!/usr/bin/env node
-// Entry point of the `rds` command. Runs the TypeScript sources through tsx with the `@rds/source`
-// export condition, so workspace packages resolve to their sources and no build step is needed.
-import { spawn } from 'node:child_process';
+// Entry point of the `rds` command: src/entry.ts through tsx, with the repository's process settings
+// (see scripts/launch.mjs).
 import { fileURLToPath } from 'node:url';
+import { launch } from '../../../scripts/launch.mjs';
 
-const entry = fileURLToPath(new URL('../src/entry.ts', import.meta.url));
-const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', entry, ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
-child.on('exit', (code, signal) => {
-  if (signal) process.kill(process.pid, signal);
-  else process.exit(code ?? 1);
-});
+launch(fileURLToPath(new URL('../src/entry.ts', import.meta.url)), process.argv.slice(2));
