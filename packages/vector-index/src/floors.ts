@@ -60,15 +60,23 @@ export async function sampleFloors(pool: PoolEmbeddings, engine: ScoreEngine, k:
   const d = pool.settings.dims;
   const plan = samplePlan(pool.shards.map((s) => s.manifest.rows), Math.min(sampleRows, Math.floor(scratch.length / d)));
   let rows = 0;
-  for (const chunk of plan) {
-    const shard = pool.shards[chunk.shard]!;
-    const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
-    try {
-      reader.readRaw(chunk.start, chunk.count, scratch.subarray(rows * d, (rows + chunk.count) * d));
-    } finally {
-      reader.close();
+  // Chunks come in shard order: each shard's file is opened once.
+  let open = -1;
+  let reader: EmbeddingMatrixReader | undefined;
+  try {
+    for (const chunk of plan) {
+      if (chunk.shard !== open) {
+        reader?.close();
+        reader = undefined;
+        const shard = pool.shards[chunk.shard]!;
+        reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
+        open = chunk.shard;
+      }
+      reader!.readRaw(chunk.start, chunk.count, scratch.subarray(rows * d, (rows + chunk.count) * d));
+      rows += chunk.count;
     }
-    rows += chunk.count;
+  } finally {
+    reader?.close();
   }
   const mu = (k * rows) / pool.rows;
   const ks = Math.min(rows, k, Math.ceil(mu + 4 * Math.sqrt(mu) + 8));

@@ -151,7 +151,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     } else cp = null;
   }
   for (let s = 0; cp && wanted.vectors && s < cp.shardsDone; s++) {
-    if (!(await readPartial(partialDir, shardVectorsFile(s), cp))) cp = null;
+    if (!(await readVerified(partialDir, shardVectorsFile(s), cp.files))) cp = null;
   }
   if (!cp) {
     running = null;
@@ -283,8 +283,13 @@ function shardVectorsFile(shard: number): string {
 
 /** Task t's `max` or `mean` vector inside a shard's vectors (tasks x [max, mean] x rows). */
 function vectorsOf(vectors: Float32Array, rows: number, t: number, a: 'max' | 'mean'): Float32Array {
-  const start = (2 * t + (a === 'max' ? 0 : 1)) * rows;
+  const start = vectorStart(rows, t, a);
   return vectors.subarray(start, start + rows);
+}
+
+/** Where task t's `max` or `mean` vector starts in a shard's vectors, in values. */
+function vectorStart(rows: number, t: number, a: 'max' | 'mean'): number {
+  return (2 * t + (a === 'max' ? 0 : 1)) * rows;
 }
 
 /**
@@ -307,16 +312,12 @@ async function assembleVectors(
   try {
     for (let s = 0; s < pool.shards.length && outputs.length > 0; s++) {
       throwIfCancelled(signal);
-      const part = path.join(partialDir, shardVectorsFile(s));
-      const buf = await fsp.readFile(part);
-      const want = files[shardVectorsFile(s)];
-      if (!want || buf.byteLength !== want.bytes || sha256(buf) !== want.sha256) {
-        throw new Error(`${part}: partial scores missing or corrupt (changed after the checkpoint); score again`);
-      }
-      const bytes = pool.shards[s]!.manifest.rows * 4;
+      const buf = await readVerified(partialDir, shardVectorsFile(s), files);
+      if (!buf) throw new Error(`${path.join(partialDir, shardVectorsFile(s))}: partial scores missing or corrupt (changed after the checkpoint); score again`);
+      const rows = pool.shards[s]!.manifest.rows;
       for (const o of outputs) {
-        const start = (2 * o.t + (o.a === 'max' ? 0 : 1)) * bytes;
-        await o.writer.write(buf.subarray(start, start + bytes));
+        const start = vectorStart(rows, o.t, o.a) * 4;
+        await o.writer.write(buf.subarray(start, start + rows * 4));
       }
     }
     const committed = await Promise.all(outputs.map(async (o) => [o.key, { file: path.basename(o.writer.target), ...(await o.writer.commit()) }] as const));
@@ -333,12 +334,19 @@ function taskFingerprintKey(tasks: [string, Record<Aggregate, string>][], aggreg
 
 /** A checkpointed partial file, verified against its recorded size and checksum (null if not intact). */
 async function readPartial(dir: string, name: string, cp: Checkpoint): Promise<ArrayBuffer | null> {
-  const want = cp.files[name];
-  if (!want) return null;
-  const buf = await fsp.readFile(path.join(dir, name)).catch(() => null);
-  if (!buf || buf.byteLength !== want.bytes) return null;
+  const buf = await readVerified(dir, name, cp.files);
+  if (!buf) return null;
+  // A fresh ArrayBuffer: typed arrays need their own aligned buffer, a Buffer may sit in a pool.
   const out = new ArrayBuffer(buf.byteLength);
   new Uint8Array(out).set(buf);
-  if (sha256(buf) !== want.sha256) return null;
   return out;
+}
+
+/** A partial file as the checkpoint recorded it (size and checksum), or null if missing or changed. */
+async function readVerified(dir: string, name: string, files: Checkpoint['files']): Promise<Buffer | null> {
+  const want = files[name];
+  if (!want) return null;
+  const buf = await fsp.readFile(path.join(dir, name)).catch(() => null);
+  if (!buf || buf.byteLength !== want.bytes || sha256(buf) !== want.sha256) return null;
+  return buf;
 }

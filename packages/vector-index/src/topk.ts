@@ -152,7 +152,7 @@ export class RunningTopK {
       // list push its last t entries out. Then, from the back, each run of running entries moves
       // right by the number of block entries before it (copyWithin, a memmove) and the block
       // entries go into the gaps. A block adds a few entries to a list of thousands, so moving
-      // runs whole beat merging element by element about 3x.
+      // runs whole beat merging element by element (bench:score: merging 1.0 s against 1.7-1.85 s).
       const r = this.positions;
       let t = 0;
       for (let j = 0, from = 0; j < nb; j++) {
