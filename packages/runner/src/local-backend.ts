@@ -18,9 +18,9 @@ export interface LocalBackendOptions {
   /**
    * Where run directories live (the API's runs root). list() and get() then also show the runs
    * found there that this process did not start, e.g. before a restart: a directory with a valid
-   * status.json (and, once the run got that far, config.json), up to 3 levels down. A run whose status still says queued,
-   * running or paused had its process stop under it: it is reported as failed ("Interrupted");
-   * starting its config again resumes it.
+   * status.json (and, once the run got that far, config.json), up to 3 levels down. A run whose
+   * status still says queued, running or paused had its process stop under it: it is reported as
+   * failed ("Interrupted"); starting its config again resumes it.
    */
   runsRoot?: string;
 }
@@ -131,16 +131,19 @@ export class LocalBackend implements RunBackend {
   }
 
   /**
-   * Runs under runsRoot that this process has not started, by id (read afresh on each call, so
-   * runs another process writes there show up too; a status.json that does not parse is skipped).
+   * Runs under runsRoot that this process has not started, by id (the directories are walked on
+   * each call, so runs another process writes there show up too; a status.json that does not parse
+   * is skipped).
    */
   private async pastRuns(): Promise<Map<string, PastRun>> {
     const found = new Map<string, PastRun>();
     if (!this.options.runsRoot) return found;
+    const seen = new Set<string>();
     const visit = async (dir: string, depth: number): Promise<void> => {
       const layout = runLayout(dir);
       const stat = await fs.stat(layout.status).catch(() => null);
       if (stat) {
+        seen.add(dir);
         // Parsed again only when status.json changed (the UI polls the list; past runs rarely change).
         let cached = this.pastCache.get(dir);
         if (!cached || cached.mtimeMs !== stat.mtimeMs || cached.size !== stat.size) {
@@ -157,6 +160,7 @@ export class LocalBackend implements RunBackend {
       await Promise.all(entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => visit(path.join(dir, e.name), depth + 1)));
     };
     await visit(this.options.runsRoot, 0);
+    for (const dir of this.pastCache.keys()) if (!seen.has(dir)) this.pastCache.delete(dir); // removed since
     return found;
   }
 
