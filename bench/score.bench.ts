@@ -1,7 +1,7 @@
 // Scoring benchmark: synthetic float16 pool (BENCH_ROWS, default 1,000,000 x 768, shards of 50k under
 // bench/out/score), 7 tasks / 949 queries. Prints this machine's float32 matmul peak (onnxruntime,
-// the better of two shapes, one of them scoring's own),
-// then per engine (BENCH_ENGINES, default blocked,faiss,js): scoring wall time, GFLOP/s (2*rows*d*queries/s), fraction of peak, peak RSS.
+// all cores, the better of two shapes, one of them scoring's own), then per engine (BENCH_ENGINES,
+// default blocked,faiss,js): wall time, GFLOP/s (2*rows*d*queries/s), fraction of peak, peak RSS.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';

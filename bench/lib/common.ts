@@ -18,9 +18,9 @@ export function rng(seed: number): () => number {
 
 /**
  * GFLOP/s of an [M,K] x [K,N] float32 MatMul through onnxruntime (MLAS) on all CPU cores, best of `reps`.
- * The product is summed to one number inside the graph: copying an [M,N] output out of
- * onnxruntime into JS costs as much as a third of the MatMul here and would understate the peak.
- * The sum reads the product once (~5% of the MatMul's time), so this is still a slight underestimate.
+ * The product is summed to one number inside the graph, so the time is the MatMul's and not also
+ * a copy of its [M,N] output into fresh JS memory (slow to first-touch on some VMs, ~3 ms per MB
+ * here). The sum reads the product once (a few % of the MatMul), a slight underestimate.
  */
 export async function matmulPeakGflops(M = 4096, K = 768, N = 1024, reps = 10): Promise<number> {
   const s = await ort.InferenceSession.create(
