@@ -5,6 +5,7 @@
 //   both fail without internet, so package.json's allowScripts blocks it. We compile its single
 //   source file against Debian's libfaiss-dev (faiss 1.7.3) and OpenBLAS instead, after patching
 //   it to accept Float32Array without an element-by-element copy (native/faiss-node/*.patch).
+// - the fused scoring kernel (packages/vector-index/native): our own C++ addon, built with node-gyp.
 // - onnxruntime-node: its install script only downloads CUDA libraries; the CPU/WebGPU build is
 //   bundled in the package, so we just check that it loads.
 //
@@ -76,18 +77,42 @@ function buildFaiss() {
   fs.copyFileSync(path.join(nativeDir, 'binding.gyp'), path.join(pkgDir, 'binding.gyp'));
   fs.copyFileSync(path.join(nativeDir, 'faiss-compat.h'), path.join(pkgDir, 'faiss-compat.h'));
 
-  const nodedir = path.resolve(path.dirname(process.execPath), '..');
-  const gypArgs = ['rebuild', '--release'];
-  if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) gypArgs.push(`--nodedir=${nodedir}`);
   log(`building faiss-node ${pkgVersion} against the system libfaiss (a few seconds)...`);
   const t0 = Date.now();
-  execFileSync(process.execPath, [nodeGypCommand(), ...gypArgs], {
+  execFileSync(process.execPath, [nodeGypCommand(), ...gypArgs()], {
     cwd: pkgDir,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, JOBS: '2' },
   });
   fs.writeFileSync(stamp, stampValue);
   log(`built ${path.relative(root, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+// The fused scoring kernel (packages/vector-index/native): plain C++ with no library beyond the
+// C++ runtime, built in place (build/ is ignored by git).
+function buildFusedKernel() {
+  const dir = path.join(root, 'packages', 'vector-index', 'native');
+  const addon = path.join(dir, 'build', 'Release', 'rds_fused.node');
+  const inputs = fs.readdirSync(dir).filter((f) => /\.(cc|h|gyp)$/.test(f)).sort().map((f) => Buffer.concat([Buffer.from(f), fs.readFileSync(path.join(dir, f))]));
+  const stampValue = createHash('sha256').update(Buffer.concat([...inputs, Buffer.from(process.version)])).digest('hex');
+  const stamp = path.join(dir, 'build', '.rds-stamp');
+  if (fs.existsSync(addon) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === stampValue) {
+    log('fused scoring kernel is up to date');
+    return;
+  }
+  log('building the fused scoring kernel (a few seconds)...');
+  const t0 = Date.now();
+  execFileSync(process.execPath, [nodeGypCommand(), ...gypArgs()], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, JOBS: '2' } });
+  fs.writeFileSync(stamp, stampValue);
+  log(`built ${path.relative(root, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+/** node-gyp arguments: release build, against the running Node's own headers when it has them (offline). */
+function gypArgs() {
+  const nodedir = path.resolve(path.dirname(process.execPath), '..');
+  const args = ['rebuild', '--release', '--loglevel=warn'];
+  if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
+  return args;
 }
 
 function smokeTest() {
@@ -98,12 +123,16 @@ function smokeTest() {
   if (!(r.labels instanceof Int32Array) || r.labels[0] !== 1) fail('faiss-node smoke test failed: typed-array search did not return label 1');
   log('faiss-node loads and accepts Float32Array');
 
+  const fused = require(path.join(root, 'packages', 'vector-index', 'native', 'build', 'Release', 'rds_fused.node'));
+  log(`fused scoring kernel loads; code path on this CPU: ${fused.kernel()}`);
+
   const ort = require('onnxruntime-node');
   const backends = ort.listSupportedBackends?.() ?? [];
   log(`onnxruntime-node ${ort.env.versions?.node ?? ''} loads; execution providers: ${backends.map((b) => b.name).join(', ') || 'cpu'}`);
 }
 
 buildFaiss();
+buildFusedKernel();
 try {
   smokeTest();
 } catch (err) {

@@ -2,6 +2,7 @@
 // machine's float32 matmul throughput, the yardstick the scoring and encoder figures are read against.
 import ort from 'onnxruntime-node';
 import { DataType, encodeModel, onnxCpuThreads } from '@rds/encoder';
+import { loadFusedKernel } from '@rds/vector-index';
 
 /** xorshift32 in [0, 1): fast, seeded. */
 export function rng(seed: number): () => number {
@@ -47,6 +48,18 @@ export async function matmulPeakGflops(M = 4096, K = 768, N = 1024, reps = 10): 
   }
   await s.release();
   return (2 * M * K * N) / (best / 1000) / 1e9;
+}
+
+/**
+ * The fused scoring kernel's GEMM alone (its own micro-kernel, every core): `rows` pool rows of
+ * K dims against `width` queries, best of `reps`; null when the kernel is not built.
+ */
+export function fusedGemmPeakGflops(width: number, K: number, rows: number, reps = 10): number | null {
+  const k = loadFusedKernel();
+  if (!('addon' in k)) return null;
+  let best = Infinity;
+  for (let i = 0; i < reps; i++) best = Math.min(best, k.addon.gemmSeconds(rows, width, K, onnxCpuThreads()));
+  return (2 * rows * K * width) / best / 1e9;
 }
 
 export function peakRssMiB(): number {

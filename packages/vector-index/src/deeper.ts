@@ -4,7 +4,7 @@ import { readJsonFile, runLayout, throwIfCancelled } from '@rds/artifacts';
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, ValidationError } from '@rds/schemas';
 import { BlockDepth } from './depth.js';
-import { createEngine, queryCount, type EngineName, type QuerySet } from './engines.js';
+import { autoEngine, createEngine, queryCount, type EngineName, type QuerySet } from './engines.js';
 import { poolBlockBuffer, querySubset, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
 import { RunningTopK } from './topk.js';
 
@@ -48,7 +48,7 @@ export async function topKForQueries(runDir: string, task: string, queryIndices:
     await read('topk.scores.f32', out.scores);
     return out;
   }
-  return streamTopK(pool, querySubset(queries, queryIndices, task), k, 'blocked', { blockRows: DEEPER_BLOCK_ROWS });
+  return streamTopK(pool, querySubset(queries, queryIndices, task), k, autoEngine(), { blockRows: DEEPER_BLOCK_ROWS });
 }
 
 /**
@@ -79,6 +79,7 @@ export async function streamTopK(
         reader.close();
       }
     }
+    depth.settle(engine, running);
   } finally {
     await engine.close();
   }

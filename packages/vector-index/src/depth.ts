@@ -34,6 +34,12 @@ export class BlockDepth {
    * `running`, as deep as needed and no deeper. Returns the engine's output (per-task vectors too).
    */
   async scoreBlock(engine: ScoreEngine, data: RawMatrix, rows: number, rowOffset: number, running: RunningTopK): Promise<BlockScores> {
+    if (engine.scoreInto) {
+      // The engine merges every row that can enter (no depth to guess).
+      const { out, taken } = await engine.scoreInto(data, rows, rowOffset, running);
+      this.last = { taken, rows };
+      return out;
+    }
     const full = Math.min(running.k, rows);
     const kb = Math.min(nextBlockK(running.k, rows, this.last, this.perRow), full);
     // Scores under a query's bar cannot enter its list: the engine may mask them (see ScoreEngine).
@@ -45,5 +51,10 @@ export class BlockDepth {
     }
     this.last = { taken: running.merge(out.topIds, out.topScores, out.kb, rowOffset), rows };
     return out;
+  }
+
+  /** Finish the merges an engine holds back (ScoreEngine.settle): call before reading `running`. */
+  settle(engine: ScoreEngine, running: RunningTopK): void {
+    engine.settle?.(running);
   }
 }

@@ -7,3 +7,4 @@ export * from './deeper.js';
 export * from './activity.js';
 export * from './depth.js';
 export * from './floors.js';
+export * from './fused-kernel.js';

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { AtomicFileWriter, readJsonIfExists, runLayout, throwIfCancelled, verifyFileRef, writeFileAtomic, writeJsonAtomic } from '@rds/artifacts';
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
-import { createEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
+import { autoEngine, createEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
 import { poolBlockBuffer, querySubset, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
 import { BlockDepth } from './depth.js';
 import { streamTopK } from './deeper.js';
@@ -61,7 +61,7 @@ export interface ScoreRunResult {
 const Checkpoint = z.object({
   key: z.string(),
   shardsDone: z.number().int().nonnegative(),
-  engine: z.enum(['faiss', 'blocked', 'js']),
+  engine: z.enum(['faiss', 'blocked', 'fused', 'js']),
   files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string() })),
 });
 type Checkpoint = z.infer<typeof Checkpoint>;
@@ -91,14 +91,6 @@ export function fingerprintsOf(pool: PoolEmbeddings, query: Parameters<typeof ta
   const vec = taskFingerprint(pool, query, null);
   return { max: vec, mean: vec, topk: taskFingerprint(pool, query, topK) };
 }
-
-/**
- * What `engine: 'auto'` means: the blocked onnxruntime GEMM, the fastest engine in bench:score
- * (about 5x faiss and 70x plain JS on this machine). Fixed rather than timed per run: a timed
- * choice could switch engines between runs, and engines differ in the last float bits, so a
- * resumed run could rank near-ties differently from an uninterrupted one.
- */
-export const AUTO_ENGINE: EngineName = 'blocked';
 
 const DEFAULT_CHECKPOINT_SECONDS = 15;
 
@@ -165,7 +157,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   let engineName: EngineName;
   if (cp) engineName = cp.engine;
   else if (opts.engine !== 'auto') engineName = opts.engine;
-  else engineName = AUTO_ENGINE;
+  else engineName = autoEngine(log);
   const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
   const engine = await createEngine(engineName, queries, wanted, pool.settings.dtype);
   const checkpointMs = (opts.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS) * 1000;
@@ -214,6 +206,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       // (a crash from here on resumes from the previous checkpoint, at most checkpointSeconds back).
       if (s < pool.shards.length - 1 && performance.now() - lastCheckpoint >= checkpointMs) {
         if (running) {
+          depth.settle(engine, running);
           for (const [name, data] of [['topk.ids.i32', running.ids], ['topk.scores.f32', running.scores]] as const) {
             files[name] = await writeTyped(path.join(partialDir, name), data);
           }
@@ -223,6 +216,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       }
       opts.afterShard?.(s);
     }
+    if (running) depth.settle(engine, running);
   } finally {
     await engine.close();
   }

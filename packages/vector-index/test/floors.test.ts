@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEngine, floatBelow, RunningTopK, samplePlan, scoreRun, type EngineName } from '../src/index.js';
+import { createEngine, ENGINES, floatBelow, RunningTopK, samplePlan, scoreRun } from '../src/index.js';
 import { expectTopKLists, makeRun, rng, unitVectors } from './helpers.js';
 
 describe('samplePlan', () => {
@@ -106,7 +106,7 @@ describe('scoring with sampled floors', () => {
   const K = 64;
   const expectLists = (run: Awaited<ReturnType<typeof makeRun>>, task: string) => expectTopKLists(run, task, d, K);
 
-  for (const engine of ['blocked', 'faiss', 'js'] as EngineName[]) {
+  for (const engine of ENGINES) {
     it(`${engine}: a floor set too high by an unrepresentative sample is caught and that query rescanned`, async () => {
       // Query 0's 20 best rows sit exactly where the sample is taken (rows 0..19 of a 256-row sample
       // at the pool's start), every other row scores far lower for it: its floor (the sample's 13th
@@ -132,17 +132,17 @@ describe('scoring with sampled floors', () => {
     });
   }
 
-  it('an unordered pool: floors hold for every query, no block is re-scored, lists equal brute force', async () => {
+  it.each(['blocked', 'fused'] as const)('%s: an unordered pool: floors hold for every query, no block is re-scored, lists equal brute force', async (engine) => {
     const run = await makeRun({ shardRows: [7000, 7000, 6000], d, queries: { a: 5, b: 3 }, seed: 73 });
-    const out = await scoreRun({ runDir: run.dir, tasks: ['a', 'b'], aggregates: ['topk'], blockRows: 1000, topK: K, engine: 'blocked' });
+    const out = await scoreRun({ runDir: run.dir, tasks: ['a', 'b'], aggregates: ['topk'], blockRows: 1000, topK: K, engine });
     expect(out).toMatchObject({ rescannedQueries: 0, fullDepthRescores: 0 });
     await expectLists(run, 'a');
     await expectLists(run, 'b');
   });
 
-  it('resumes a run that used floors from its checkpoint, with identical results', async () => {
+  it.each(['blocked', 'fused'] as const)('%s: resumes a run that used floors from its checkpoint, with identical results', async (engine) => {
     const run = await makeRun({ shardRows: [7000, 7000, 6000], d, queries: { a: 5 }, seed: 74 });
-    const opts = { runDir: run.dir, tasks: ['a'], aggregates: ['topk', 'mean'] as ('topk' | 'mean')[], blockRows: 1000, topK: K, engine: 'blocked' as const, checkpointSeconds: 0 };
+    const opts = { runDir: run.dir, tasks: ['a'], aggregates: ['topk', 'mean'] as ('topk' | 'mean')[], blockRows: 1000, topK: K, engine, checkpointSeconds: 0 };
     const logs: string[] = [];
     await expect(scoreRun({ ...opts, log: (m) => logs.push(m), afterShard: (s) => { if (s === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
     expect(logs.join('\n')).toMatch(/top-K floors/);
@@ -151,11 +151,11 @@ describe('scoring with sampled floors', () => {
     await expectLists(run, 'a');
   });
 
-  it('blocked engine: masking under the floors leaves every entry at or above them unchanged', async () => {
+  it.each(['blocked', 'fused'] as const)('%s engine: masking under the floors leaves every entry at or above them unchanged', async (name) => {
     const rand = rng(75);
     const q = unitVectors(6, d, rand);
     const pool = unitVectors(3000, d, rand);
-    const engine = await createEngine('blocked', { dims: d, data: q, tasks: [{ task: 't', start: 0, count: 6 }] }, { vectors: true, topK: 300 });
+    const engine = await createEngine(name, { dims: d, data: q, tasks: [{ task: 't', start: 0, count: 6 }] }, { vectors: true, topK: 300 });
     const plain = await engine.score(pool, 3000, 300);
     const floors = new Float32Array(6).map((_, j) => plain.topScores[j * 300 + 40 + j * 30]!); // 41.. entries pass
     const masked = await engine.score(pool, 3000, 300, floors);

@@ -18,7 +18,7 @@ async function embeddedTasks(runDir: string): Promise<string[]> {
 const command: Command = {
   name: NAME,
   summary: 'score the pool against the query sets: per-task max/mean vectors and per-query top-K lists (resumable)',
-  usage: 'rds score --run <runDir> [--engine auto|faiss|blocked|js] [--block-rows N] [--topk K] [--tasks a,b] [--aggregates max,mean,topk]',
+  usage: 'rds score --run <runDir> [--engine auto|fused|blocked|faiss|js] [--block-rows N] [--topk K] [--tasks a,b] [--aggregates max,mean,topk]',
   async run(argv) {
     const { values } = parseFlags(NAME, argv, {
       run: { type: 'string' },
