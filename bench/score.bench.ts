@@ -1,4 +1,4 @@
-// Scoring benchmark: synthetic float16 pool (BENCH_ROWS, default 1,000,000 x 768, shards of 50k under
+// Scoring benchmark: synthetic float16 pool (BENCH_ROWS x BENCH_DIMS, default 1,000,000 x 768, shards of 50k under
 // bench/out/score), 7 tasks / 949 queries. Prints this machine's float32 matmul peak (the best of
 // onnxruntime's MatMul on two shapes and the fused kernel's own GEMM, all cores), then per engine
 // (BENCH_ENGINES, default fused,blocked,faiss,js): wall time, GFLOP/s (2*rows*d*queries/s), fraction of peak, peak RSS.
@@ -13,7 +13,8 @@ import { fusedGemmPeakGflops, matmulPeakGflops, rng } from './lib/common.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const SLOW_ROWS = Math.min(ROWS, Number(process.env.BENCH_SLOW_ROWS ?? 100_000));
-const D = 768;
+// BENCH_DIMS=4096 (with fewer BENCH_ROWS: 100k rows are 0.8 GB) checks the extrapolation to the paper's 4096 dims.
+const D = Number(process.env.BENCH_DIMS ?? 768);
 const SHARD = 50_000;
 const TASKS: [string, number][] = [['gsm8k', 200], ['bbh', 81], ['tydiqa', 135], ['mmlu', 285], ['codex', 64], ['squad', 100], ['alpaca', 84]]; // 949
 const SHA = (c: string) => c.repeat(64);
@@ -45,7 +46,7 @@ async function writeMatrix(matrixPath: string, manifestPath: string, rows: numbe
 
 /** A run directory over the first `rows` pool rows (shards are shared through hard links). */
 async function makeRun(rows: number): Promise<string> {
-  const dir = path.join(out, `run-${rows}`);
+  const dir = path.join(out, D === 768 ? `run-${rows}` : `run-${rows}x${D}`);
   const layout = runLayout(dir);
   const shards = Math.ceil(rows / SHARD);
   const rand = rng(1);
