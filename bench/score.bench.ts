@@ -2,13 +2,15 @@
 // bench/out/score), 7 tasks / 949 queries. Prints this machine's float32 matmul peak (the best of
 // onnxruntime's MatMul on two shapes and the fused kernel's own GEMM, all cores), then per engine
 // (BENCH_ENGINES, default fused,blocked,faiss,js): wall time, GFLOP/s (2*rows*d*queries/s), fraction of peak, peak RSS.
+// Then selects 32.6% of the pool (326,000 of 1M) from the stored scores, round-robin over tasks and over queries.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { runLayout, writeJsonAtomic } from '@rds/artifacts';
 import { EmbeddingMatrixWriter } from '@rds/encoder';
 import { ScoringConfig, type EmbeddingManifest, type PoolManifest } from '@rds/schemas';
-import { FusedEngine, scoreRun, type EngineName } from '@rds/vector-index';
+import { readScoreVector, readTopK, select } from '@rds/selectors';
+import { FusedEngine, scoreRun, topKForQueries, type EngineName } from '@rds/vector-index';
 import { fusedGemmPeakGflops, matmulPeakGflops, rng } from './lib/common.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -103,3 +105,24 @@ for (const r of results) console.log(`  ${r.engine.padEnd(8)} ${((100 * r.gflops
 const best = results.reduce((a, b) => (b.gflops > a.gflops ? b : a));
 const flops = 2 * 5.8e6 * 4096 * queries;
 console.log(`extrapolation to 5.8M x 4096 dims x ${queries} queries (${(flops / 1e12).toFixed(1)} TFLOP) at ${best.engine}'s ${best.gflops.toFixed(1)} GFLOP/s: ${(flops / best.gflops / 1e9 / 60).toFixed(1)} min`);
+
+// Selection from the stored scores of the full-size run (every engine's are equivalent), as `rds select` does:
+// B = 32.6% of the pool (326,000 of 1M, the paper's ratio), round-robin over tasks and over queries.
+if (results.some((r) => r.rows === ROWS)) {
+  const dir = await makeRun(ROWS);
+  const budget = Math.round(ROWS * 0.326);
+  const tasks = await Promise.all(TASKS.map(async ([t]) => ({ task: t, scores: (await readScoreVector(dir, t, 'max', ROWS)).scores })));
+  const queryLists = await Promise.all(TASKS.map(async ([t]) => (await readTopK(dir, t, ROWS)).lists));
+  const selectPool = { rows: ROWS, sourceOf: new Uint16Array(ROWS), sources: ['synthetic'] };
+  for (const strategy of ['round-robin-tasks', 'round-robin-queries'] as const) {
+    let fetches = 0;
+    const t0 = performance.now();
+    const sel = await select({
+      strategy, budget, seed: 1, pool: selectPool, tasks, queryLists,
+      // A query whose 4096-row list runs out gets one twice as deep, streamed from the pool (as rds select does).
+      fetchMore: async (t, q, k) => (fetches++, topKForQueries(dir, TASKS[t]![0], [q], k)),
+    });
+    const secs = (performance.now() - t0) / 1000;
+    console.log(`select ${strategy.padEnd(19)} B ${budget.toLocaleString('en-US')}: ${secs.toFixed(2)} s${fetches ? ` (${fetches} deeper lists streamed from the pool)` : ''}, selected ${sel.count.toLocaleString('en-US')}, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  }
+}
