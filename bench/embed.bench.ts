@@ -31,7 +31,7 @@ const examples = fs
 const model = await loadModel(modelDir, { executionProvider: (process.env.RDS_EP as 'cpu' | 'cuda' | 'webgpu') ?? 'cpu' });
 console.log(`model ${model.ref.id} (hidden ${model.hiddenSize}) on ${model.provider}; ${rows} examples`);
 
-let t = performance.now();
+const t = performance.now();
 const seqs = examples.map((m) => tokenizeMessages(model, m, 2048));
 const tokSecs = (performance.now() - t) / 1000;
 const tokens = seqs.reduce((a, s) => a + s.length, 0);
