@@ -84,8 +84,8 @@ export async function createEngine(name: EngineName, queries: QuerySet, wanted: 
  * timed choice could switch engines between runs, and engines differ in the last float bits, so a
  * resumed run could rank near-ties differently (a resume keeps its checkpoint's engine).
  */
-export function autoEngine(log: (message: string) => void = () => {}): EngineName {
-  const fused = loadFusedKernel();
+export function autoEngine(log: (message: string) => void = () => {}, addonPath?: string): EngineName {
+  const fused = loadFusedKernel(addonPath);
   if ('addon' in fused) return 'fused';
   log(`scoring engine: ${fused.error} Using the blocked onnxruntime engine instead.`);
   return 'blocked';

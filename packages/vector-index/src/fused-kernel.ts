@@ -32,17 +32,19 @@ export interface NativeScorer {
 
 export const FUSED_ADDON_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'native', 'build', 'Release', 'rds_fused.node');
 
-let loaded: { addon: FusedAddon } | { error: string } | undefined;
+const loaded = new Map<string, { addon: FusedAddon } | { error: string }>();
 
-/** The fused kernel, or why it cannot be used (not built). */
-export function loadFusedKernel(): { addon: FusedAddon } | { error: string } {
-  if (!loaded) {
+/** The fused kernel, or why it cannot be used (not built, or built for another Node). */
+export function loadFusedKernel(addonPath = FUSED_ADDON_PATH): { addon: FusedAddon } | { error: string } {
+  let result = loaded.get(addonPath);
+  if (!result) {
     try {
-      loaded = { addon: createRequire(import.meta.url)(FUSED_ADDON_PATH) as FusedAddon };
+      result = { addon: createRequire(import.meta.url)(addonPath) as FusedAddon };
     } catch (err) {
       const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      loaded = { error: `the fused scoring kernel (${FUSED_ADDON_PATH}) did not load: ${why}. It is built by the project's install step (npm ci, or node scripts/install-native.mjs), which needs g++ and make.` };
+      result = { error: `the fused scoring kernel (${addonPath}) did not load: ${why}. It is built by the project's install step (npm ci, or node scripts/install-native.mjs), which needs g++ and make.` };
     }
+    loaded.set(addonPath, result);
   }
-  return loaded;
+  return result;
 }

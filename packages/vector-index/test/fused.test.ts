@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { float32ToFloat16 } from '@rds/encoder';
-import { BlockDepth, createEngine, FusedEngine, loadFusedKernel, RunningTopK, type QuerySet } from '../src/index.js';
+import { autoEngine, BlockDepth, createEngine, FusedEngine, loadFusedKernel, RunningTopK, type QuerySet } from '../src/index.js';
 import { reference, rng, unitVectors } from './helpers.js';
 
 // d and the query count are not multiples of the kernel's 16/32 lanes, to exercise every tail.
@@ -136,5 +136,13 @@ describe('fused kernel', () => {
     expect(ids1[9]).toBeGreaterThanOrEqual(0);
     await scorer.scoreBlock(pool, 10, 0, K, ids2, scores2, floors, null, null, true);
     expect(ids2).toEqual(ids1);
+  });
+
+  it("engine 'auto': the fused kernel when it loads, else the blocked engine with a log line that says why and how to build it", () => {
+    const logs: string[] = [];
+    expect(autoEngine((m) => logs.push(m))).toBe('fused');
+    expect(logs).toEqual([]);
+    expect(autoEngine((m) => logs.push(m), '/nonexistent/rds_fused.node')).toBe('blocked');
+    expect(logs.join('\n')).toMatch(/fused scoring kernel \(\/nonexistent\/rds_fused.node\) did not load: .*install-native.*Using the blocked onnxruntime engine/);
   });
 });
