@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -313,13 +314,24 @@ class Scorer {
     return taken;
   }
 
+  // fn(0) .. fn(n-1), fn(0) on this thread; the first exception is rethrown after all joined.
   template <typename F>
   static void RunParallel(int n, F&& fn) {
+    std::vector<std::exception_ptr> errors(n);
+    auto guarded = [&](int t) {
+      try {
+        fn(t);
+      } catch (...) {
+        errors[t] = std::current_exception();
+      }
+    };
     std::vector<std::thread> others;
     others.reserve(n - 1);
-    for (int t = 1; t < n; t++) others.emplace_back(fn, t);
-    fn(0);
+    for (int t = 1; t < n; t++) others.emplace_back(guarded, t);
+    guarded(0);
     for (auto& th : others) th.join();
+    for (auto& e : errors)
+      if (e) std::rethrow_exception(e);
   }
 
   // Phase 1, rows [r0, r1) of the block on thread t: GEMM tiles, vectors, candidates.
@@ -341,9 +353,13 @@ class Scorer {
       const int padded = (n + rds::kRowsPerKernel - 1) / rds::kRowsPerKernel * rds::kRowsPerKernel;
       const float* x = s.tile.data();
       const size_t cells = static_cast<size_t>(n) * d_;
-      if (b.float16) gVariant.halfToFloat(static_cast<const uint16_t*>(b.pool) + static_cast<size_t>(a) * d_, s.tile.data(), cells);
-      else if (n == padded) x = static_cast<const float*>(b.pool) + static_cast<size_t>(a) * d_;
-      else std::memcpy(s.tile.data(), static_cast<const float*>(b.pool) + static_cast<size_t>(a) * d_, cells * sizeof(float));
+      if (b.float16) {
+        gVariant.halfToFloat(static_cast<const uint16_t*>(b.pool) + static_cast<size_t>(a) * d_, s.tile.data(), cells);
+      } else if (n == padded) {
+        x = static_cast<const float*>(b.pool) + static_cast<size_t>(a) * d_;
+      } else {
+        std::memcpy(s.tile.data(), static_cast<const float*>(b.pool) + static_cast<size_t>(a) * d_, cells * sizeof(float));
+      }
       if (n < padded) std::fill(s.tile.begin() + cells, s.tile.begin() + static_cast<size_t>(padded) * d_, 0.0f);
       float* sim = s.sim.data();
       rds::TileGemm(gVariant.gemm, x, padded, d_, packed_.data(), panels_, sim, ldc_);
