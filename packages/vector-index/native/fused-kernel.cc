@@ -34,7 +34,6 @@ namespace {
 // reductions read them; a multiple of the GEMM micro-kernel's 12 rows.
 constexpr int kTileRows = 21 * rds::kRowsPerKernel;
 
-
 // ---- float16 -> float32 -------------------------------------------------------------------
 
 float HalfToFloat(uint16_t h) {
