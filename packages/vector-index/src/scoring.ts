@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { AtomicFileWriter, readJsonIfExists, runLayout, throwIfCancelled, verifyFileRef, writeFileAtomic, writeJsonAtomic } from '@rds/artifacts';
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
-import { autoEngine, createEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
+import { autoEngine, createEngine, FusedEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
 import { poolBlockBuffer, querySubset, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
 import { BlockDepth } from './depth.js';
 import { streamTopK } from './deeper.js';
@@ -160,6 +160,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   else engineName = autoEngine(log);
   const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
   const engine = await createEngine(engineName, queries, wanted, pool.settings.dtype);
+  log(`scoring ${pool.rows.toLocaleString('en-US')} rows x ${nq} queries with the ${engineName} engine${engine instanceof FusedEngine ? ` (${FusedEngine.kernel()} code, ${engine.threads} threads)` : ''}`);
   const checkpointMs = (opts.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS) * 1000;
   let lastCheckpoint = performance.now();
   const scratch = poolBlockBuffer(pool, opts.blockRows);
