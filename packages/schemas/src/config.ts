@@ -75,7 +75,7 @@ export const ScoringConfig = z.object({
   topK: z.number().int().positive().default(4096),
   /**
    * auto: 'fused' (the project's native kernel) when it is built, else 'blocked' (onnxruntime).
-   * 'faiss' is exact too but several times slower here; all give the same lists.
+   * 'faiss' is exact too but far slower (bench:score); all give the same lists up to float rounding.
    */
   engine: z.enum(['auto', 'fused', 'blocked', 'faiss']).default('auto'),
 });

@@ -317,18 +317,18 @@ export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: 
   return encodeModel({ name: 'rds-scoring', nodes, initializers: initializers as never, inputs, outputs, opset: 17 });
 }
 
-/**
- * (4) fused native kernel: per tile of 256 rows, OpenBLAS sgemm then, while the tile's scores are
- * in cache, the per-task max / mean and the rows that reach each query's bar; those are merged
- * into the running lists in place (see native/fused-kernel.cc). Each core takes a share of the
- * block's rows, then a share of the queries for the merge.
- */
 /** Per-task max and mean of a block's rows, tasks x rows each. */
 interface TaskVectors {
   max: Float32Array;
   mean: Float32Array;
 }
 
+/**
+ * (4) fused native kernel (native/fused-kernel.cc): per tile of 252 rows, its own GEMM, then,
+ * while the tile's scores are in cache, the per-task max / mean and the rows that reach each
+ * query's bar, merged into the running lists in place. Each core takes a share of the block's
+ * rows, then a share of the queries for the merge. Bit-identical results on every CPU.
+ */
 export class FusedEngine implements ScoreEngine {
   readonly name = 'fused' as const;
   private readonly scorer: NativeScorer;
