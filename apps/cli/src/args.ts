@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ValidationError } from '@rds/schemas';
 
@@ -29,4 +30,13 @@ export function required<T>(command: string, flag: string, value: T | undefined)
     throw new ValidationError(`rds ${command}: --${flag} is required`);
   }
   return value;
+}
+
+/** --run <runDir> of a run that exists (a typo otherwise surfaced as a missing file deep inside the run). */
+export function existingRunDir(command: string, value: string | undefined): string {
+  const dir = required(command, 'run', value);
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ValidationError(`rds ${command}: --run ${dir}: no such run directory (rds ingest --out <runDir> or rds run creates one)`);
+  }
+  return dir;
 }

@@ -30,6 +30,14 @@ describe('rds command line', () => {
     expect(unknown.err).toMatch(/rds select: .*bogus/);
   });
 
+  it('names a --run directory that does not exist, for every command that works on a run', () => {
+    for (const command of ['score', 'select', 'embed', 'handoff']) {
+      const r = rds(command, '--run', '/nonexistent/rds-run');
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`rds ${command}: --run /nonexistent/rds-run: no such run directory`);
+    }
+  });
+
   it('rejects a bad run config with the file and every bad field path, before doing any work', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-cli-'));
     const cfg = path.join(dir, 'config.json');

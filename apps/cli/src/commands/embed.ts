@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { embedPoolShard, embedQueries } from '@rds/encoder';
 import { ModelConfig, parseOrThrow, PoolManifest, ValidationError } from '@rds/schemas';
-import { parseFlags, required, type Command } from '../args.js';
+import { existingRunDir, parseFlags, required, type Command } from '../args.js';
 import { runInTerminal } from '../terminal.js';
 
 const NAME = 'embed';
@@ -34,7 +34,7 @@ const command: Command = {
       'max-tokens': { type: 'string' },
       'batch-tokens': { type: 'string' },
     });
-    const runDir = required(NAME, 'run', values.run);
+    const runDir = existingRunDir(NAME, values.run);
     const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
     const model = parseOrThrow(
       ModelConfig,

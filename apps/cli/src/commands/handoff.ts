@@ -4,7 +4,7 @@ import { readJsonIfExists, runLayout } from '@rds/artifacts';
 import { runHandoff } from '@rds/handoff';
 import { HandoffConfig, parseOrThrow } from '@rds/schemas';
 import { runInTerminal } from '../terminal.js';
-import { parseFlags, required, type Command } from '../args.js';
+import { existingRunDir, parseFlags, type Command } from '../args.js';
 
 const NAME = 'handoff';
 
@@ -21,7 +21,7 @@ const command: Command = {
       'run-id': { type: 'string' },
       out: { type: 'string' },
     });
-    const runDir = path.resolve(required(NAME, 'run', values.run));
+    const runDir = path.resolve(existingRunDir(NAME, values.run));
     const layout = runLayout(runDir);
     // The run's own handoff settings (destination, trigger) apply unless a flag overrides them.
     const config = await readJsonIfExists(layout.config, z.object({ handoff: z.unknown().optional() }).loose());

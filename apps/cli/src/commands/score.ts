@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import { runWithRuntime, runLayout } from '@rds/artifacts';
 import { ScoringConfig, ValidationError, parseOrThrow } from '@rds/schemas';
 import { scoreRun } from '@rds/vector-index';
-import { parseFlags, required, type Command } from '../args.js';
+import { existingRunDir, parseFlags, type Command } from '../args.js';
 
 const NAME = 'score';
 
@@ -28,7 +28,7 @@ const command: Command = {
       tasks: { type: 'string' },
       aggregates: { type: 'string', default: 'max,mean,topk' },
     });
-    const runDir = required(NAME, 'run', values.run);
+    const runDir = existingRunDir(NAME, values.run);
     const num = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined;
       const n = Number(v);

@@ -4,7 +4,7 @@ import { readJsonFile, readJsonIfExists, runLayout } from '@rds/artifacts';
 import { selectPool } from '@rds/selectors';
 import { SelectionConfig, SelectionStrategy, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
 import { runInTerminal } from '../terminal.js';
-import { parseFlags, required, type Command } from '../args.js';
+import { existingRunDir, parseFlags, required, type Command } from '../args.js';
 
 const NAME = 'select';
 
@@ -60,7 +60,7 @@ const command: Command = {
       quota: { type: 'string', multiple: true },
       task: { type: 'string', multiple: true },
     });
-    const runDir = required(NAME, 'run', values.run);
+    const runDir = existingRunDir(NAME, values.run);
     const num = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined;
       const n = Number(v);
