@@ -54,9 +54,8 @@ function buildFaiss() {
   const addon = path.join(pkgDir, 'build', 'Release', 'faiss-node.node');
   const inputs = ['binding.gyp', 'faiss-compat.h', 'typed-arrays.patch'].map((f) => fs.readFileSync(path.join(nativeDir, f)));
   const pkgVersion = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
-  const stampValue = createHash('sha256').update(Buffer.concat([...inputs, Buffer.from(pkgVersion + process.version)])).digest('hex');
-  const stamp = path.join(pkgDir, 'build', '.rds-stamp');
-  if (fs.existsSync(addon) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === stampValue) {
+  const stamp = buildStamp(pkgDir, [...inputs, Buffer.from(pkgVersion)]);
+  if (isBuilt(addon, stamp)) {
     log('faiss-node addon is up to date');
     return;
   }
@@ -78,14 +77,7 @@ function buildFaiss() {
   fs.copyFileSync(path.join(nativeDir, 'faiss-compat.h'), path.join(pkgDir, 'faiss-compat.h'));
 
   log(`building faiss-node ${pkgVersion} against the system libfaiss (a few seconds)...`);
-  const t0 = Date.now();
-  execFileSync(process.execPath, [nodeGypCommand(), ...gypArgs()], {
-    cwd: pkgDir,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, JOBS: '2' },
-  });
-  fs.writeFileSync(stamp, stampValue);
-  log(`built ${path.relative(root, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  runNodeGyp(pkgDir, addon, stamp);
 }
 
 // The fused scoring kernel (packages/vector-index/native): plain C++ with no library beyond the
@@ -94,25 +86,36 @@ function buildFusedKernel() {
   const dir = path.join(root, 'packages', 'vector-index', 'native');
   const addon = path.join(dir, 'build', 'Release', 'rds_fused.node');
   const inputs = fs.readdirSync(dir).filter((f) => /\.(cc|h|gyp)$/.test(f)).sort().map((f) => Buffer.concat([Buffer.from(f), fs.readFileSync(path.join(dir, f))]));
-  const stampValue = createHash('sha256').update(Buffer.concat([...inputs, Buffer.from(process.version)])).digest('hex');
-  const stamp = path.join(dir, 'build', '.rds-stamp');
-  if (fs.existsSync(addon) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === stampValue) {
+  const stamp = buildStamp(dir, inputs);
+  if (isBuilt(addon, stamp)) {
     log('fused scoring kernel is up to date');
     return;
   }
   log('building the fused scoring kernel (a few seconds)...');
-  const t0 = Date.now();
-  execFileSync(process.execPath, [nodeGypCommand(), ...gypArgs()], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, JOBS: '2' } });
-  fs.writeFileSync(stamp, stampValue);
-  log(`built ${path.relative(root, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  runNodeGyp(dir, addon, stamp);
 }
 
-/** node-gyp arguments: release build, against the running Node's own headers when it has them (offline). */
-function gypArgs() {
+/** What an addon in `dir` is built from (its inputs and this Node), recorded in build/.rds-stamp. */
+function buildStamp(dir, inputs) {
+  return { file: path.join(dir, 'build', '.rds-stamp'), value: createHash('sha256').update(Buffer.concat([...inputs, Buffer.from(process.version)])).digest('hex') };
+}
+
+function isBuilt(addon, stamp) {
+  return fs.existsSync(addon) && fs.existsSync(stamp.file) && fs.readFileSync(stamp.file, 'utf8') === stamp.value;
+}
+
+/**
+ * node-gyp rebuild in `dir` (release, against the running Node's own headers when it has them:
+ * offline), then the stamp.
+ */
+function runNodeGyp(dir, addon, stamp) {
   const nodedir = path.resolve(path.dirname(process.execPath), '..');
   const args = ['rebuild', '--release', '--loglevel=warn'];
   if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
-  return args;
+  const t0 = Date.now();
+  execFileSync(process.execPath, [nodeGypCommand(), ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, JOBS: '2' } });
+  fs.writeFileSync(stamp.file, stamp.value);
+  log(`built ${path.relative(root, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 function smokeTest() {

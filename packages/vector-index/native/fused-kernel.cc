@@ -275,7 +275,6 @@ class Scorer {
   int queries() const { return nq_; }
   int tasks() const { return tasks_; }
   int dims() const { return d_; }
-  int threads() const { return threads_; }
 
   // Scores a block; returns the most entries any one query's list took from it. Candidates may
   // wait (per query, up to a few hundred) to be merged with later blocks' unless b.settle: each
@@ -339,6 +338,7 @@ class Scorer {
     const bool lists = b.lists.k > 0;
     s.sim.resize(static_cast<size_t>(kTileRows) * ldc_);
     s.tile.resize(static_cast<size_t>(kTileRows) * d_);
+    s.taskMax.resize(tasks_);
     if (lists) {
       s.cands.resize(nq_);
       for (auto& c : s.cands) c.clear();
@@ -362,15 +362,13 @@ class Scorer {
       if (n < padded) std::fill(s.tile.begin() + cells, s.tile.begin() + static_cast<size_t>(padded) * d_, 0.0f);
       float* sim = s.sim.data();
       rds::TileGemm(gVariant.gemm, x, padded, d_, packed_.data(), panels_, sim, ldc_);
-      std::vector<float>& maxes = s.taskMax;
-      maxes.resize(tasks_);
       for (int r = 0; r < n; r++) {
         const float* row = sim + static_cast<size_t>(r) * ldc_;
         const int64_t at = a + r;
         if (b.maxOut) {
-          gVariant.taskMax(row, taskStarts_.data(), tasks_, maxes.data());
+          gVariant.taskMax(row, taskStarts_.data(), tasks_, s.taskMax.data());
           for (int task = 0; task < tasks_; task++) {
-            b.maxOut[task * static_cast<int64_t>(b.rows) + at] = maxes[task];
+            b.maxOut[task * static_cast<int64_t>(b.rows) + at] = s.taskMax[task];
             if (means_) b.meanOut[task * static_cast<int64_t>(b.rows) + at] = row[nq_ + task];
           }
         }

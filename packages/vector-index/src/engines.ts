@@ -345,7 +345,7 @@ export class FusedEngine implements ScoreEngine {
     readonly threads: number,
   ) {
     const d = queries.dims;
-    this.nq = queries.data.length / d;
+    this.nq = queryCount(queries);
     const nTasks = queries.tasks.length;
     // As in the blocked engine's graph: one more row per task, the mean of its queries, so the
     // task's mean score comes out of the same GEMM.
@@ -362,7 +362,7 @@ export class FusedEngine implements ScoreEngine {
     const k = loadFusedKernel();
     if ('error' in k) throw new Error(k.error);
     queries.tasks.forEach((t, i) => {
-      const next = queries.tasks[i + 1]?.start ?? queries.data.length / queries.dims;
+      const next = queries.tasks[i + 1]?.start ?? queryCount(queries);
       if (t.start + t.count !== next) throw new RangeError(`fused engine: task "${t.task}" queries must be contiguous and in order`);
     });
     return new FusedEngine(k.addon, queries, wanted, threads);
