@@ -12,7 +12,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunStatus } from '@rds/schemas';
 import { loadConfigFile, runLocal, validateConfig } from '@rds/runner';
-import { activities as real, missingActivities } from '@rds/runner/activities';
+import { activities as real } from '@rds/runner/activities';
+import { writeTestModel } from '@rds/encoder';
 import type { RunActivities } from '@rds/workflows/plan';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,12 +40,7 @@ try {
   console.log(`overhead: ${shards} shards in ${secs.toFixed(2)} s = ${Math.round(shards / secs).toLocaleString('en-US')} shards/s, ${((1000 * secs) / shards).toFixed(3)} ms/shard, ${updates} status updates (${status.state}), peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
 
   // 2. end to end on the example data
-  const missing = missingActivities();
-  const encoder = (await import('@rds/encoder')) as Record<string, unknown>;
-  const writeTestModel = encoder.writeTestModel as ((dir: string) => Promise<unknown>) | undefined;
-  if (missing.length || typeof writeTestModel !== 'function') {
-    console.log(`end to end: not run (${missing.length ? `missing activities: ${missing.join(', ')}` : 'no writeTestModel in @rds/encoder'})`);
-  } else {
+  {
     const modelDir = path.join(tmp, 'model');
     await writeTestModel(modelDir);
     const example = await loadConfigFile(path.join(repo, 'examples/rds.config.json'));
@@ -55,7 +51,7 @@ try {
     const done = await runLocal(
       { ...example, runDir: path.join(tmp, 'e2e'), model: { ...example.model, dir: modelDir } },
       {
-        activities: real as RunActivities,
+        activities: real,
         onStatus: (s) => {
           if (s.stage && !stageStart.has(s.stage)) {
             if (last?.stage) stageSecs.push([last.stage, (performance.now() - stageStart.get(last.stage)!) / 1000]);

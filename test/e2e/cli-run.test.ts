@@ -5,22 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { EmbeddingManifest, RunStatus, SelectedRow } from '@rds/schemas';
 import { loadConfigFile } from '@rds/runner';
-import { missingActivities } from '@rds/runner/activities';
-import { EXAMPLES, exists, spawnRds, waitFor } from './helpers.js';
+import { writeTestModel } from '@rds/encoder';
+import { EXAMPLES, exists, spawnRds } from './helpers.js';
 
 /**
  * `rds run` end to end on the committed example data: an uninterrupted run, and a run SIGKILLed in
  * the middle of pool embedding then re-run, which must resume (finished shards not recomputed) and
  * select exactly what the uninterrupted run selected.
  */
-const missing = missingActivities();
-const encoder = (await import('@rds/encoder')) as Record<string, unknown>;
-const writeTestModel = encoder.writeTestModel as ((dir: string) => Promise<unknown>) | undefined;
-const skipReason = missing.length
-  ? `activities not available yet: ${missing.join(', ')}`
-  : typeof writeTestModel !== 'function'
-    ? '@rds/encoder does not export writeTestModel yet'
-    : null;
+/** Holds `rds run` just before its second pool shard (see RDS_HOLD_BEFORE): shard 0 is embedded, the rest is not. */
+const HOLD = { RDS_HOLD_BEFORE: 'embedPoolShard:1' };
+const HELD = /held before embedPoolShard call 1/;
 
 let tmp: string;
 beforeAll(async () => void (tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-e2e-'))));
@@ -53,11 +48,11 @@ describe('rds run: bad config', () => {
   });
 });
 
-describe.skipIf(skipReason !== null)(`rds run on the example data${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+describe('rds run on the example data', () => {
   let modelDir: string;
   beforeAll(async () => {
     modelDir = path.join(tmp, 'model');
-    await writeTestModel!(modelDir);
+    await writeTestModel(modelDir);
   });
 
   it('is killed mid-embedding, resumes without recomputing finished shards, and selects what an uninterrupted run selects', async () => {
@@ -74,16 +69,12 @@ describe.skipIf(skipReason !== null)(`rds run on the example data${skipReason ? 
 
     const crashDir = path.join(tmp, 'crash');
     const crashCfg = await exampleConfig(crashDir, modelDir);
-    const first = spawnRds(['run', '--config', crashCfg]);
+    const first = spawnRds(['run', '--config', crashCfg], HOLD);
     const shard0 = runLayout(crashDir).embeddings.poolManifest(0);
-    const lastShard = runLayout(crashDir).embeddings.poolManifest(shards - 1);
-    let exited = false;
-    void first.exit.then(() => (exited = true));
-    await waitFor('the first pool shard to be embedded', async () => {
-      if (exited) throw new Error(`the run exited before it could be interrupted:\n${(await first.exit).stderr}`);
-      return exists(shard0);
-    }, 120_000, 5);
-    expect(await exists(lastShard), 'the run got too far before it could be killed').toBe(false);
+    const shard1 = runLayout(crashDir).embeddings.poolManifest(1);
+    await first.stderrLine(HELD);
+    expect(await exists(shard0)).toBe(true);
+    expect(await exists(shard1)).toBe(false);
     first.child.kill('SIGKILL');
     const killed = await first.exit;
     expect(killed.signal).toBe('SIGKILL');
@@ -109,14 +100,8 @@ describe.skipIf(skipReason !== null)(`rds run on the example data${skipReason ? 
   it('stops cleanly on SIGINT (exit 130, status cancelled) and completes when run again', async () => {
     const runDir = path.join(tmp, 'sigint');
     const cfg = await exampleConfig(runDir, modelDir);
-    const run = spawnRds(['run', '--config', cfg]);
-    let exited = false;
-    void run.exit.then(() => (exited = true));
-    await waitFor('pool embedding to start', async () => {
-      if (exited) throw new Error(`the run exited before it could be interrupted:\n${(await run.exit).stderr}`);
-      const s = await readJsonFile(runLayout(runDir).status, RunStatus).catch(() => null);
-      return s?.stage === 'embed-pool';
-    }, 120_000, 5);
+    const run = spawnRds(['run', '--config', cfg], HOLD);
+    await run.stderrLine(HELD); // in pool embedding, with shards left to do
     run.child.kill('SIGINT');
     const r = await run.exit;
     expect(r.code, r.stderr).toBe(130);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -17,7 +18,7 @@ export interface Exit {
  * Start the rds CLI as the process doing the work (not through bin/rds.mjs, whose child would
  * survive a SIGKILL of the wrapper), so killing it is a real crash.
  */
-export function spawnRds(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exit: Promise<Exit> } {
+export function spawnRds(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exit: Promise<Exit>; stderrLine: (re: RegExp) => Promise<string> } {
   const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(REPO, 'apps/cli/src/entry.ts'), ...args], {
     cwd: REPO,
     env: { ...process.env, ...env },
@@ -28,7 +29,15 @@ export function spawnRds(args: string[], env: NodeJS.ProcessEnv = {}): { child: 
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exit = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, exit };
+  const lines = readline.createInterface({ input: child.stderr! });
+  /** Resolves with the first stderr line matching `re`; rejects if the process exits first. */
+  const stderrLine = (re: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const onLine = (line: string) => re.test(line) && (lines.off('line', onLine), resolve(line));
+      lines.on('line', onLine);
+      void exit.then((e) => reject(new Error(`rds exited (${e.code ?? e.signal}) before printing ${re}:\n${e.stderr}`)));
+    });
+  return { child, exit, stderrLine };
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 120_000, everyMs = 10): Promise<T> {

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { connectTemporalClient, LocalBackend, TemporalBackend, type RunBackend } from '@rds/runner';
-import { completeActivities } from '@rds/runner/activities';
+import { connectTemporalClient, holdsFromEnv, LocalBackend, TemporalBackend, type RunBackend } from '@rds/runner';
+import { activities } from '@rds/runner/activities';
 import { TokenSet } from './auth.js';
 import { DEFAULT_BODY_LIMIT } from './server.js';
 import { parseWebhookHosts } from './trigger-policy.js';
@@ -67,9 +67,8 @@ export async function createBackend(
     const { client, connection } = await connectTemporalClient();
     return { backend: new TemporalBackend({ client }), close: () => connection.close() };
   }
-  // Fails here, naming the missing stages, rather than accepting runs that cannot finish.
   // With the runs root, runs from before a restart stay listed (interrupted ones as failed).
-  const local = new LocalBackend({ activities: completeActivities(), log, ...(runsRoot ? { runsRoot } : {}) });
+  const local = new LocalBackend({ activities: holdsFromEnv(activities), log, ...(runsRoot ? { runsRoot } : {}) });
   return { backend: local, close: () => cancelLocalRuns(local) };
 }
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { LocalBackend, type RunBackend } from '@rds/runner';
+import { HoldController, LocalBackend, type RunBackend } from '@rds/runner';
 import { RunConfig, RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
 import { PathPolicy, RunDetailResponse, RunList, SelectionPage, SelectionReader, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
 import { pipelineActivities } from './pipeline.js';
@@ -21,6 +21,7 @@ let app: FastifyInstance;
 let base: string;
 let backend: LocalBackend;
 let paths: PathPolicy;
+let holds: HoldController;
 const tokens = new TokenSet([RW, `ro:${RO}`]);
 
 async function call(method: string, url: string, opts: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) {
@@ -91,7 +92,8 @@ beforeAll(async () => {
   fs.mkdirSync(runsRoot);
   fs.symlinkSync(outside, path.join(runsRoot, 'linked-out'));
   paths = await PathPolicy.create([dataRoot], runsRoot);
-  backend = new LocalBackend({ activities: pipelineActivities({ shardMs: 300 }) });
+  holds = new HoldController(pipelineActivities({ shardMs: 300 }));
+  backend = new LocalBackend({ activities: holds.activities });
   app = await buildServer({ backend, tokens, paths, bodyLimit: 64 * 1024 });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   base = address;
@@ -319,9 +321,13 @@ describe('runs through the LocalBackend', () => {
   });
 
   it('pause holds the run, resume continues it, cancel stops another', async () => {
+    // Held at ingest, so the pause is in place before the next stage whatever the machine's speed.
+    const atIngest = holds.hold('ingestPool');
     const start = await call('POST', '/v1/runs', { body: config('steered', { selection: { strategy: 'round-robin-tasks', budget: 10 } }) });
     const runId = start.json.runId as string;
+    await atIngest.reached;
     expect((await call('POST', `/v1/runs/${runId}/pause`)).status).toBe(202);
+    atIngest.release();
     const paused = await until('paused', async () => {
       const d = await detail(runId);
       return d.state === 'paused' ? d : null;
@@ -335,8 +341,10 @@ describe('runs through the LocalBackend', () => {
     expect(done.state).toBe('completed');
     expect(done.status?.counts.selected).toBe(10);
 
+    const atShard1 = holds.hold('embedPoolShard', 1);
     const second = (await call('POST', '/v1/runs', { body: config('cancelled') })).json.runId as string;
-    await until('pool embedding', async () => (await detail(second)).stage === 'embed-pool');
+    await atShard1.reached; // shard 0 embedded, shard 1 held: cancelled below, it never runs
+    expect((await detail(second)).stage).toBe('embed-pool');
     // The list carries a live run's progress (no per-run request needed).
     const moving = await until('embedding progress in the list', async () => {
       const item = RunList.parse((await call('GET', '/v1/runs', { token: RO })).json).runs.find((r) => r.runId === second);

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { writeTestModel } from '@rds/encoder';
-import { LocalBackend } from '@rds/runner';
-import { completeActivities } from '@rds/runner/activities';
+import { HoldController, LocalBackend } from '@rds/runner';
+import { activities } from '@rds/runner/activities';
 import { PathPolicy, TokenSet, buildServer } from '../src/index.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -19,6 +19,7 @@ let tmp: string;
 let app: FastifyInstance;
 let base: string;
 let browser: Browser | undefined;
+let holds: HoldController;
 
 beforeAll(async () => {
   // CI installs Debian's chromium (.ci/run); a machine without it must not pass this test silently.
@@ -27,10 +28,12 @@ beforeAll(async () => {
   const dataRoot = path.join(tmp, 'data');
   fs.cpSync(EXAMPLES, dataRoot, { recursive: true });
   // A tiny generated causal LM: the run goes through the real activities (ingest, ONNX embedding,
-  // faiss scoring, selection, handoff), exactly as the API's default LocalBackend runs them.
+  // faiss scoring, selection, handoff), exactly as the API's default LocalBackend runs them. Hold
+  // points stop it where the test looks at it, so what the UI shows never depends on machine speed.
   await writeTestModel(path.join(dataRoot, 'model'));
   const paths = await PathPolicy.create([dataRoot], path.join(tmp, 'runs'));
-  const backend = new LocalBackend({ activities: completeActivities() });
+  holds = new HoldController(activities);
+  const backend = new LocalBackend({ activities: holds.activities });
   app = await buildServer({ backend, tokens: new TokenSet([TOKEN]), paths });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({
@@ -83,40 +86,49 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   await page.fill('[data-path="model.dir"]', 'model');
   await page.selectOption('[data-path="selection.strategy"]', 'round-robin-queries');
   await page.fill('[data-path="selection.budget"]', '30');
+  // The pool has 3 shards of 100 rows: the run is held before its second shard, then its third.
+  const beforeShard1 = holds.hold('embedPoolShard', 1);
+  const beforeShard2 = holds.hold('embedPoolShard', 2);
   await page.click('#run-form button[type=submit]');
   await page.waitForURL(/#\/runs\/run-/);
   const runId = decodeURIComponent(new URL(page.url()).hash.slice('#/runs/'.length));
+  await beforeShard1.reached;
 
-  // Steer it from the run page: pause holds it (the button turns into resume), resume lets it go on.
+  // Steer it from the run page: a pause asked for mid-stage holds it before the next shard (the
+  // button turns into resume), and nothing moves while it is paused; resume lets it go on.
+  const pauseSent = page.waitForResponse((r) => r.url().endsWith(`/v1/runs/${runId}/pause`) && r.request().method() === 'POST');
   await page.click('[data-action="pause"]');
-  await page.waitForSelector('main [data-state="paused"]', { timeout: 30_000 });
+  expect((await pauseSent).status()).toBe(202);
+  beforeShard1.release();
+  await page.waitForSelector('main [data-state="paused"]', { timeout: 60_000 });
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-paused.png'), fullPage: true });
   const pausedStages = await page.locator('main p.muted').first().textContent();
-  await new Promise((r) => setTimeout(r, 1500));
+  await new Promise((r) => setTimeout(r, 1500)); // a paused run must not move on, however long it waits
   expect(await page.getAttribute('main [data-state]', 'data-state')).toBe('paused');
   expect(await page.locator('main p.muted').first().textContent()).toBe(pausedStages);
   await page.click('[data-action="resume"]');
-  await page.waitForSelector('main [data-state="running"]');
+  await beforeShard2.reached; // resumed: it ran shard 1's successor up to the next hold
+  await page.waitForSelector('main [data-state="running"]', { timeout: 60_000 });
 
-  // The runs list follows it live until it completes.
+  // The runs list shows it running with its live progress while it is held, then follows it to the end.
   await page.click('a[href="#/"]');
   const row = page.locator(`#runs tr[data-run-id="${runId}"]`);
+  await expect.poll(() => row.locator('[data-state]').getAttribute('data-state'), { timeout: 60_000 }).toBe('running');
+  await expect.poll(() => row.locator('[data-progress]').getAttribute('data-progress'), { timeout: 60_000 }).toBe('200/300'); // shards 0 and 1 of 3 embedded
   const seen: string[] = [];
-  const progressSeen = new Set<string>();
+  beforeShard2.release();
   await expect
     .poll(
       async () => {
         const s = await row.locator('[data-state]').getAttribute('data-state');
         if (s && seen.at(-1) !== s) seen.push(s);
-        const p = await row.locator('[data-progress]').getAttribute('data-progress');
-        if (p) progressSeen.add(p);
         return s;
       },
       { timeout: 60_000, interval: 100 },
     )
     .toBe('completed');
-  expect(seen).toEqual(['running', 'completed']);
-  expect(progressSeen.size).toBeGreaterThan(0); // live progress (done/total of the current stage) while it ran
+  expect(seen.at(-1)).toBe('completed');
+  expect(seen.filter((s) => s !== 'running' && s !== 'completed')).toEqual([]);
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-runs.png'), fullPage: true });
 
   await page.click(`#runs a[href="#/runs/${encodeURIComponent(runId)}"]`);

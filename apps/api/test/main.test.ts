@@ -29,25 +29,35 @@ afterAll(() => {
 });
 
 /** `npm run api`'s command line, configured only through the environment. */
-function startApi(env: Record<string, string>): { proc: ChildProcess; url: Promise<string>; exit: Promise<number | null>; output: string[] } {
+function startApi(env: Record<string, string>): { proc: ChildProcess; url: Promise<string>; exit: Promise<number | null>; output: string[]; line: (re: RegExp) => Promise<string> } {
   const proc = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', 'apps/api/src/main.ts'], {
     cwd: REPO,
     env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
+  const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
+  const record = (line: string) => {
+    output.push(line);
+    for (const w of waiters.filter((w) => w.re.test(line))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(line);
+    }
+  };
+  /** The first line (stdout or stderr) from now on that matches. */
+  const line = (re: RegExp) => new Promise<string>((resolve) => waiters.push({ re, resolve }));
   const url = new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
-      output.push(line);
+      record(line);
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
       if (m) resolve(m[1]!);
     });
-    readline.createInterface({ input: proc.stderr! }).on('line', (line) => output.push(line));
+    readline.createInterface({ input: proc.stderr! }).on('line', record);
     proc.on('exit', () => reject(new Error(`api exited before listening:\n${output.join('\n')}`)));
   });
   url.catch(() => {}); // a test that expects the exit does not await the URL
   const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  return { proc, url, exit, output };
+  return { proc, url, exit, output, line };
 }
 
 it('refuses to start without tokens, naming the variable', async () => {
@@ -62,8 +72,12 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
     RDS_DATA_ROOTS: path.join(tmp, 'data'),
     RDS_RUNS_ROOT: path.join(tmp, 'runs'),
     RDS_API_PORT: '0',
+    // Each API process holds its first run at ingest (released by SIGUSR2), so a pause sent then is
+    // in place before the run's next stage, however fast the machine is.
+    RDS_HOLD_BEFORE: 'ingestPool:0',
   };
   const api = startApi(env);
+  const held = api.line(/held before ingestPool call 0/);
   child = api.proc;
   const base = await api.url;
   const body = {
@@ -76,8 +90,9 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
   const start = await fetch(`${base}/v1/runs`, { method: 'POST', headers, body: JSON.stringify(body) });
   expect(start.status).toBe(201);
   const { runId } = (await start.json()) as { runId: string };
-  // Paused, it stays live however fast the machine is.
+  await held;
   expect((await fetch(`${base}/v1/runs/${runId}/pause`, { method: 'POST', headers: { authorization: headers.authorization } })).status).toBe(202);
+  api.proc.kill('SIGUSR2');
   for (const end = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
     const d = RunDetailResponse.parse(await (await fetch(`${base}/v1/runs/${runId}`, { headers })).json());
     if (d.state === 'paused') break;
@@ -93,12 +108,15 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
   // Restarted, the API still lists that run (from its status.json). A run whose API process is
   // killed outright shows up after the restart as failed (Interrupted), and starting it again resumes it.
   const again = startApi(env);
+  const heldAgain = again.line(/held before ingestPool call 0/);
   child = again.proc;
   const base2 = await again.url;
   const list = async (b: string) => ((await (await fetch(`${b}/v1/runs`, { headers })).json()) as { runs: { runId: string; state: string }[] }).runs;
   expect(await list(base2)).toEqual([expect.objectContaining({ runId, state: 'cancelled' })]);
   const second = (await (await fetch(`${base2}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ ...body, runDir: 'killed' }) })).json()) as { runId: string };
-  await fetch(`${base2}/v1/runs/${second.runId}/pause`, { method: 'POST', headers: { authorization: headers.authorization } });
+  await heldAgain;
+  expect((await fetch(`${base2}/v1/runs/${second.runId}/pause`, { method: 'POST', headers: { authorization: headers.authorization } })).status).toBe(202);
+  again.proc.kill('SIGUSR2');
   for (const end = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
     const d = RunDetailResponse.parse(await (await fetch(`${base2}/v1/runs/${second.runId}`, { headers })).json());
     if (d.state === 'paused') break;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { writeTestModel } from '@rds/encoder';
 import { LocalBackend } from '@rds/runner';
-import { completeActivities } from '@rds/runner/activities';
+import { activities } from '@rds/runner/activities';
 import { PathPolicy, RunDetailResponse, SelectionPage, TokenSet, buildServer } from '../src/index.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
@@ -24,7 +24,7 @@ beforeAll(async () => {
   await writeTestModel(path.join(dataRoot, 'model'));
   const paths = await PathPolicy.create([dataRoot], path.join(tmp, 'runs'));
   // The activities the worker and `rds run` use: ingest, ONNX embedding, faiss scoring, selection, handoff.
-  const backend = new LocalBackend({ activities: completeActivities() });
+  const backend = new LocalBackend({ activities });
   app = await buildServer({ backend, tokens: new TokenSet([TOKEN]), paths });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });

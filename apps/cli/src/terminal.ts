@@ -30,7 +30,6 @@ export async function runInTerminal<T>(fn: () => Promise<T>, format: (p: Progres
           }
         },
         signal: abort.signal,
-        lastHeartbeat: undefined,
         log: (m) => {
           process.stderr.write(`${midLine ? '\n' : ''}${m}\n`);
           midLine = false;

@@ -1,6 +1,6 @@
 // rds-worker: the Temporal worker process. `--queues cpu,gpu` picks the roles it serves.
 import { ValidationError } from '@rds/schemas';
-import { activities, missingActivities } from '@rds/runner/activities';
+import { activities } from '@rds/runner/activities';
 import { parseWorkerArgs, USAGE } from './options.js';
 import { startWorkers } from './worker.js';
 
@@ -10,8 +10,6 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const options = parseWorkerArgs(argv);
-  const missing = missingActivities();
-  if (missing.length) console.error(`rds-worker: warning: activities not available in this build: ${missing.join(', ')}`);
   const started = await startWorkers(options, activities);
   let stopping = false;
   const stop = (sig: NodeJS.Signals) => {

@@ -14,16 +14,14 @@ export interface Progress {
 }
 
 /**
- * What an activity needs from whoever runs it: a way to report progress (heartbeat), a
- * cancellation signal, and the details of the last heartbeat of a previous attempt (to resume).
+ * What an activity needs from whoever runs it: a way to report progress (heartbeat) and a
+ * cancellation signal (activities resume from their own on-disk checkpoints, not from heartbeat details).
  * Temporal provides it in a worker; the CLI's local runner provides its own. Activities call
  * `activityRuntime()` and never care which.
  */
 export interface ActivityRuntime {
   heartbeat(progress: Progress): void;
   readonly signal: AbortSignal;
-  /** Details of the previous attempt's last heartbeat, if any. */
-  readonly lastHeartbeat: unknown;
   log(message: string): void;
 }
 
@@ -37,7 +35,6 @@ export function runWithRuntime<T>(runtime: ActivityRuntime, fn: () => Promise<T>
 const quiet: ActivityRuntime = {
   heartbeat() {},
   signal: new AbortController().signal,
-  lastHeartbeat: undefined,
   log() {},
 };
 
@@ -54,7 +51,6 @@ export function activityRuntime(): ActivityRuntime {
   return {
     heartbeat: (p) => c.heartbeat(p),
     signal: c.cancellationSignal,
-    lastHeartbeat: c.info.heartbeatDetails,
     log: (m) => c.log.info(m),
   };
 }

@@ -29,7 +29,7 @@ beforeAll(async () => {
 });
 
 function quietRuntime(beats: Progress[] = [], signal = new AbortController().signal) {
-  return { heartbeat: (p: Progress) => beats.push(p), signal, lastHeartbeat: undefined, log: () => {} };
+  return { heartbeat: (p: Progress) => beats.push(p), signal, log: () => {} };
 }
 
 describe('embedPoolShard', () => {
@@ -69,32 +69,20 @@ describe('embedPoolShard', () => {
     const killed = await ingestedRun();
     const matrix = runLayout(killed).embeddings.poolMatrix(0);
     const checkpoint = `${matrix}.checkpoint.json`;
-    const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'embed-child.ts'), killed, modelDir, '40'], {
-      stdio: 'ignore',
+    // The child crashes itself at its first heartbeat, which always follows the first durable
+    // checkpoint (40 rows; the progress meter reports its first update at once), long before the shard is done.
+    const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'embed-child.ts'), killed, modelDir, '40', '40'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
-    // Kill once at least two checkpoints are durable, long before the shard is done.
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        try {
-          const cp = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { rows: number };
-          if (cp.rows >= 80) {
-            clearInterval(timer);
-            child.kill('SIGKILL');
-            resolve();
-          }
-        } catch {
-          // not written yet
-        }
-      }, 5);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('child finished before it could be killed; lower checkpointRows'));
-      });
-    });
-    await new Promise((r) => child.on('exit', r));
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    expect(signal, stderr).toBe('SIGKILL');
     expect(fs.existsSync(runLayout(killed).embeddings.poolManifest(0))).toBe(false);
     const cp = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { rows: number };
-    expect(cp.rows).toBeLessThan(400);
+    const crashedAt = Number(/crash at (\d+)/.exec(stderr)?.[1]);
+    expect(crashedAt).toBe(40);
+    expect(cp.rows).toBe(40); // the last durable checkpoint is the one the crash followed
 
     const r = await runWithRuntime(quietRuntime(), () => embedPoolShard({ runDir: killed, shard: 0, model }));
     expect(r.skipped).toBe(false);

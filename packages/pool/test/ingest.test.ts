@@ -202,29 +202,21 @@ describe('ingestPoolFiles', () => {
 
   it('a SIGKILLed ingestion process leaves no half-written shard visible; the re-run completes identically', async () => {
     const dir = tempDir();
-    const rows = Array.from({ length: 300_000 }, (_, i) => tulu(`question ${i} ${'pad '.repeat(30)}`, `answer ${i}`));
+    const rows = Array.from({ length: 60_000 }, (_, i) => tulu(`question ${i} ${'pad '.repeat(30)}`, `answer ${i}`));
     const file = writeJsonl(path.join(dir, 'p.jsonl'), rows);
     const runDir = path.join(dir, 'run');
     const poolDir = runLayout(runDir).pool.dir;
     const child = spawn(
       process.execPath,
-      ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'ingest-child.ts'), runDir, '5000', file],
+      // Crashes itself once 4 shards' worth of rows are kept: shards 0-2 are committed, shard 3's commit may be in flight.
+      ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'ingest-child.ts'), runDir, '5000', '20000', file],
       { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    // Kill as soon as a few shards are committed, while later ones are being written.
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const shards = fs.existsSync(poolDir) ? fs.readdirSync(poolDir).filter((n) => n.startsWith('shard-')) : [];
-      if (shards.length >= 3) break;
-      if (child.exitCode !== null) throw new Error(`child exited early (${child.exitCode}): ${stderr}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    child.kill('SIGKILL');
-    await exited;
-    expect(fs.existsSync(runLayout(runDir).pool.manifest), 'child finished before it was killed: enlarge the input').toBe(false);
+    const exit = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    expect(exit, stderr).toBe('SIGKILL');
+    expect(fs.existsSync(runLayout(runDir).pool.manifest)).toBe(false);
     const visible = fs.readdirSync(poolDir).filter((n) => !n.startsWith('.'));
     expect(visible.length).toBeGreaterThanOrEqual(3);
     for (const n of visible) {
@@ -237,7 +229,7 @@ describe('ingestPoolFiles', () => {
     const resumed = await ingestPoolFiles(runDir, config([file], { shardSize: 5000 }));
     const clean = await ingestPoolFiles(path.join(dir, 'clean'), config([file], { shardSize: 5000 }));
     expect(resumed.manifest.shards).toEqual(clean.manifest.shards);
-    expect(resumed.manifest.counts.kept).toBe(300_000);
+    expect(resumed.manifest.counts.kept).toBe(60_000);
     expect(fs.readdirSync(poolDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   }, 120_000);
 });
@@ -274,7 +266,7 @@ describe('ingestPool activity on the real pool', () => {
     if (!fs.existsSync(pool)) throw new Error(`real data missing: expected ${pool} (the shared data directory beside the repo)`);
     const runDir = path.join(tempDir(), 'run');
     const heartbeats: Progress[] = [];
-    const runtime = { heartbeat: (p: Progress) => heartbeats.push(p), signal: new AbortController().signal, lastHeartbeat: undefined, log: () => {} };
+    const runtime = { heartbeat: (p: Progress) => heartbeats.push(p), signal: new AbortController().signal, log: () => {} };
     const input = {
       runDir,
       pool: { inputs: [pool], format: 'auto' as const, shardSize: 5000, maxRowBytes: 4 << 20 },

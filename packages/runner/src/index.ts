@@ -4,6 +4,7 @@ export { LocalBackend, type LocalBackendOptions } from './local-backend.js';
 export { TemporalBackend, type TemporalBackendOptions } from './temporal-backend.js';
 export { runLocal, newRunId, type RunLocalOptions } from './local.js';
 export { PauseGate } from './pause-gate.js';
+export { HoldController, holdsFromEnv, parseHoldSpec, type Hold, type HoldPoint } from './hold.js';
 export { readRunStatus, StatusFileWriter } from './status.js';
 export { parseRunConfig, resolveConfigPaths, validateConfig } from './validate.js';
 export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from './temporal-env.js';

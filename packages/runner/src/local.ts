@@ -69,7 +69,7 @@ async function runLocked(config: RunConfig, runId: string, previous: RunStatus |
     if (progress) tracker.progress(progress);
   };
 
-  const runtime = { heartbeat: onHeartbeat, signal, lastHeartbeat: undefined, log: options.log ?? (() => {}) };
+  const runtime = { heartbeat: onHeartbeat, signal, log: options.log ?? (() => {}) };
   try {
     await runWithRuntime(runtime, () =>
       runPipeline(

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { RunConfig, RunStatus, ValidationError, type RunConfigInput, type RunStatus as RunStatusT } from '@rds/schemas';
 import { lockPath } from '../src/lock.js';
-import { LocalBackend, PauseGate, RunConflictError, RunNotFoundError, readRunStatus, runLocal } from '../src/index.js';
+import { HoldController, LocalBackend, RunConflictError, RunNotFoundError, readRunStatus, runLocal } from '../src/index.js';
 import { configFor, fakeActivities } from './fake-activities.js';
 
 let dir: string;
@@ -62,46 +62,20 @@ describe('runLocal', () => {
     expect(fake.computed).toEqual([0, 1, 2, 3]); // every shard computed exactly once
     expect(fake.calls.filter((c) => c.endsWith(':skip'))).toEqual(['ingest:skip', 'queries:skip', 'shard-0:skip', 'shard-1:skip']);
   });
-
-  it('pauses before the next shard, resumes, and cancels cleanly keeping finished shards', async () => {
-    const fake = fakeActivities({ shards: 6, rowsPerShard: 5, shardMs: 40 });
-    const gate = new PauseGate();
-    const abort = new AbortController();
-    const states: string[] = [];
-    const run = runLocal(configFor(dir), { activities: fake.activities, pauseGate: gate, signal: abort.signal, onStatus: (s) => states.push(`${s.state}:${s.stage}`) });
-    await until(() => fake.computed.length >= 1);
-    gate.pause();
-    const doneAtPause = fake.computed.length;
-    await new Promise((r) => setTimeout(r, 150)); // longer than a shard: nothing new may start
-    expect(fake.computed.length).toBeLessThanOrEqual(doneAtPause + 1); // the in-flight shard may finish
-    const frozen = fake.computed.length;
-    await new Promise((r) => setTimeout(r, 100));
-    expect(fake.computed.length).toBe(frozen);
-    expect((await readRunStatus(dir))?.state).toBe('paused');
-    gate.resume();
-    await until(() => fake.computed.length > frozen);
-    abort.abort(new Error('user cancelled'));
-    const final = await run;
-    expect(final.state).toBe('cancelled');
-    expect(final.error?.message).toBe('user cancelled');
-    expect(states).toContain('paused:embed-pool');
-    const kept = [...fake.computed];
-    expect(kept.length).toBeLessThan(6);
-    // Completed shard artifacts stay; re-running computes only the rest.
-    const again = await runLocal(configFor(dir), { activities: fake.activities });
-    expect(again.state).toBe('completed');
-    expect(fake.computed.slice(kept.length).sort()).toEqual([0, 1, 2, 3, 4, 5].filter((s) => !kept.includes(s)));
-  });
 });
 
 describe('run directory lock', () => {
   it('refuses a second runner on the same run directory while the first is alive, and takes over a crashed one', async () => {
-    const fake = fakeActivities({ shards: 3, rowsPerShard: 3, shardMs: 60 });
-    const first = runLocal(configFor(dir), { activities: fake.activities });
-    await until(() => exists(lockPath(dir)));
+    const fake = fakeActivities({ shards: 3, rowsPerShard: 3 });
+    const holds = new HoldController(fake.activities);
+    const held = holds.hold('embedPoolShard');
+    const first = runLocal(configFor(dir), { activities: holds.activities });
+    await held.reached; // the first runner is alive and holds the lock
+    expect(await exists(lockPath(dir))).toBe(true);
     const err = await runLocal(configFor(dir), { activities: fake.activities }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RunConflictError);
     expect((err as Error).message).toMatch(new RegExp(`in use by run .* \\(pid ${process.pid} `));
+    held.release();
     expect((await first).state).toBe('completed');
     expect(await exists(lockPath(dir))).toBe(false); // released
 
@@ -114,9 +88,12 @@ describe('run directory lock', () => {
 
 describe('LocalBackend', () => {
   it('runs one at a time, queues the next, and reports list/get/pause/resume/cancel', async () => {
-    const fake = fakeActivities({ shards: 3, rowsPerShard: 3, shardMs: 30 });
-    const backend = new LocalBackend({ activities: fake.activities });
+    const fake = fakeActivities({ shards: 3, rowsPerShard: 3 });
+    const holds = new HoldController(fake.activities);
+    const backend = new LocalBackend({ activities: holds.activities });
+    const aHeld = holds.hold('embedPoolShard');
     const a = await backend.start(configFor(path.join(dir, 'a')));
+    await aHeld.reached;
     const b = await backend.start(configFor(path.join(dir, 'b')));
     await expect(backend.start(configFor(path.join(dir, 'a')))).rejects.toBeInstanceOf(RunConflictError);
     expect((await backend.list()).map((r) => [r.runId, r.state])).toEqual([
@@ -124,6 +101,7 @@ describe('LocalBackend', () => {
       [b.runId, 'queued'],
     ]);
     await backend.cancel(b.runId);
+    aHeld.release();
     const doneA = await backend.wait(a.runId);
     expect(doneA).toMatchObject({ state: 'completed', strategy: 'round-robin-tasks', budget: 5, status: { state: 'completed' } });
     expect(doneA.config?.runDir).toBe(path.join(dir, 'a'));
@@ -132,18 +110,25 @@ describe('LocalBackend', () => {
     await expect(backend.pause('nope')).rejects.toBeInstanceOf(RunNotFoundError);
     expect(await backend.get('nope')).toBeNull();
 
+    const cHeld = holds.hold('ingestPool');
     const c = await backend.start(configFor(path.join(dir, 'c')));
+    await cHeld.reached;
     await backend.pause(c.runId);
+    cHeld.release(); // ingest finishes; the pause takes hold before the next stage
     await until(async () => (await backend.get(c.runId))?.state === 'paused');
     await backend.resume(c.runId);
     expect((await backend.wait(c.runId)).state).toBe('completed');
   });
 
   it('rejects a second run when configured to', async () => {
-    const fake = fakeActivities({ shards: 2, rowsPerShard: 2, shardMs: 20 });
-    const backend = new LocalBackend({ activities: fake.activities, whenBusy: 'reject' });
+    const fake = fakeActivities({ shards: 2, rowsPerShard: 2 });
+    const holds = new HoldController(fake.activities);
+    const backend = new LocalBackend({ activities: holds.activities, whenBusy: 'reject' });
+    const held = holds.hold('ingestPool');
     const a = await backend.start(configFor(path.join(dir, 'a')));
+    await held.reached;
     await expect(backend.start(configFor(path.join(dir, 'b')))).rejects.toThrow(/already in progress/);
+    held.release();
     await backend.wait(a.runId);
     const noBudget = { ...configFor(dir), selection: {} } as unknown as RunConfigInput;
     await expect(backend.start(noBudget)).rejects.toBeInstanceOf(ValidationError);

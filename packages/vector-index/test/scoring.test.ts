@@ -176,7 +176,7 @@ describe('scoreRun: streamed over shards, block by block', () => {
     const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 61 });
     const beats: { done: number; total: number }[] = [];
     const input = { runDir: run.dir, tasks: ['alpha', 'beta'], scoring: { blockRows: 64, topK: K, engine: 'auto' as const }, index: { kind: 'flat' as const, nprobe: 16 }, aggregates: ['max' as const] };
-    const rt = (signal: AbortSignal) => ({ heartbeat: (p: { done: number; total: number }) => beats.push(p), signal, lastHeartbeat: undefined, log: () => {} });
+    const rt = (signal: AbortSignal) => ({ heartbeat: (p: { done: number; total: number }) => beats.push(p), signal, log: () => {} });
     const abort = new AbortController();
     abort.abort(new Error('cancelled by test'));
     await expect(runWithRuntime(rt(abort.signal), () => scorePool(input))).rejects.toThrow('cancelled by test');

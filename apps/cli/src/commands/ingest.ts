@@ -82,7 +82,6 @@ const command: Command = {
             process.stderr.write(tty ? `\r${progressLine(p, started)}\x1b[K` : `${progressLine(p, started)}\n`);
           },
           signal: abort.signal,
-          lastHeartbeat: undefined,
           log: (m) => process.stderr.write(`${tty && printed ? '\n' : ''}${m}\n`),
         },
         () => ingestPool({ runDir, pool, queries }),

@@ -1,7 +1,7 @@
 import { runLayout } from '@rds/artifacts';
 import type { RunStatus } from '@rds/schemas';
-import { loadConfigFile, parseRunConfig, progressLine, runLocal } from '@rds/runner';
-import { completeActivities } from '@rds/runner/activities';
+import { holdsFromEnv, loadConfigFile, parseRunConfig, progressLine, runLocal } from '@rds/runner';
+import { activities } from '@rds/runner/activities';
 import { parseFlags, required, type Command } from '../args.js';
 
 const NAME = 'run';
@@ -52,7 +52,6 @@ const command: Command = {
     const { values } = parseFlags(NAME, argv, { config: { type: 'string' }, 'run-id': { type: 'string' } });
     const config = await loadConfigFile(required(NAME, 'config', values.config));
     parseRunConfig(config); // field errors first (exit 2), before anything else can fail
-    const activities = completeActivities();
     const abort = new AbortController();
     // Ctrl-C reaches both bin/rds.mjs (which forwards it) and this process: handle every repeat, so a
     // second SIGINT cannot kill the run before it has recorded its cancelled state.
@@ -67,7 +66,7 @@ const command: Command = {
     const started = Date.now();
     try {
       const status = await runLocal(config, {
-        activities,
+        activities: holdsFromEnv(activities),
         signal: abort.signal,
         onStatus: (s) => printer.onStatus(s),
         log: (m) => {

@@ -51,7 +51,7 @@ const command: Command = {
     process.once('SIGINT', onSigint);
     try {
       const out = await runWithRuntime(
-        { heartbeat: () => {}, signal: abort.signal, lastHeartbeat: undefined, log: (m) => process.stderr.write(`${m}\n`) },
+        { heartbeat: () => {}, signal: abort.signal, log: (m) => process.stderr.write(`${m}\n`) },
         () =>
           scoreRun({
             runDir,
