@@ -1,4 +1,4 @@
-import type { SelectionStrategy } from '@rds/schemas';
+import type { RoundRobinTurns, SelectionStrategy } from '@rds/schemas';
 
 /** What the strategies know about the pool: its size and each row's source as a small integer. */
 export interface PoolSources {
@@ -38,6 +38,11 @@ export interface SelectParams {
   strategy: SelectionStrategy;
   budget: number;
   seed: number;
+  /**
+   * Round-robin turn rule (default `reference`): on its turn a query/task pops the next row of its
+   * ranking once and adds nothing if that row is already selected; `fill` keeps popping until it adds one.
+   */
+  turns?: RoundRobinTurns | undefined;
   /** Weights per source name, normalised to shares of the budget (see quotas.ts). */
   sourceQuotas?: Record<string, number> | undefined;
   /** Rows whose score is below this are never selected. */
