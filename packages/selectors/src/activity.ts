@@ -198,11 +198,12 @@ async function deeperListsFromVectorIndex(runDir: string, tasks: string[], log: 
   }
   if (typeof fn !== 'function') return undefined;
   const topKForQueries = fn as (runDir: string, task: string, queries: number[], k: number) => Promise<{ ids: Int32Array; scores: Float32Array }>;
-  return async (task, query, k) => {
-    const out = await topKForQueries(runDir, tasks[task]!, [query], k);
+  return async (task, queries, k) => {
+    const out = await topKForQueries(runDir, tasks[task]!, queries, k);
     if (!(out?.ids instanceof Int32Array) || !(out.scores instanceof Float32Array)) {
-      throw new Error(`topKForQueries(${tasks[task]}, [${query}], ${k}) did not return {ids: Int32Array, scores: Float32Array}`);
+      throw new Error(`topKForQueries(${tasks[task]}, [${queries.join(', ')}], ${k}) did not return {ids: Int32Array, scores: Float32Array}`);
     }
-    return { ids: out.ids.subarray(0, k), scores: out.scores.subarray(0, k) };
+    const n = queries.length * k;
+    return { ids: out.ids.subarray(0, n), scores: out.scores.subarray(0, n) };
   };
 }

@@ -29,10 +29,10 @@ function randomParams(p: Problem, strategy: SelectionStrategy, seed: number, k: 
     pool: p.pool,
     tasks: strategy === 'top-k-mean' ? p.mean : p.max,
     queryLists: topKLists(p, k),
-    fetchMore: (t, q, depth) => {
-      const l = p.deep[t]![q]!;
-      return { ids: Int32Array.from(l.ids.slice(0, depth)), scores: Float32Array.from(l.scores.slice(0, depth)) };
-    },
+    fetchMore: (t, qs, depth) => ({
+      ids: Int32Array.from(qs.flatMap((q) => p.deep[t]![q]!.ids.slice(0, depth))),
+      scores: Float32Array.from(qs.flatMap((q) => p.deep[t]![q]!.scores.slice(0, depth))),
+    }),
   };
 }
 
@@ -186,12 +186,29 @@ describe('round-robin-queries depth', () => {
       const shallow = randomParams(p, 'round-robin-queries', seed, 1);
       let fetched = 0;
       const inner = shallow.fetchMore!;
-      shallow.fetchMore = (t, q, k) => (fetched++, inner(t, q, k));
+      shallow.fetchMore = (t, qs, k) => (fetched++, inner(t, qs, k));
       const deep = { ...randomParams(p, 'round-robin-queries', seed, p.pool.rows), fetchMore: undefined };
       expect(picks(await select(shallow))).toEqual(picks(await select(deep)));
       const queries = p.deep.flat().length;
       if (shallow.minScore === undefined && Math.min(shallow.budget, p.pool.rows) > queries) expect(fetched).toBeGreaterThan(0);
     }
+  });
+
+  it('reference turns: queries that run out together get their deeper lists in one fetch per task', async () => {
+    const p = randomProblem(11, { maxRows: 400, overlap: true });
+    const params = { ...randomParams(p, 'round-robin-queries', 11, 2, 'reference'), budget: p.pool.rows, minScore: undefined, sourceQuotas: undefined };
+    const calls: number[][] = [];
+    const inner = params.fetchMore!;
+    params.fetchMore = (t, qs, k) => (calls.push(qs), inner(t, qs, k));
+    const deep = { ...randomParams(p, 'round-robin-queries', 11, p.pool.rows, 'reference'), budget: p.pool.rows, minScore: undefined, sourceQuotas: undefined, fetchMore: undefined };
+    expect(picks(await select(params))).toEqual(picks(await select(deep)));
+    const queries = p.deep.flat().length;
+    expect(queries).toBeGreaterThan(3);
+    const lists = calls.reduce((a, qs) => a + qs.length, 0);
+    // Every query deepens from 2 to 4, 8, ...; all of a task's queries run out in the same round: one call per task and depth.
+    const doublings = Math.ceil(Math.log2(p.pool.rows / 2));
+    expect(lists).toBeGreaterThan(calls.length);
+    expect(calls.length).toBeLessThanOrEqual(p.deep.length * doublings);
   });
 
   it('without fetchMore, a query that runs out of its stored list is a clear error', async () => {

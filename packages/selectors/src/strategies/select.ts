@@ -265,6 +265,11 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
     }
   });
 
+  /**
+   * Deepen c's list, and in the same call every live list of c's task that is as deep and at least
+   * half used: under reference turns every query pops one row per round, so they all run out
+   * within a round of each other, and one pass over the pool serves them all.
+   */
   const deepen = async (c: Cursor): Promise<void> => {
     const depth = c.ids.length;
     if (depth >= poolRows) {
@@ -278,13 +283,16 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
           `and no deeper lists can be fetched; re-score with a larger scoring.topK`,
       );
     }
+    const group = cursors.filter((o) => o === c || (o.task === c.task && !o.done && o.ids.length === depth && 2 * o.pos >= depth));
     const k = Math.min(poolRows, Math.max(2 * depth, 1));
-    const more: QueryList = await params.fetchMore(c.task, c.query, k);
-    if (more.ids.length !== k || more.scores.length !== k) {
-      throw new Error(`deeper list for query ${c.query} of task "${name}" has ${more.ids.length} entries, expected ${k}`);
+    const more: QueryList = await params.fetchMore(c.task, group.map((o) => o.query), k);
+    if (more.ids.length !== group.length * k || more.scores.length !== group.length * k) {
+      throw new Error(`deeper lists for ${group.length} queries of task "${name}" have ${more.ids.length} entries, expected ${group.length} x ${k}`);
     }
-    c.ids = more.ids;
-    c.scores = more.scores;
+    group.forEach((o, i) => {
+      o.ids = more.ids.subarray(i * k, (i + 1) * k);
+      o.scores = more.scores.subarray(i * k, (i + 1) * k);
+    });
   };
 
   const fill = params.turns === 'fill';

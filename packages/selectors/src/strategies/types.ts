@@ -25,14 +25,18 @@ export interface QueryLists {
   scores: Float32Array;
 }
 
-/** One deeper list (length k, same order and padding rules) for one query of one task. */
+/** Deeper lists for some queries: queries.length x k row-major, same order and padding rules. */
 export interface QueryList {
   ids: Int32Array;
   scores: Float32Array;
 }
 
-/** Deeper top-k list for query `query` of task index `task`; its first entries must match the shallower list. */
-export type FetchMore = (task: number, query: number, k: number) => QueryList | Promise<QueryList>;
+/**
+ * Deeper top-k lists for the given queries of task index `task` (one call may serve several
+ * queries: computing deeper lists streams the whole pool once, whatever the number of queries);
+ * each list's first entries must match its shallower list.
+ */
+export type FetchMore = (task: number, queries: number[], k: number) => QueryList | Promise<QueryList>;
 
 export interface SelectParams {
   strategy: SelectionStrategy;
