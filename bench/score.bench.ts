@@ -119,10 +119,10 @@ if (results.some((r) => r.rows === ROWS)) {
     const t0 = performance.now();
     const sel = await select({
       strategy, budget, seed: 1, pool: selectPool, tasks, queryLists,
-      // A query whose 4096-row list runs out gets one twice as deep, streamed from the pool (as rds select does).
-      fetchMore: async (t, q, k) => (fetches++, topKForQueries(dir, TASKS[t]![0], [q], k)),
+      // Queries whose 4096-row lists run out get lists twice as deep, streamed from the pool (as rds select does).
+      fetchMore: async (t, qs, k) => (fetches++, topKForQueries(dir, TASKS[t]![0], qs, k)),
     });
     const secs = (performance.now() - t0) / 1000;
-    console.log(`select ${strategy.padEnd(19)} B ${budget.toLocaleString('en-US')}: ${secs.toFixed(2)} s${fetches ? ` (${fetches} deeper lists streamed from the pool)` : ''}, selected ${sel.count.toLocaleString('en-US')}, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+    console.log(`select ${strategy.padEnd(19)} B ${budget.toLocaleString('en-US')}: ${secs.toFixed(2)} s${fetches ? ` (${fetches} passes over the pool for deeper lists)` : ''}, selected ${sel.count.toLocaleString('en-US')}, peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
   }
 }

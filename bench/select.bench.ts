@@ -1,7 +1,8 @@
 /**
  * Selection benchmark on synthetic scores (no embeddings): a 1,000,000-row pool, 7 tasks with 949
- * queries in all, budget 326,000, with round-robin-tasks and round-robin-queries; then
- * round-robin-tasks at 5.8M rows / 2.5M budget (BENCH_SELECT_LARGE=0 skips it).
+ * queries in all, budget 326,000, with round-robin-tasks and round-robin-queries under both turn
+ * rules (reference, the default, and fill); then round-robin-tasks at 5.8M rows / 2.5M budget,
+ * both rules (BENCH_SELECT_LARGE=0 skips it). BENCH_SELECT_K sets the stored list depth (4096).
  * Times the selection itself (score generation excluded) and prints peak RSS.
  *
  *   npm run bench:select
@@ -76,15 +77,29 @@ async function main() {
   });
   console.log(`pool ${rows.toLocaleString('en-US')} rows, ${tasks.length} tasks, ${perms.flat().length} queries, top-K ${K}, budget ${budget.toLocaleString('en-US')} (inputs ready, peak RSS ${rss()})`);
 
-  await timed('round-robin-tasks', () => select({ strategy: 'round-robin-tasks', budget, seed: 1, pool: p, tasks }));
-  let fetches = 0;
-  await timed('round-robin-queries', () =>
-    select({
-      strategy: 'round-robin-queries', budget, seed: 1, pool: p, tasks, queryLists,
-      fetchMore: (t, q, k) => (fetches++, listOf(rows, perms[t]![q]!, k)),
-    }),
-  );
-  console.log(`  (round-robin-queries fetched ${fetches} deeper lists)`);
+  for (const turns of ['reference', 'fill'] as const) {
+    await timed(`round-robin-tasks (turns ${turns})`, () => select({ strategy: 'round-robin-tasks', turns, budget, seed: 1, pool: p, tasks }));
+    let fetches = 0;
+    let lists = 0;
+    await timed(`round-robin-queries (turns ${turns})`, () =>
+      select({
+        strategy: 'round-robin-queries', turns, budget, seed: 1, pool: p, tasks, queryLists,
+        fetchMore: (t, qs, k) => {
+          fetches++;
+          lists += qs.length;
+          const ids = new Int32Array(qs.length * k);
+          const scores = new Float32Array(qs.length * k);
+          qs.forEach((q, i) => {
+            const l = listOf(rows, perms[t]![q]!, k);
+            ids.set(l.ids, i * k);
+            scores.set(l.scores, i * k);
+          });
+          return { ids, scores };
+        },
+      }),
+    );
+    console.log(`  (round-robin-queries, turns ${turns}: ${lists} deeper lists in ${fetches} fetches)`);
+  }
   await timed('top-k-max', () => select({ strategy: 'top-k-max', budget, seed: 1, pool: p, tasks }));
   await timed('balanced-random', () => select({ strategy: 'balanced-random', budget, seed: 1, pool: p, tasks }));
   await timed('round-robin-tasks + quotas + minScore', () =>
@@ -97,7 +112,9 @@ async function main() {
     const bp = pool(big, rng);
     const bt = taskVectors(big, rng);
     console.log(`pool ${big.toLocaleString('en-US')} rows, ${bt.length} tasks, budget ${bigBudget.toLocaleString('en-US')} (inputs ready, peak RSS ${rss()})`);
-    await timed('round-robin-tasks (5.8M / 2.5M)', () => select({ strategy: 'round-robin-tasks', budget: bigBudget, seed: 1, pool: bp, tasks: bt }));
+    for (const turns of ['reference', 'fill'] as const) {
+      await timed(`round-robin-tasks (5.8M / 2.5M, turns ${turns})`, () => select({ strategy: 'round-robin-tasks', turns, budget: bigBudget, seed: 1, pool: bp, tasks: bt }));
+    }
   }
 }
 

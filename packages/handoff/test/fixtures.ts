@@ -96,6 +96,7 @@ export async function writeRun(opts: { rows?: number; shardSize?: number; budget
     kind: 'selection',
     version: 1,
     strategy: 'round-robin-tasks',
+    turns: 'reference',
     budget,
     selected: selected.length,
     poolRows: rows,

@@ -20,12 +20,12 @@ import {
 } from '@rds/schemas';
 import { expandInputs } from './glob.js';
 import { Hash64Set } from './hashset.js';
-import { detectShape, isRejection, normaliseRow, type RejectReason, type RowShape } from './normalise.js';
+import { detectShape, isRejection, normaliseRow, strippedMessagesJson, type RejectReason, type RowShape } from './normalise.js';
 import { inputKind, isBroken, preview, readRecords, sourceFromFileName, type SourceRecord } from './readers.js';
 import { LazyJsonlWriter, ShardWriter, Utf8Scratch } from './writers.js';
 
 /** Bump when the canonical output changes, so old pools are not mistaken for new ones. */
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2; // 2: dedup keys on stripped contents (strippedMessagesJson)
 
 export interface SourceStats {
   read: number;
@@ -67,7 +67,7 @@ export interface RejectedRow {
 
 /** A canonical row, or why the record was rejected. */
 type Outcome =
-  | { ok: true; messages: Message[]; messagesJson: string; source: string; id: string | undefined }
+  | { ok: true; messages: Message[]; messagesJson: string; dedupJson: string | undefined; source: string; id: string | undefined }
   | { ok: false; reason: RejectReason; detail: string; source: string; raw: string };
 
 /**
@@ -103,6 +103,7 @@ class FileNormaliser {
       ok: true,
       messages: row.messages,
       messagesJson: JSON.stringify(row.messages),
+      dedupJson: strippedMessagesJson(row.messages),
       source: row.source ?? this.defaultSource,
       id: row.id,
     };
@@ -277,7 +278,8 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
             continue;
           }
           const messages = utf8.encode(out.messagesJson);
-          const digest = hash('sha256', messages, 'buffer');
+          // Dedup (and derived ids) key on the contents as rendered; the first row is kept as it came.
+          const digest = out.dedupJson === undefined ? hash('sha256', messages, 'buffer') : hash('sha256', out.dedupJson, 'buffer');
           const [hi, lo] = key64(digest);
           if (!contentSeen.add(hi, lo)) {
             stats.duplicate++;

@@ -1,4 +1,4 @@
-import type { Message, PoolFormat } from '@rds/schemas';
+import { pythonStrip, type Message, type PoolFormat } from '@rds/schemas';
 
 /** Concrete row shapes (PoolFormat without `auto`). */
 export type RowShape = Exclude<PoolFormat, 'auto'>;
@@ -63,6 +63,18 @@ export function normaliseRow(value: unknown, shape: RowShape): NormalisedRow | R
   for (const m of messages) if (m.role === 'assistant') hasAssistant = true;
   if (!hasAssistant) return reject('no-assistant', 'no assistant turn');
   return { messages, source: nonEmptyString(value.dataset) ?? nonEmptyString(value.source), id: rowId(value.id) };
+}
+
+/**
+ * The pool's exact-dedup key, as the encoder sees a row: its messages (role + content) with every
+ * content stripped as rendering strips it (pythonStrip), as JSON. Rows that differ only in the
+ * whitespace around turns render, embed and train the same, so they are one row. Undefined when
+ * stripping changes nothing: the key is then the row's own messages JSON (no second serialisation,
+ * and content-derived ids stay what they were).
+ */
+export function strippedMessagesJson(messages: readonly Message[]): string | undefined {
+  if (messages.every((m) => pythonStrip(m.content) === m.content)) return undefined;
+  return JSON.stringify(messages.map((m): Message => ({ role: m.role, content: pythonStrip(m.content) })));
 }
 
 export function isRejection(r: NormalisedRow | Rejection): r is Rejection {

@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runLayout, runWithRuntime, type Progress } from '@rds/artifacts';
 import { Example, PoolManifest, ValidationError } from '@rds/schemas';
-import { ingestPool, ingestPoolFiles, ingestQuerySet, type RejectedRow } from '../src/index.js';
+import { ingestPool, ingestPoolFiles, ingestQuerySet, strippedMessagesJson, type RejectedRow } from '../src/index.js';
 import { readJsonlFile, tempDir, tulu, writeJsonl, writeTuluParquet } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -112,7 +112,7 @@ describe('ingestPoolFiles', () => {
       tulu('same', 'answer', { id: 'one', dataset: 'A' }),
       tulu('other', 'answer', { id: 'one', dataset: 'A' }), // id taken: derived
       tulu('same', 'answer', { id: 'dup', dataset: 'A' }), // duplicate content
-      tulu('same ', 'answer', { dataset: 'A' }), // differs by a space: not a duplicate
+      tulu('sa me', 'answer', { dataset: 'A' }), // differs inside a turn: not a duplicate
     ]);
     const b = writeJsonl(path.join(dir, 'b.jsonl'), [
       { instruction: 'same', input: '', output: 'answer', dataset: 'B' }, // same messages via alpaca
@@ -129,6 +129,32 @@ describe('ingestPoolFiles', () => {
     expect(rows[1]!.id).toMatch(/^A-[0-9a-f]{16}$/);
     expect(rows[3]!.id).toBe('A-deadbeefdeadbeef');
     expect(new Set(rows.map((r) => r.id)).size).toBe(rows.length);
+  });
+
+  it("dedups on what the encoder sees: role + content stripped as Python's str.strip(), first row kept as it came", async () => {
+    const dir = tempDir();
+    const a = writeJsonl(path.join(dir, 'a.jsonl'), [
+      tulu(' same\n', 'answer ', { id: 'first', dataset: 'A' }), // kept verbatim
+      tulu('same', 'answer', { id: 'plain', dataset: 'A' }), // dup: only surrounding whitespace differs
+      tulu('\u0085same\u001f', '\u00a0answer\u3000', { id: 'py-space', dataset: 'A' }), // dup: Python strips these (JS trim() keeps U+0085, U+001C-U+001F)
+      tulu('\ufeffsame', 'answer', { id: 'bom', dataset: 'A' }), // not a dup: Python keeps U+FEFF (JS trim() would strip it)
+      tulu('same  ', 'an swer', { id: 'inner', dataset: 'A' }), // not a dup: whitespace inside a turn counts
+      { id: 'roles', dataset: 'A', messages: [{ role: 'system', content: 'same' }, { role: 'assistant', content: 'answer' }] }, // not a dup: other role
+    ]);
+    const b = writeJsonl(path.join(dir, 'b.jsonl'), [{ instruction: ' same', input: '', output: 'answer\t', dataset: 'B' }]); // dup via alpaca
+    const { manifest } = await ingestPoolFiles(path.join(dir, 'run'), config([a, b]));
+    expect(manifest.counts).toEqual({ read: 7, kept: 4, duplicate: 3, rejected: 0 });
+    expect(manifest.sources).toEqual({ A: { read: 6, kept: 4, duplicate: 2, rejected: 0 }, B: { read: 1, kept: 0, duplicate: 1, rejected: 0 } });
+    const rows = poolRows(path.join(dir, 'run'));
+    expect(rows.map((r) => r.id)).toEqual(['first', 'bom', 'inner', 'roles']);
+    expect(rows[0]!.messages).toEqual([{ role: 'user', content: ' same\n' }, { role: 'assistant', content: 'answer ' }]);
+  });
+
+  it('strippedMessagesJson: undefined when nothing strips, else the stripped messages as JSON', () => {
+    const clean = [{ role: 'user' as const, content: 'a b' }, { role: 'assistant' as const, content: 'c' }];
+    expect(strippedMessagesJson(clean)).toBeUndefined();
+    expect(strippedMessagesJson([{ role: 'user', content: '\u001ca b\u2028' }, { role: 'assistant', content: 'c' }])).toBe(JSON.stringify(clean));
+    expect(strippedMessagesJson([{ role: 'user', content: '\ufeffa b' }, { role: 'assistant', content: 'c' }])).toBeUndefined();
   });
 
   it('derives the same ids on every run (stable), independent of shard size', async () => {
@@ -279,14 +305,11 @@ describe('ingestPool activity on the real pool', () => {
     const manifest = PoolManifest.parse(JSON.parse(fs.readFileSync(runLayout(runDir).pool.manifest, 'utf8')));
     const readPerSource = Object.fromEntries(Object.entries(manifest.sources!).map(([k, s]) => [k, s.read]));
     expect(readPerSource).toEqual({ alpaca: 5000, code_alpaca: 6550, gsm8k: 7473 });
-    // The shared pool has no exact duplicates and no bad rows (checked independently below).
-    const distinct = new Set(
-      fs
-        .readFileSync(pool, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.stringify((JSON.parse(l) as { messages: unknown }).messages)),
-    ).size;
+    // The shared pool has no duplicates and no bad rows, checked independently with the reference
+    // code's dedup key (role + ': ' + content.strip() per turn, in python3 itself).
+    const distinct = Number(
+      execFileSync('python3', ['-c', "import json,sys; print(len({'\\n'.join(m['role'] + ': ' + m['content'].strip() for m in json.loads(l)['messages']) for l in open(sys.argv[1]) if l.strip()}))", pool], { encoding: 'utf8' }),
+    );
     expect(manifest.counts).toEqual({ read: 19_023, kept: distinct, duplicate: 19_023 - distinct, rejected: 0 });
     expect(distinct).toBe(19_023);
     expect(out).toMatchObject({ skipped: false, shards: 4, rows: 19_023, rejected: 0, duplicate: 0, tasks: ['gsm8k', 'general'] });

@@ -91,9 +91,19 @@ export const SelectionStrategy = z.enum([
 ]);
 export type SelectionStrategy = z.infer<typeof SelectionStrategy>;
 
+/**
+ * How a round-robin turn treats a row another query/task already selected. `reference` (the
+ * reference code's rule, which produced the paper's results): a turn pops the next row of its
+ * ranking once and adds nothing if that row is taken. `fill`: a turn keeps popping until it adds a row.
+ */
+export const RoundRobinTurns = z.enum(['reference', 'fill']);
+export type RoundRobinTurns = z.infer<typeof RoundRobinTurns>;
+
 export const SelectionConfig = z.object({
   strategy: SelectionStrategy.default('round-robin-tasks'),
   budget: z.number().int().positive(),
+  /** Turn rule of round-robin-tasks / round-robin-queries (ignored by the other strategies). */
+  turns: RoundRobinTurns.default('reference'),
   seed: z.number().int().nonnegative().default(42),
   /** Optional share per source (weights, normalised), like the reference's domain weights. */
   sourceQuotas: z.record(z.string(), z.number().nonnegative()).optional(),

@@ -4,3 +4,4 @@ export * from './manifests.js';
 export * from './errors.js';
 export * from './activities.js';
 export * from './run.js';
+export * from './text.js';

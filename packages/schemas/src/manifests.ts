@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EmbeddingDtype, Pooling, SelectionStrategy } from './config.js';
+import { EmbeddingDtype, Pooling, RoundRobinTurns, SelectionStrategy } from './config.js';
 
 /**
  * Manifests describe artifacts on disk. They are written last (atomically), so a manifest's
@@ -108,6 +108,8 @@ export const SelectionSummary = z.object({
   kind: z.literal('selection'),
   version: z.literal(1),
   strategy: SelectionStrategy,
+  /** Round-robin turn rule used (null for the other strategies; absent in summaries written before it existed). */
+  turns: RoundRobinTurns.nullable().optional(),
   budget: z.number().int().positive(),
   selected: z.number().int().nonnegative(),
   poolRows: z.number().int().nonnegative(),

@@ -12,6 +12,7 @@ import {
   writeJsonAtomic,
   ProgressMeter,
 } from '@rds/artifacts';
+import type { z } from 'zod';
 import { PoolManifest, SelectInput, SelectionSummary, parseOrThrow, type SelectOutput, type SelectedRow } from '@rds/schemas';
 import { readPoolRows } from './pool-rows.js';
 import { readScoreVector, readScoresManifest, readTopK, type Aggregate } from './score-files.js';
@@ -34,12 +35,14 @@ function aggregatesOf(strategy: SelectInput['selection']['strategy']): Aggregate
  * selection file still verifies means there is nothing to do. Another strategy or budget replaces
  * both files atomically (rows first, then the summary that vouches for them).
  */
-export async function selectPool(raw: SelectInput): Promise<SelectOutput> {
+export async function selectPool(raw: z.input<typeof SelectInput>): Promise<SelectOutput> {
   const input = parseOrThrow(SelectInput, raw, 'selectPool input');
   if (os.endianness() !== 'LE') throw new Error('score files are little-endian; this host is big-endian');
   const rt = activityRuntime();
   const layout = runLayout(input.runDir);
   const { strategy, budget, seed } = input.selection;
+  // The turn rule only matters to the round-robins: switching it for another strategy changes nothing.
+  const turns = strategy === 'round-robin-tasks' || strategy === 'round-robin-queries' ? input.selection.turns : null;
   const minScore = input.selection.minScore ?? null;
   const sourceQuotas = input.selection.sourceQuotas && Object.keys(input.selection.sourceQuotas).length ? input.selection.sourceQuotas : null;
   const aggregates = aggregatesOf(strategy);
@@ -51,6 +54,7 @@ export async function selectPool(raw: SelectInput): Promise<SelectOutput> {
     .update(
       JSON.stringify({
         strategy,
+        turns,
         budget,
         seed,
         minScore,
@@ -85,6 +89,7 @@ export async function selectPool(raw: SelectInput): Promise<SelectOutput> {
   const chooseMeter = new ProgressMeter('select:choose', Math.min(budget, pool.rows), 'rows', (p) => rt.heartbeat(p));
   const selection = await select({
     strategy,
+    turns: turns ?? undefined,
     budget,
     seed,
     minScore: minScore ?? undefined,
@@ -125,6 +130,7 @@ export async function selectPool(raw: SelectInput): Promise<SelectOutput> {
     kind: 'selection',
     version: 1,
     strategy,
+    turns,
     budget,
     selected: selection.count,
     poolRows: pool.rows,
@@ -192,11 +198,12 @@ async function deeperListsFromVectorIndex(runDir: string, tasks: string[], log: 
   }
   if (typeof fn !== 'function') return undefined;
   const topKForQueries = fn as (runDir: string, task: string, queries: number[], k: number) => Promise<{ ids: Int32Array; scores: Float32Array }>;
-  return async (task, query, k) => {
-    const out = await topKForQueries(runDir, tasks[task]!, [query], k);
+  return async (task, queries, k) => {
+    const out = await topKForQueries(runDir, tasks[task]!, queries, k);
     if (!(out?.ids instanceof Int32Array) || !(out.scores instanceof Float32Array)) {
-      throw new Error(`topKForQueries(${tasks[task]}, [${query}], ${k}) did not return {ids: Int32Array, scores: Float32Array}`);
+      throw new Error(`topKForQueries(${tasks[task]}, [${queries.join(', ')}], ${k}) did not return {ids: Int32Array, scores: Float32Array}`);
     }
-    return { ids: out.ids.subarray(0, k), scores: out.scores.subarray(0, k) };
+    const n = queries.length * k;
+    return { ids: out.ids.subarray(0, n), scores: out.scores.subarray(0, n) };
   };
 }

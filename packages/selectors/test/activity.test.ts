@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLayout, verifyFileRef, writeFileAtomic, writeJsonAtomic } from '@rds/artifacts';
 import { ingestPool } from '@rds/pool';
-import { PoolManifest, SelectedRow, SelectionSummary, type ScoresManifest, type SelectInput } from '@rds/schemas';
+import type { z } from 'zod';
+import { PoolManifest, SelectedRow, SelectionSummary, type ScoresManifest, type SelectionConfig } from '@rds/schemas';
 import { selectPool, SplitMix32 } from '../src/index.js';
 import { referenceSelect } from './reference.js';
 
@@ -83,7 +84,7 @@ function readSelection() {
   return { rows, summary };
 }
 
-const input = (selection: SelectInput['selection']): SelectInput => ({ runDir, tasks: TASKS, selection });
+const input = (selection: z.input<typeof SelectionConfig>) => ({ runDir, tasks: TASKS, selection });
 const sources = () => [...new Set(poolRows.map((r) => r.source))];
 const poolSources = () => {
   const names = sources();
@@ -101,11 +102,13 @@ describe('selectPool', () => {
     expect(rows.map((r) => r.rank)).toEqual(rows.map((_, i) => i));
     expect(rows.map((r) => r.task)).toEqual(ref.picks.map((p) => TASKS[p.task]));
     expect(rows.map((r) => r.score)).toEqual(ref.picks.map((p) => p.score));
-    expect(summary.perTask).toEqual({ gsm8k: 750, general: 750 });
+    const perTask = (task: string) => ref.picks.filter((p) => TASKS[p.task] === task).length;
+    expect(summary.perTask).toEqual({ gsm8k: perTask('gsm8k'), general: perTask('general') });
+    expect(summary.turns).toBe('reference');
     expect(Object.values(summary.perSource).reduce((a, b) => a + b, 0)).toBe(1500);
     expect(summary.poolRows).toBe(poolRows.length);
     const gsmScores = rows.filter((r) => r.task === 'gsm8k').map((r) => r.score!).sort((a, b) => a - b);
-    expect(summary.scoreQuantiles.gsm8k).toEqual([0, 0.1, 0.25, 0.5, 0.75, 0.9, 1].map((q) => gsmScores[Math.floor(q * 749)]));
+    expect(summary.scoreQuantiles.gsm8k).toEqual([0, 0.1, 0.25, 0.5, 0.75, 0.9, 1].map((q) => gsmScores[Math.floor(q * (gsmScores.length - 1))]));
     expect(await verifyFileRef(summary.selection, runLayout(runDir).selection.dir)).toBe(true);
 
     const mtime = fs.statSync(runLayout(runDir).selection.rows).mtimeMs;
@@ -136,6 +139,31 @@ describe('selectPool', () => {
     const picked = after.rows.map((r) => bestMean(byId.get(r.id)!));
     expect(picked).toEqual([...picked].sort((a, b) => b - a));
     expect(fs.readdirSync(runLayout(runDir).selection.dir).sort()).toEqual(['selection.jsonl', 'summary.json']);
+  });
+
+  it('switches the round-robin turn rule on the stored scores: each rule matches its brute force, the other rule is not skipped', async () => {
+    const tasks = TASKS.map((task, t) => ({ task, scores: vectors[t]!.max }));
+    const deep = sims.map((qs) => qs.map((q) => {
+      const ids = Array.from({ length: q.length }, (_, r) => r).sort((a, b) => q[b]! - q[a]! || a - b);
+      return { ids, scores: ids.map((r) => q[r]!) };
+    }));
+    for (const strategy of ['round-robin-tasks', 'round-robin-queries'] as const) {
+      const got: Record<string, string[]> = {};
+      for (const turns of ['fill', 'reference'] as const) {
+        const out = await selectPool(input({ strategy, budget: 1800, seed: 1, turns }));
+        expect(out.skipped, `${strategy} ${turns}`).toBe(false);
+        const { rows, summary } = readSelection();
+        expect(summary.turns).toBe(turns);
+        const ref = referenceSelect({ strategy, turns, budget: 1800, seed: 1, pool: poolSources(), tasks }, deep);
+        expect(rows.map((r) => [r.id, r.task, r.query ?? -1]), `${strategy} ${turns}`).toEqual(ref.picks.map((p) => [poolRows[p.row]!.id, TASKS[p.task], p.query]));
+        got[turns] = rows.map((r) => r.id);
+      }
+      expect(got.fill).not.toEqual(got.reference);
+    }
+    // The turn rule does not concern other strategies: changing it leaves their selection in place.
+    await selectPool(input({ strategy: 'top-k-max', budget: 50, seed: 1, turns: 'fill' }));
+    expect(readSelection().summary.turns).toBeNull();
+    expect((await selectPool(input({ strategy: 'top-k-max', budget: 50, seed: 1, turns: 'reference' }))).skipped).toBe(true);
   });
 
   it('applies source quotas and minScore, and warns when the budget cannot be met', async () => {

@@ -11,7 +11,11 @@ export interface Problem {
   deep: { ids: number[]; scores: number[] }[][];
 }
 
-export function randomProblem(seed: number, opts: { maxRows?: number } = {}): Problem {
+/**
+ * `overlap`: every query's similarities are a shared base score plus a little noise, so the
+ * queries' (and tasks') rankings largely agree and round-robin turns keep meeting taken rows.
+ */
+export function randomProblem(seed: number, opts: { maxRows?: number; overlap?: boolean } = {}): Problem {
   const rng = new SplitMix32(seed);
   const rows = 1 + rng.nextBelow(opts.maxRows ?? 120);
   const nSources = 1 + rng.nextBelow(4);
@@ -21,10 +25,10 @@ export function randomProblem(seed: number, opts: { maxRows?: number } = {}): Pr
   for (let r = 0; r < rows; r++) sourceOf[r] = Math.min(rng.nextBelow(nSources), rng.nextBelow(nSources));
   const nTasks = 1 + rng.nextBelow(3);
   const levels = 2 + rng.nextBelow(12); // few levels = many ties
+  const base = Array.from({ length: rows }, () => rng.nextBelow(levels));
+  const sim = (r: number) => (opts.overlap ? Math.min(levels - 1, base[r]! + rng.nextBelow(2)) : rng.nextBelow(levels));
   const sims = Array.from({ length: nTasks }, () =>
-    Array.from({ length: 1 + rng.nextBelow(4) }, () =>
-      Array.from({ length: rows }, () => Math.fround(rng.nextBelow(levels) / levels - 0.5)),
-    ),
+    Array.from({ length: 1 + rng.nextBelow(4) }, () => Array.from({ length: rows }, (_, r) => Math.fround(sim(r) / levels - 0.5))),
   );
   const max = sims.map((qs, t) => ({
     task: `task${t}`,

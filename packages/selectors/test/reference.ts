@@ -39,18 +39,69 @@ function setup(p: SelectParams) {
   const taken = p.pool.sources.map(() => 0);
   const chosen = new Set<number>();
   const out: Picked[] = [];
-  const ok = (r: number) => !chosen.has(r) && (!quota || taken[p.pool.sourceOf[r]!]! < quota[p.pool.sourceOf[r]!]!);
+  const quotaAllows = (r: number) => !quota || taken[p.pool.sourceOf[r]!]! < quota[p.pool.sourceOf[r]!]!;
+  const ok = (r: number) => !chosen.has(r) && quotaAllows(r);
   const take = (x: Picked) => {
     chosen.add(x.row);
     taken[p.pool.sourceOf[x.row]!]!++;
     out.push(x);
   };
-  return { n, minScore, best, bestTask, eligible, target, ok, take, out, quota };
+  return { n, minScore, best, bestTask, eligible, target, ok, quotaAllows, chosen, take, out, quota };
+}
+
+/** One ranker of a round-robin (a task or a query): its eligible rows in ranking order with their scores. */
+interface Ranker { task: number; query: number; rows: number[]; scores: number[] }
+
+/**
+ * Round-robin with the reference code's turns, written from its description: rankers take turns
+ * in order; on its turn a ranker first discards rows whose source quota is full, then pops its next
+ * row once; if that row was already chosen, the turn adds nothing. A ranker with nothing left
+ * leaves the rotation. Stops as soon as the target is reached.
+ */
+function popOncePerTurn(rankers: Ranker[], s: ReturnType<typeof setup>): void {
+  const queues = rankers.map((r) => ({ ...r, rows: [...r.rows], scores: [...r.scores] }));
+  while (s.out.length < s.target && queues.length > 0) {
+    for (const q of [...queues]) {
+      if (s.out.length >= s.target) break;
+      while (q.rows.length > 0 && !s.quotaAllows(q.rows[0]!)) {
+        q.rows.shift();
+        q.scores.shift();
+      }
+      if (q.rows.length === 0) {
+        queues.splice(queues.indexOf(q), 1);
+        continue;
+      }
+      const row = q.rows.shift()!;
+      const score = q.scores.shift()!;
+      if (!s.chosen.has(row)) s.take({ row, task: q.task, score, query: q.query });
+    }
+  }
 }
 
 export function referenceSelect(p: SelectParams, deepLists?: { ids: number[]; scores: number[] }[][]): { picks: Picked[]; target: number; quota: number[] | null } {
   const s = setup(p);
-  if (p.strategy === 'round-robin-tasks') {
+  const fill = p.turns === 'fill';
+  if (p.strategy === 'round-robin-tasks' && !fill) {
+    popOncePerTurn(
+      p.tasks.map((t, task) => {
+        const rows = rankAll(t.scores).filter((r) => t.scores[r]! >= s.minScore);
+        return { task, query: -1, rows, scores: rows.map((r) => t.scores[r]!) };
+      }),
+      s,
+    );
+  } else if (p.strategy === 'round-robin-queries' && !fill) {
+    popOncePerTurn(
+      deepLists!.flatMap((lists, task) =>
+        lists.map((l, query) => {
+          // A list ends at its padding or at its first score below minScore.
+          let end = 0;
+          while (end < l.ids.length && l.ids[end]! >= 0 && l.scores[end]! >= s.minScore) end++;
+          return { task, query, rows: l.ids.slice(0, end), scores: l.scores.slice(0, end) };
+        }),
+      ),
+      s,
+    );
+  } else if (p.strategy === 'round-robin-tasks') {
     const orders = p.tasks.map((t) => rankAll(t.scores).filter((r) => t.scores[r]! >= s.minScore));
     const pos = orders.map(() => 0);
     while (s.out.length < s.target) {

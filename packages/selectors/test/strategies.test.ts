@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeQuotas, select, SortedStream, SplitMix32, type SelectParams, type Selection } from '../src/index.js';
-import type { SelectionStrategy } from '@rds/schemas';
+import type { RoundRobinTurns, SelectionStrategy } from '@rds/schemas';
 import { idealQuotas, rankAll, referenceSelect } from './reference.js';
 import { randomProblem, topKLists, type Problem } from './random-data.js';
 
@@ -8,9 +8,9 @@ const SEEDS = Array.from({ length: 200 }, (_, i) => i + 1);
 const STRATEGIES: SelectionStrategy[] = ['round-robin-tasks', 'round-robin-queries', 'top-k-max', 'top-k-mean', 'random', 'balanced-random'];
 
 /** Random budget / minScore / quota settings, drawn from the seed. */
-function randomParams(p: Problem, strategy: SelectionStrategy, seed: number, k: number): SelectParams {
+function randomParams(p: Problem, strategy: SelectionStrategy, seed: number, k: number, turns?: RoundRobinTurns, opts: { nearPoolSize?: boolean } = {}): SelectParams {
   const rng = new SplitMix32(seed * 7919 + 13);
-  const budget = 1 + rng.nextBelow(p.pool.rows + 20);
+  const budget = opts.nearPoolSize ? Math.max(1, p.pool.rows - 3 + rng.nextBelow(7)) : 1 + rng.nextBelow(p.pool.rows + 20);
   const withMin = rng.nextBelow(3) === 0;
   const withQuotas = rng.nextBelow(3) === 0;
   let sourceQuotas: Record<string, number> | undefined;
@@ -23,15 +23,16 @@ function randomParams(p: Problem, strategy: SelectionStrategy, seed: number, k: 
     strategy,
     budget,
     seed,
+    turns,
     minScore: withMin ? rng.nextBelow(8) / 8 - 0.5 : undefined,
     sourceQuotas,
     pool: p.pool,
     tasks: strategy === 'top-k-mean' ? p.mean : p.max,
     queryLists: topKLists(p, k),
-    fetchMore: (t, q, depth) => {
-      const l = p.deep[t]![q]!;
-      return { ids: Int32Array.from(l.ids.slice(0, depth)), scores: Float32Array.from(l.scores.slice(0, depth)) };
-    },
+    fetchMore: (t, qs, depth) => ({
+      ids: Int32Array.from(qs.flatMap((q) => p.deep[t]![q]!.ids.slice(0, depth))),
+      scores: Float32Array.from(qs.flatMap((q) => p.deep[t]![q]!.scores.slice(0, depth))),
+    }),
   };
 }
 
@@ -39,11 +40,25 @@ function picks(s: Selection) {
   return Array.from(s.rows, (row, i) => ({ row, task: s.task[i]!, score: s.score[i]!, query: s.query[i]! }));
 }
 
-describe.each(STRATEGIES)('%s', (strategy) => {
-  it('matches the brute-force reference on 200 random problems (exact B, no duplicates, quotas, minScore)', async () => {
-    for (const seed of SEEDS) {
-      const p = randomProblem(seed);
-      const params = randomParams(p, strategy, seed, 1 + (seed % 4));
+/** Every strategy with its default turns, and the round-robins with each turn rule named. */
+const CASES: [SelectionStrategy, string, RoundRobinTurns | undefined][] = [
+  ...STRATEGIES.map((s) => [s, 'default', undefined] as [SelectionStrategy, string, undefined]),
+  ['round-robin-tasks', 'reference', 'reference'],
+  ['round-robin-tasks', 'fill', 'fill'],
+  ['round-robin-queries', 'reference', 'reference'],
+  ['round-robin-queries', 'fill', 'fill'],
+];
+
+describe.each(CASES)('%s (turns: %s)', (strategy, _label, turns) => {
+  // Seeds 1-200 draw independent rankings; 201-400 overlapping ones; 401-500 budgets within 3 rows of the pool size.
+  const problems = [
+    ...SEEDS.map((seed) => ({ seed, p: randomProblem(seed), near: false })),
+    ...SEEDS.map((seed) => ({ seed: seed + 200, p: randomProblem(seed + 200, { overlap: true }), near: false })),
+    ...SEEDS.slice(0, 100).map((seed) => ({ seed: seed + 400, p: randomProblem(seed + 400, { overlap: seed % 2 === 0 }), near: true })),
+  ];
+  it('matches the brute-force reference on 500 random problems (ties, overlapping rankings, budgets near the pool size, exact B, no duplicates, quotas, minScore)', async () => {
+    for (const { seed, p, near } of problems) {
+      const params = randomParams(p, strategy, seed, 1 + (seed % 4), turns, { nearPoolSize: near });
       const got = await select(params);
       const ref = referenceSelect(params, p.deep);
       expect(picks(got), `seed ${seed}`).toEqual(ref.picks);
@@ -69,8 +84,8 @@ describe.each(STRATEGIES)('%s', (strategy) => {
 
   it('is deterministic per seed', async () => {
     const p = randomProblem(99, { maxRows: 400 });
-    const a = await select(randomParams(p, strategy, 5, 3));
-    const b = await select(randomParams(p, strategy, 5, 3));
+    const a = await select(randomParams(p, strategy, 5, 3, turns));
+    const b = await select(randomParams(p, strategy, 5, 3, turns));
     expect(picks(a)).toEqual(picks(b));
   });
 });
@@ -171,12 +186,29 @@ describe('round-robin-queries depth', () => {
       const shallow = randomParams(p, 'round-robin-queries', seed, 1);
       let fetched = 0;
       const inner = shallow.fetchMore!;
-      shallow.fetchMore = (t, q, k) => (fetched++, inner(t, q, k));
+      shallow.fetchMore = (t, qs, k) => (fetched++, inner(t, qs, k));
       const deep = { ...randomParams(p, 'round-robin-queries', seed, p.pool.rows), fetchMore: undefined };
       expect(picks(await select(shallow))).toEqual(picks(await select(deep)));
       const queries = p.deep.flat().length;
       if (shallow.minScore === undefined && Math.min(shallow.budget, p.pool.rows) > queries) expect(fetched).toBeGreaterThan(0);
     }
+  });
+
+  it('reference turns: queries that run out together get their deeper lists in one fetch per task', async () => {
+    const p = randomProblem(11, { maxRows: 400, overlap: true });
+    const params = { ...randomParams(p, 'round-robin-queries', 11, 2, 'reference'), budget: p.pool.rows, minScore: undefined, sourceQuotas: undefined };
+    const calls: number[][] = [];
+    const inner = params.fetchMore!;
+    params.fetchMore = (t, qs, k) => (calls.push(qs), inner(t, qs, k));
+    const deep = { ...randomParams(p, 'round-robin-queries', 11, p.pool.rows, 'reference'), budget: p.pool.rows, minScore: undefined, sourceQuotas: undefined, fetchMore: undefined };
+    expect(picks(await select(params))).toEqual(picks(await select(deep)));
+    const queries = p.deep.flat().length;
+    expect(queries).toBeGreaterThan(3);
+    const lists = calls.reduce((a, qs) => a + qs.length, 0);
+    // Every query deepens from 2 to 4, 8, ...; all of a task's queries run out in the same round: one call per task and depth.
+    const doublings = Math.ceil(Math.log2(p.pool.rows / 2));
+    expect(lists).toBeGreaterThan(calls.length);
+    expect(calls.length).toBeLessThanOrEqual(p.deep.length * doublings);
   });
 
   it('without fetchMore, a query that runs out of its stored list is a clear error', async () => {
@@ -185,17 +217,60 @@ describe('round-robin-queries depth', () => {
     await expect(select(params)).rejects.toThrow(/ran out of its stored top-1 list.*larger scoring.topK/);
   });
 
-  it('records the query that picked each row', async () => {
+  it('records the query that picked each row, under either turn rule', async () => {
     const pool = { rows: 4, sourceOf: new Uint8Array(4), sources: ['s'] };
     const tasks = [{ task: 't', scores: Float32Array.from([0.9, 0.8, 0.7, 0.1]) }];
-    // q0 prefers rows 0,1; q1 prefers 0,2: q0 takes 0, q1 skips 0 and takes 2, q0 takes 1.
     const queryLists = [{ queries: 2, k: 2, ids: Int32Array.from([0, 1, 0, 2]), scores: Float32Array.from([0.9, 0.8, 0.9, 0.7]) }];
-    const s = await select({ strategy: 'round-robin-queries', budget: 3, seed: 0, pool, tasks, queryLists });
-    expect(picks(s)).toEqual([
-      { row: 0, task: 0, score: Math.fround(0.9), query: 0 },
-      { row: 2, task: 0, score: Math.fround(0.7), query: 1 },
-      { row: 1, task: 0, score: Math.fround(0.8), query: 0 },
-    ]);
+    const run = async (turns: RoundRobinTurns) => picks(await select({ strategy: 'round-robin-queries', budget: 3, seed: 0, turns, pool, tasks, queryLists }));
+    const [r0, r1, r2] = [{ row: 0, score: Math.fround(0.9) }, { row: 1, score: Math.fround(0.8) }, { row: 2, score: Math.fround(0.7) }];
+    // fill: q0 takes 0; q1 skips 0 and takes 2; q0 takes 1.
+    expect(await run('fill')).toEqual([{ ...r0, task: 0, query: 0 }, { ...r2, task: 0, query: 1 }, { ...r1, task: 0, query: 0 }]);
+    // reference: q0 takes 0; q1 pops 0, taken: its turn adds nothing; q0 takes 1; q1 takes 2.
+    expect(await run('reference')).toEqual([{ ...r0, task: 0, query: 0 }, { ...r1, task: 0, query: 0 }, { ...r2, task: 0, query: 1 }]);
+  });
+});
+
+describe('turn rules: reference vs fill', () => {
+  // The README's example: rows A, B, C (0, 1, 2); two rankers, budget 2.
+  //   ranker 0: A 0.9, B 0.8, C 0.1      ranker 1: A 0.9, C 0.7, B 0.2
+  // reference: 0 takes A; 1 pops A (taken, turn spent); 0 takes B   -> A, B
+  // fill:      0 takes A; 1 pops A (taken), pops C, takes C         -> A, C
+  const pool = { rows: 3, sourceOf: new Uint8Array(3), sources: ['s'] };
+  const s0 = Float32Array.from([0.9, 0.8, 0.1]);
+  const s1 = Float32Array.from([0.9, 0.2, 0.7]);
+
+  it('hand-worked three-row example: round-robin-tasks', async () => {
+    const tasks = [{ task: 'a', scores: s0 }, { task: 'b', scores: s1 }];
+    const rows = async (turns?: RoundRobinTurns) => Array.from((await select({ strategy: 'round-robin-tasks', budget: 2, seed: 0, turns, pool, tasks })).rows);
+    expect(await rows()).toEqual([0, 1]); // reference is the default
+    expect(await rows('reference')).toEqual([0, 1]);
+    expect(await rows('fill')).toEqual([0, 2]);
+  });
+
+  it('hand-worked three-row example: round-robin-queries', async () => {
+    const tasks = [{ task: 'a', scores: Float32Array.from([0.9, 0.8, 0.7]) }];
+    const queryLists = [{ queries: 2, k: 3, ids: Int32Array.from([0, 1, 2, 0, 2, 1]), scores: Float32Array.from([0.9, 0.8, 0.1, 0.9, 0.7, 0.2]) }];
+    const run = async (turns?: RoundRobinTurns) => {
+      const s = await select({ strategy: 'round-robin-queries', budget: 2, seed: 0, turns, pool, tasks, queryLists });
+      return [Array.from(s.rows), Array.from(s.query)];
+    };
+    expect(await run()).toEqual([[0, 1], [0, 0]]);
+    expect(await run('fill')).toEqual([[0, 2], [0, 1]]);
+  });
+
+  it('the two rules really select different rows on overlapping rankings, and each returns exactly min(B, eligible)', async () => {
+    let differ = 0;
+    for (const seed of SEEDS) {
+      const p = randomProblem(seed + 200, { overlap: true });
+      for (const strategy of ['round-robin-tasks', 'round-robin-queries'] as const) {
+        const ref = await select({ ...randomParams(p, strategy, seed, 2, 'reference'), minScore: undefined, sourceQuotas: undefined });
+        const fill = await select({ ...randomParams(p, strategy, seed, 2, 'fill'), minScore: undefined, sourceQuotas: undefined });
+        expect(ref.count).toBe(ref.target);
+        expect(fill.count).toBe(fill.target);
+        if (Array.from(ref.rows).join() !== Array.from(fill.rows).join()) differ++;
+      }
+    }
+    expect(differ).toBeGreaterThan(100); // of 400 runs
   });
 });
 

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import { z } from 'zod';
 import { readJsonFile, readJsonIfExists, runLayout } from '@rds/artifacts';
 import { selectPool } from '@rds/selectors';
-import { SelectionConfig, SelectionStrategy, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
+import { RoundRobinTurns, SelectionConfig, SelectionStrategy, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
 import { runInTerminal } from '../terminal.js';
 import { existingRunDir, parseFlags, required, type Command } from '../args.js';
 
@@ -35,8 +35,8 @@ function report(s: SelectionSummary, skipped: boolean, seconds: number, rowsFile
   };
   const quantiles = Object.entries(s.scoreQuantiles).map(([t, q]) => `    ${t}: ${q.length ? `min ${q[0]!.toFixed(4)}  median ${q[3]!.toFixed(4)}  max ${q[6]!.toFixed(4)}` : 'none selected'}`);
   return [
-    skipped ? `selection already up to date (same strategy, budget, seed and inputs); nothing to do` : `selected ${s.selected} of ${s.poolRows} pool rows in ${seconds.toFixed(1)}s`,
-    `  strategy ${s.strategy}, budget ${s.budget}, seed ${s.seed}${s.minScore != null ? `, min score ${s.minScore}` : ''}${s.sourceQuotas ? `, quotas ${JSON.stringify(s.sourceQuotas)}` : ''}`,
+    skipped ? `selection already up to date (same strategy, turns, budget, seed and inputs); nothing to do` : `selected ${s.selected} of ${s.poolRows} pool rows in ${seconds.toFixed(1)}s`,
+    `  strategy ${s.strategy}${s.turns ? ` (turns ${s.turns})` : ''}, budget ${s.budget}, seed ${s.seed}${s.minScore != null ? `, min score ${s.minScore}` : ''}${s.sourceQuotas ? `, quotas ${JSON.stringify(s.sourceQuotas)}` : ''}`,
     ...table('per task', s.perTask),
     ...table('per source', s.perSource),
     '  scores per task',
@@ -48,12 +48,13 @@ function report(s: SelectionSummary, skipped: boolean, seconds: number, rowsFile
 
 const command: Command = {
   name: NAME,
-  summary: 're-select from stored scores (no recomputation) with any strategy, budget, seed, quotas',
-  usage: `rds select --run <runDir> --strategy ${SelectionStrategy.options.join('|')} --budget N [--seed S] [--min-score x] [--quota source=weight ...] [--task t ...]`,
+  summary: 're-select from stored scores (no recomputation) with any strategy, turn rule, budget, seed, quotas',
+  usage: `rds select --run <runDir> --strategy ${SelectionStrategy.options.join('|')} --budget N [--turns ${RoundRobinTurns.options.join('|')}] [--seed S] [--min-score x] [--quota source=weight ...] [--task t ...]`,
   async run(argv) {
     const { values } = parseFlags(NAME, argv, {
       run: { type: 'string' },
       strategy: { type: 'string', default: 'round-robin-tasks' },
+      turns: { type: 'string' },
       budget: { type: 'string' },
       seed: { type: 'string' },
       'min-score': { type: 'string' },
@@ -73,6 +74,7 @@ const command: Command = {
       {
         strategy: values.strategy,
         budget: num('budget', required(NAME, 'budget', values.budget)),
+        ...(values.turns !== undefined ? { turns: values.turns } : {}),
         ...(values.seed !== undefined ? { seed: num('seed', values.seed) } : {}),
         ...(values['min-score'] !== undefined ? { minScore: num('min-score', values['min-score']) } : {}),
         ...(quotas ? { sourceQuotas: Object.fromEntries(quotas) } : {}),

@@ -79,6 +79,8 @@ class Picker {
  *   exactly the sum of the quotas (see quotas.ts), which is B unless the weighted sources run out.
  * - Ranking ties are broken by the lower global row index; tasks and queries go in the given order.
  * - With quotas, a row whose source has reached its quota is skipped (the strategy moves on).
+ * - Round-robins (params.turns): `reference` (default, the reference code's rule) spends a turn
+ *   on a row another ranker already took; `fill` keeps popping until the turn adds a row.
  */
 export async function select(params: SelectParams): Promise<Selection> {
   const { pool, tasks, budget } = params;
@@ -178,33 +180,49 @@ function sourceWeights(params: SelectParams, warnings: string[]): number[] | nul
 
 /**
  * round-robin-tasks (RDS+ multi-task): task t's score of a row is its max over t's queries. Tasks
- * take turns in the given order; each takes its best-ranked row not selected yet (score desc, row
- * asc) until the target is reached; a task with no eligible row left drops out of the rotation.
+ * take turns in the given order, each walking its own ranking (score desc, row asc), until the
+ * target is reached; a task with no eligible row left drops out of the rotation. On its turn a task
+ * pops rows its source quota rules out for free, then (turns `reference`) pops one row and adds
+ * nothing if another task already took it, or (turns `fill`) keeps popping until it adds a row.
  */
 function roundRobinTasks(picker: Picker, params: SelectParams, maxKey: number): void {
+  const fill = params.turns === 'fill';
   const firstBatch = (picker.target / params.tasks.length) * FIRST_BATCH_MARGIN + 64;
-  const excluded = (row: number) => !picker.available(row);
+  // Rows a stream may drop for good while building its next batch (the rule must be monotone).
+  // Under `reference` a row another task took must still be popped (it costs the turn), so only
+  // rows whose source quota is full are dropped.
+  const excluded = fill ? (row: number) => !picker.available(row) : (row: number) => !picker.quota.allows(row);
   const streams = params.tasks.map((t) => new SortedStream(t.scores, firstBatch, maxKey, excluded));
   const live = streams.map(() => true);
   let liveCount = streams.length;
   while (!picker.full && liveCount > 0) {
     for (let t = 0; t < streams.length && !picker.full; t++) {
       if (!live[t]) continue;
-      const row = nextAvailable(streams[t]!, picker);
+      const row = fill ? nextAvailable(streams[t]!, picker) : nextAllowed(streams[t]!, picker);
       if (row < 0) {
         live[t] = false;
         liveCount--;
         continue;
       }
+      if (picker.selected[row]) continue; // reference: the turn is spent on a taken row
       picker.take(row, t, params.tasks[t]!.scores[row]!, -1);
     }
   }
 }
 
+/** Next row neither selected nor ruled out by its source quota, or -1. */
 function nextAvailable(stream: SortedStream, picker: Picker): number {
   for (;;) {
     const row = stream.next();
     if (row < 0 || picker.available(row)) return row;
+  }
+}
+
+/** Next row its source quota allows (selected or not), or -1. */
+function nextAllowed(stream: SortedStream, picker: Picker): number {
+  for (;;) {
+    const row = stream.next();
+    if (row < 0 || picker.quota.allows(row)) return row;
   }
 }
 
@@ -223,9 +241,11 @@ function topK(picker: Picker, best: Float32Array, bestTask: Uint16Array, maxKey:
 
 /**
  * round-robin-queries (paper Algorithm 1): every query of every task, in task order then query
- * order, takes in turn its best row not selected yet from its ranked list, until the target is
- * reached. A query whose stored list runs out fetches a list twice as deep (params.fetchMore); a
- * query drops out when its list ends (padding), or its next score is below minScore.
+ * order, takes turns walking its ranked list, until the target is reached. On its turn a query
+ * pops rows its source quota rules out for free, then (turns `reference`) pops one row and adds
+ * nothing if it is already selected, or (turns `fill`) keeps popping until it adds a row. A query
+ * whose stored list runs out fetches a list twice as deep (params.fetchMore); a query drops out
+ * when its list ends (padding), or its next score is below minScore.
  */
 async function roundRobinQueries(picker: Picker, params: SelectParams, minScore: number): Promise<void> {
   const lists = params.queryLists;
@@ -245,6 +265,11 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
     }
   });
 
+  /**
+   * Deepen c's list, and in the same call every live list of c's task that is as deep and at least
+   * half used: under reference turns every query pops one row per round, so they all run out
+   * within a round of each other, and one pass over the pool serves them all.
+   */
   const deepen = async (c: Cursor): Promise<void> => {
     const depth = c.ids.length;
     if (depth >= poolRows) {
@@ -258,15 +283,19 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
           `and no deeper lists can be fetched; re-score with a larger scoring.topK`,
       );
     }
+    const group = cursors.filter((o) => o === c || (o.task === c.task && !o.done && o.ids.length === depth && 2 * o.pos >= depth));
     const k = Math.min(poolRows, Math.max(2 * depth, 1));
-    const more: QueryList = await params.fetchMore(c.task, c.query, k);
-    if (more.ids.length !== k || more.scores.length !== k) {
-      throw new Error(`deeper list for query ${c.query} of task "${name}" has ${more.ids.length} entries, expected ${k}`);
+    const more: QueryList = await params.fetchMore(c.task, group.map((o) => o.query), k);
+    if (more.ids.length !== group.length * k || more.scores.length !== group.length * k) {
+      throw new Error(`deeper lists for ${group.length} queries of task "${name}" have ${more.ids.length} entries, expected ${group.length} x ${k}`);
     }
-    c.ids = more.ids;
-    c.scores = more.scores;
+    group.forEach((o, i) => {
+      o.ids = more.ids.subarray(i * k, (i + 1) * k);
+      o.scores = more.scores.subarray(i * k, (i + 1) * k);
+    });
   };
 
+  const fill = params.turns === 'fill';
   let live = cursors.length;
   while (!picker.full && live > 0) {
     for (const c of cursors) {
@@ -286,7 +315,11 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
           break;
         }
         if (row >= poolRows) throw new Error(`top-K list of query ${c.query} of task "${params.tasks[c.task]!.task}" names row ${row}, the pool has ${poolRows}`);
-        if (!picker.available(row)) continue;
+        if (!picker.quota.allows(row)) continue;
+        if (picker.selected[row]) {
+          if (fill) continue;
+          break; // reference: the turn is spent on a taken row
+        }
         picker.take(row, c.task, score, c.query);
         break;
       }

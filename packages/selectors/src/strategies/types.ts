@@ -1,4 +1,4 @@
-import type { SelectionStrategy } from '@rds/schemas';
+import type { RoundRobinTurns, SelectionStrategy } from '@rds/schemas';
 
 /** What the strategies know about the pool: its size and each row's source as a small integer. */
 export interface PoolSources {
@@ -25,19 +25,28 @@ export interface QueryLists {
   scores: Float32Array;
 }
 
-/** One deeper list (length k, same order and padding rules) for one query of one task. */
+/** Deeper lists for some queries: queries.length x k row-major, same order and padding rules. */
 export interface QueryList {
   ids: Int32Array;
   scores: Float32Array;
 }
 
-/** Deeper top-k list for query `query` of task index `task`; its first entries must match the shallower list. */
-export type FetchMore = (task: number, query: number, k: number) => QueryList | Promise<QueryList>;
+/**
+ * Deeper top-k lists for the given queries of task index `task` (one call may serve several
+ * queries: computing deeper lists streams the whole pool once, whatever the number of queries);
+ * each list's first entries must match its shallower list.
+ */
+export type FetchMore = (task: number, queries: number[], k: number) => QueryList | Promise<QueryList>;
 
 export interface SelectParams {
   strategy: SelectionStrategy;
   budget: number;
   seed: number;
+  /**
+   * Round-robin turn rule (default `reference`): on its turn a query/task pops the next row of its
+   * ranking once and adds nothing if that row is already selected; `fill` keeps popping until it adds one.
+   */
+  turns?: RoundRobinTurns | undefined;
   /** Weights per source name, normalised to shares of the budget (see quotas.ts). */
   sourceQuotas?: Record<string, number> | undefined;
   /** Rows whose score is below this are never selected. */
