@@ -394,6 +394,68 @@ describe('runs through the LocalBackend', () => {
     }
   });
 
+  it('S3 destinations upload only to the endpoints the operator listed (none listed: refused), and the refused endpoint hears nothing', async () => {
+    const http = await import('node:http');
+    let heard = 0;
+    const trap = http.createServer((_req, res) => {
+      heard++;
+      res.end();
+    });
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
+    const trapUrl = `http://127.0.0.1:${(trap.address() as { port: number }).port}/`;
+    const s3 = (endpoint?: string, region = 'us-east-1') => ({ handoff: { destination: { kind: 's3' as const, bucket: 'b', ...(endpoint ? { endpoint } : {}), region } } });
+    try {
+      // This server lists none: every S3 destination is refused before anything runs.
+      for (const endpoint of [trapUrl, 'http://169.254.169.254/', undefined]) {
+        const res = await call('POST', '/v1/runs', { body: config('s3-refused', s3(endpoint)) });
+        expect(res.status, String(endpoint)).toBe(400);
+        expect(res.json.issues, String(endpoint)).toEqual([{ path: 'handoff.destination.endpoint', message: expect.stringMatching(/S3 destinations are disabled on this server .*RDS_S3_ENDPOINTS/) }]);
+      }
+      const listing = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, s3Endpoints: ['minio.internal:9000', 's3.eu-west-1.amazonaws.com'] } });
+      try {
+        const issuesFor = async (endpoint?: string, region?: string) => {
+          const res = await listing.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', s3(endpoint, region)) });
+          return (res.json() as { issues: { path: string; message: string }[] }).issues;
+        };
+        expect((await issuesFor('http://minio.internal:9000')).map((i) => i.path)).toEqual(['runDir']);
+        expect((await issuesFor(undefined, 'eu-west-1')).map((i) => i.path)).toEqual(['runDir']); // AWS itself, listed
+        for (const [endpoint, region] of [[trapUrl, undefined], ['http://minio.internal:9001', undefined], ['http://user:pw@minio.internal:9000', undefined], [undefined, 'us-east-1']] as const) {
+          const issues = await issuesFor(endpoint, region);
+          expect(issues.map((i) => i.path), String(endpoint)).toEqual(['runDir', 'handoff.destination.endpoint']);
+        }
+        expect((await issuesFor(undefined, 'x.evil.com/')).map((i) => i.path)).toEqual(['runDir', 'handoff.destination.region']);
+      } finally {
+        await listing.close();
+      }
+      expect(heard).toBe(0);
+    } finally {
+      await new Promise((r) => trap.close(r));
+    }
+  });
+
+  it('temporal triggers reach only the namespaces, task queues, workflow types and signals the operator listed (none listed: refused)', async () => {
+    const temporal = (t: Record<string, string>) => ({ handoff: { trigger: { kind: 'temporal' as const, workflowType: 'fineTune', taskQueue: 'training', ...t } } });
+    const refused = await call('POST', '/v1/runs', { body: config('temporal-refused', temporal({})) });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues).toEqual([{ path: 'handoff.trigger', message: expect.stringMatching(/temporal triggers are disabled on this server/) }]);
+    const allow = { namespaces: ['training'], taskQueues: ['training'], workflowTypes: ['fineTune'], signals: ['datasetReady'] };
+    const listing = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, temporal: allow } });
+    try {
+      const issuesFor = async (t: Record<string, string>) => {
+        const res = await listing.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', temporal(t)) });
+        return (res.json() as { issues: { path: string }[] }).issues.map((i) => i.path);
+      };
+      expect(await issuesFor({ namespace: 'training' })).toEqual(['runDir']);
+      expect(await issuesFor({})).toEqual(['runDir', 'handoff.trigger.namespace']); // "default" is not listed
+      expect(await issuesFor({ namespace: 'training', workflowType: 'deleteEverything' })).toEqual(['runDir', 'handoff.trigger.workflowType']);
+      expect(await issuesFor({ namespace: 'training', taskQueue: 'billing' })).toEqual(['runDir', 'handoff.trigger.taskQueue']);
+      expect(await issuesFor({ namespace: 'training', signal: 'datasetReady', workflowId: 'w' })).toEqual(['runDir']);
+      expect(await issuesFor({ namespace: 'training', signal: 'terminate', workflowId: 'w' })).toEqual(['runDir', 'handoff.trigger.signal']);
+    } finally {
+      await listing.close();
+    }
+  });
+
   it('404 for unknown runs', async () => {
     expect((await call('GET', '/v1/runs/nope')).json).toEqual({ error: 'run not found' });
     expect((await call('POST', '/v1/runs/nope/resume')).status).toBe(404);
@@ -474,6 +536,12 @@ describe('settings from the environment', () => {
     for (const bad of ['https://hooks.example', 'hooks.example/path', 'user@hooks.example']) {
       expect(() => settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: bad }), bad).toThrow(/RDS_WEBHOOK_HOSTS: ".*" is not a host name/);
     }
+    expect(settingsFromEnv(env)).toMatchObject({ s3Endpoints: [], temporalTriggers: { namespaces: [], taskQueues: [], workflowTypes: [], signals: [] } });
+    expect(settingsFromEnv({ ...env, RDS_S3_ENDPOINTS: 'MinIO.internal:9000', RDS_TEMPORAL_TRIGGER_NAMESPACES: 'training, ml', RDS_TEMPORAL_TRIGGER_WORKFLOWS: 'fineTune' })).toMatchObject({
+      s3Endpoints: ['minio.internal:9000'],
+      temporalTriggers: { namespaces: ['training', 'ml'], workflowTypes: ['fineTune'], taskQueues: [], signals: [] },
+    });
+    expect(() => settingsFromEnv({ ...env, RDS_S3_ENDPOINTS: 'http://minio:9000' })).toThrow(/RDS_S3_ENDPOINTS: ".*" is not a host name/);
     expect(settingsFromEnv({ ...env, RDS_BACKEND: 'temporal', RDS_CORS_ORIGIN: 'https://ui.example', RDS_API_BODY_LIMIT: '1024' })).toMatchObject({ backend: 'temporal', corsOrigin: 'https://ui.example', bodyLimit: 1024 });
   });
 });
