@@ -394,6 +394,34 @@ describe('runs through the LocalBackend', () => {
     }
   });
 
+  it('confinement holds where files are opened: an input swapped for a symlink after the 201, or a glob that later matches one, fails the run and serves nothing', async () => {
+    fs.writeFileSync(path.join(dataRoot, 'swapped.jsonl'), fs.readFileSync(path.join(EXAMPLES, 'pool.jsonl')));
+    fs.mkdirSync(path.join(dataRoot, 'late'));
+    // A paused run holds the one local slot, so the next two stay queued while the files change under them.
+    const holder = (await call('POST', '/v1/runs', { body: config('slot-holder') })).json.runId as string;
+    expect((await call('POST', `/v1/runs/${holder}/pause`)).status).toBe(202);
+    await until('paused', async () => (await detail(holder)).state === 'paused');
+    const swapped = await call('POST', '/v1/runs', { body: config('swapped', { pool: { inputs: ['swapped.jsonl'], shardSize: 100 } }) });
+    const globbed = await call('POST', '/v1/runs', { body: config('globbed', { pool: { inputs: ['late/*.jsonl'], shardSize: 100 } }) });
+    expect([swapped.status, globbed.status]).toEqual([201, 201]);
+    const ids = [swapped.json.runId as string, globbed.json.runId as string];
+    for (const id of ids) expect((await detail(id)).state).toBe('queued');
+    fs.rmSync(path.join(dataRoot, 'swapped.jsonl'));
+    fs.symlinkSync(path.join(outside, 'secret.jsonl'), path.join(dataRoot, 'swapped.jsonl'));
+    fs.symlinkSync(path.join(outside, 'secret.jsonl'), path.join(dataRoot, 'late', 'x.jsonl'));
+    expect((await call('POST', `/v1/runs/${holder}/resume`)).status).toBe(202);
+    for (const id of ids) {
+      const done = await finished(id);
+      expect(done.state).toBe('failed');
+      expect(done.status?.error?.message).toMatch(/leads outside the allowed data roots/);
+      expect(done.artifacts.map((a) => a.name)).not.toContain('pool-manifest');
+      expect((await call('GET', `/v1/runs/${id}/selection`)).status).toBe(404);
+    }
+    expect((await finished(holder)).state).toBe('completed');
+    fs.rmSync(path.join(dataRoot, 'swapped.jsonl'));
+    fs.rmSync(path.join(dataRoot, 'late'), { recursive: true });
+  });
+
   it('S3 destinations upload only to the endpoints the operator listed (none listed: refused), and the refused endpoint hears nothing', async () => {
     const http = await import('node:http');
     let heard = 0;

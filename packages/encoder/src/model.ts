@@ -7,7 +7,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
-import { readJsonFile, writeJsonAtomic } from '@rds/artifacts';
+import { readJsonFile, realpathConfined, writeJsonAtomic } from '@rds/artifacts';
 import { ValidationError, type ExecutionProvider, type ModelRef } from '@rds/schemas';
 
 /**
@@ -138,19 +138,32 @@ async function createSession(
   return { session: await ort.InferenceSession.create(file, sessionOptions('cpu', threads)), provider: 'cpu' };
 }
 
+export interface LoadOptions {
+  id?: string;
+  executionProvider?: ExecutionProvider;
+  threads?: number;
+  /** When given, the directory and each file loaded from it must really lie inside one of these (checked right before loading). */
+  roots?: readonly string[] | undefined;
+  log?: (m: string) => void;
+}
+
 export async function loadModel(
   dir: string,
-  opts: { id?: string; executionProvider?: ExecutionProvider; threads?: number; log?: (m: string) => void } = {},
+  opts: LoadOptions = {},
 ): Promise<LoadedModel> {
   const log = opts.log ?? ((m: string) => console.error(m));
-  const abs = path.resolve(dir);
-  if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new ValidationError(`model directory ${abs} does not exist`);
+  const given = path.resolve(dir);
+  if (!fs.existsSync(given)) throw new ValidationError(`model directory ${given} does not exist`);
+  if (!fs.statSync(given).isDirectory()) throw new ValidationError(`model directory ${given} is not a directory (model.dir names the folder holding ${REQUIRED_FILES.join(', ')})`);
+  // Loaded from the real path, each file checked against the roots just before it is read.
+  const abs = opts.roots?.length ? await realpathConfined(given, opts.roots) : given;
   const missing = REQUIRED_FILES.filter((f) => !fs.existsSync(path.join(abs, f)));
   if (missing.length) {
     throw new ValidationError(
       `model directory ${abs} is missing ${missing.join(', ')} (expected the Hugging Face export layout: ${REQUIRED_FILES.join(', ')}; see README "Bring your own model")`,
     );
   }
+  if (opts.roots?.length) for (const f of [...REQUIRED_FILES, 'model.onnx_data', 'model.onnx.data']) if (fs.existsSync(path.join(abs, f))) await realpathConfined(path.join(abs, f), opts.roots);
   const config = await readJsonFile(path.join(abs, 'config.json'), ModelConfigJson);
   const tokConfig = await readJsonFile(path.join(abs, 'tokenizer_config.json'), TokenizerConfigJson);
   let tokenizerJson: unknown;
@@ -190,7 +203,7 @@ export async function loadModel(
   }
   return {
     dir: abs,
-    ref: { id: opts.id ?? path.basename(abs), sha256: await modelChecksum(abs) },
+    ref: { id: opts.id ?? path.basename(given), sha256: await modelChecksum(abs) },
     tokenizer,
     eos,
     hiddenSize: (config.hidden_size ?? config.d_model ?? config.n_embd)!,
@@ -203,8 +216,8 @@ export async function loadModel(
 
 /** One loaded model per (dir, provider, threads) per process: activities run many times in one worker. */
 const cache = new Map<string, Promise<LoadedModel>>();
-export function getModel(dir: string, opts: { id?: string; executionProvider?: ExecutionProvider; threads?: number; log?: (m: string) => void } = {}): Promise<LoadedModel> {
-  const key = JSON.stringify([path.resolve(dir), opts.id, opts.executionProvider ?? 'cpu', opts.threads ?? 0]);
+export function getModel(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const key = JSON.stringify([path.resolve(dir), opts.id, opts.executionProvider ?? 'cpu', opts.threads ?? 0, opts.roots ?? null]);
   let p = cache.get(key);
   if (!p) {
     p = loadModel(dir, opts);

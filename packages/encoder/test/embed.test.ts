@@ -81,6 +81,30 @@ describe('loadModel errors and execution providers', () => {
     await expect(loadModel(path.join(dir, 'nope'))).rejects.toThrow(/does not exist/);
   });
 
+  it('a model.dir that is a file says so', async () => {
+    const file = path.join(tempDir('rds-filemodel-'), 'model');
+    fs.writeFileSync(file, 'not a directory');
+    await expect(loadModel(file)).rejects.toThrow(/model directory .*model is not a directory/);
+  });
+
+  it('with roots, the model directory and each file must really lie inside them when loaded', async () => {
+    const src = await testModel();
+    const root = tempDir('rds-modelroot-');
+    const dir = path.join(root, 'model');
+    fs.mkdirSync(dir);
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+    fs.symlinkSync(path.join(src, 'model.onnx'), path.join(dir, 'model.onnx')); // leads out of the root
+    await expect(loadModel(dir, { roots: [root] })).rejects.toThrow(/model\.onnx leads outside the allowed data roots/);
+    fs.symlinkSync(src, path.join(root, 'linked'));
+    await expect(loadModel(path.join(root, 'linked'), { roots: [root] })).rejects.toThrow(/linked leads outside the allowed data roots/);
+    // Without roots (the CLI), and with the real file inside, it loads.
+    fs.rmSync(path.join(dir, 'model.onnx'));
+    fs.copyFileSync(path.join(src, 'model.onnx'), path.join(dir, 'model.onnx'));
+    const m = await loadModel(dir, { roots: [root] });
+    expect(m.ref.id).toBe('model');
+    await m.session.release();
+  });
+
   it('rejects a graph without last_hidden_state', async () => {
     const src = await testModel();
     const dir = tempDir('rds-wrongmodel-');

@@ -48,6 +48,8 @@ export interface IngestOptions {
   onProgress?: (p: IngestProgress) => void;
   /** Directory relative inputs and globs are resolved against (default: process.cwd()). */
   cwd?: string;
+  /** Query files must really lie inside these when opened (the pool's own files use PoolConfig.roots). */
+  roots?: readonly string[] | undefined;
 }
 
 export interface PoolIngestResult {
@@ -263,7 +265,7 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
   try {
     for (const input of inputs) {
       const normaliser = new FileNormaliser(input.path, config.format);
-      for await (const batch of readRecords(input.path, config)) {
+      for await (const batch of readRecords(input.path, { maxRowBytes: config.maxRowBytes, roots: config.roots })) {
         throwIfCancelled(options.signal ?? neverAborted);
         for (const rec of batch.records) {
           read++;
@@ -357,7 +359,7 @@ export async function ingestQuerySet(
   const rejectedLines: string[] = [];
   for (const file of files) {
     const normaliser = new FileNormaliser(file.path, query.format);
-    for await (const batch of readRecords(file.path, { maxRowBytes })) {
+    for await (const batch of readRecords(file.path, { maxRowBytes, roots: options.roots })) {
       throwIfCancelled(options.signal ?? neverAborted);
       for (const rec of batch.records) {
         const out = normaliser.normalise(rec);

@@ -11,6 +11,11 @@ export const PoolConfig = z.object({
   shardSize: z.number().int().positive().default(50_000),
   /** Rows larger than this (bytes of the raw line/record) are rejected. */
   maxRowBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /**
+   * Set by the API server (to RDS_DATA_ROOTS; anything submitted is replaced): every pool and query
+   * file must really lie inside one of these directories when it is opened, symlinks resolved.
+   */
+  roots: z.array(z.string().min(1)).optional(),
 });
 export type PoolConfig = z.infer<typeof PoolConfig>;
 
@@ -52,6 +57,8 @@ export const ModelConfig = z.object({
   dtype: EmbeddingDtype.default('float16'),
   /** Rows between resumable checkpoints inside a shard. */
   checkpointRows: z.number().int().positive().default(1024),
+  /** Set by the API server (to RDS_DATA_ROOTS): the model's files must really lie inside these when loaded. */
+  roots: z.array(z.string().min(1)).optional(),
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
