@@ -193,6 +193,13 @@ describe('request validation', () => {
     expect(issues.map((i) => i.path).sort()).toEqual(['model.dir', 'queries[0].task', 'selection.budget', 'selection.strategy']);
   });
 
+  it('400 for an unknown (misspelt) key, naming its path, instead of running the defaults', async () => {
+    const res = await call('POST', '/v1/runs', { body: { ...config('typo'), selection: { strateg: 'top-k-max', budget: 5 } } });
+    expect(res.status).toBe(400);
+    expect(res.json.issues).toEqual([{ path: 'selection.strateg', message: expect.stringMatching(/unknown key/) }]);
+    expect(await backend.list()).toEqual([]);
+  });
+
   it('400 for malformed JSON, a non-object body and bad query parameters; 415 for other content types', async () => {
     expect((await call('POST', '/v1/runs', { raw: '{"runDir":' })).json).toEqual({ error: 'malformed request' });
     const arr = await call('POST', '/v1/runs', { body: [1, 2] });

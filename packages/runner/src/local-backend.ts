@@ -8,7 +8,7 @@ import { RunConflictError, RunNotFoundError } from './errors.js';
 import { newRunId, runLocal } from './local.js';
 import { PauseGate } from './pause-gate.js';
 import { readRunStatus } from './status.js';
-import { parseRunConfig } from './validate.js';
+import { assertRunDirUsable, parseRunConfig } from './validate.js';
 
 export interface LocalBackendOptions {
   activities: RunActivities;
@@ -65,6 +65,7 @@ export class LocalBackend implements RunBackend {
 
   async start(input: RunConfigInput): Promise<{ runId: string }> {
     const config = parseRunConfig(input);
+    await assertRunDirUsable(config.runDir);
     const busy = this.active !== null;
     if (busy && this.options.whenBusy === 'reject') {
       throw new RunConflictError(`a run is already in progress (${this.active?.runId}); this backend runs one at a time`);

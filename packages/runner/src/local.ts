@@ -5,7 +5,7 @@ import { addShard, embedRate, EMPTY_TOTALS, progressFromHeartbeats, runError, ru
 import { acquireRunLock } from './lock.js';
 import { abortReason, PauseGate } from './pause-gate.js';
 import { readRunStatus, StatusFileWriter } from './status.js';
-import { parseRunConfig } from './validate.js';
+import { assertRunDirUsable, parseRunConfig } from './validate.js';
 
 export interface RunLocalOptions {
   /** The activity functions (normally `activities` from '@rds/runner/activities'). */
@@ -34,6 +34,7 @@ export function newRunId(): string {
  */
 export async function runLocal(input: RunConfigInput, options: RunLocalOptions): Promise<RunStatus> {
   const config = parseRunConfig(input);
+  await assertRunDirUsable(config.runDir);
   const previous = await readRunStatus(config.runDir).catch(() => null);
   const runId = options.runId ?? previous?.runId ?? newRunId();
   const release = await acquireRunLock(config.runDir, runId);

@@ -94,6 +94,20 @@ describe('runLocal', () => {
   });
 });
 
+describe('a runDir that is a file', () => {
+  it('is a validation error naming runDir, before any work (not EEXIST and "run again to resume")', async () => {
+    const file = path.join(dir, 'not-a-dir');
+    await fs.writeFile(file, 'x');
+    const { activities, calls } = fakeActivities({ shards: 1, rowsPerShard: 2 });
+    const err = await runLocal(configFor(file), { activities }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues).toEqual([{ path: 'runDir', message: expect.stringMatching(/exists and is not a directory/) }]);
+    expect(calls).toEqual([]);
+    await expect(new LocalBackend({ activities }).start(configFor(file))).rejects.toBeInstanceOf(ValidationError);
+    expect(await fs.readFile(file, 'utf8')).toBe('x');
+  });
+});
+
 describe('run directory lock', () => {
   it('refuses a second runner on the same run directory while the first is alive, and takes over a crashed one', async () => {
     const fake = fakeActivities({ shards: 3, rowsPerShard: 3, shardMs: 60 });

@@ -36,6 +36,35 @@ describe('RunConfig', () => {
     expect(v.issues.map((i) => i.path).sort()).toEqual(['queries[0].task', 'selection.budget']);
   });
 
+  it('rejects unknown keys at every level, naming each one', () => {
+    const bad = {
+      ...minimal,
+      extra: 1,
+      selection: { budget: 10, strateg: 'top-k-max' },
+      queries: [{ ...minimal.queries[0], formt: 'tulu' }],
+      handoff: { destination: { kind: 'local', dirr: 'x' }, trigger: { kind: 'webhook', url: 'https://h.example/', secretEnv: 'RDS_WEBHOOK_X', maxAttempt: 3 } },
+      scoring: { topk: 10 },
+    };
+    let err: unknown;
+    try {
+      parseOrThrow(RunConfig, bad, 'config.json');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.path).sort()).toEqual(
+      ['extra', 'handoff.destination.dirr', 'handoff.trigger.maxAttempt', 'queries[0].formt', 'scoring.topk', 'selection.strateg'].sort(),
+    );
+    expect((err as ValidationError).message).toContain('selection.strateg: unknown key');
+  });
+
+  it('bounds scoring.topK by what can be held in memory, at validation (not after embedding)', () => {
+    const r = RunConfig.safeParse({ ...minimal, scoring: { topK: 2_000_000_000 } });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['scoring.topK', expect.stringMatching(/at most 1048576/)]]);
+    expect(RunConfig.parse({ ...minimal, scoring: { topK: 1 << 20 } }).scoring.topK).toBe(1 << 20);
+  });
+
   it('rejects duplicate task names', () => {
     const r = RunConfig.safeParse({ ...minimal, queries: [minimal.queries[0], minimal.queries[0]] });
     expect(r.success).toBe(false);
