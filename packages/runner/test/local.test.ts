@@ -94,6 +94,27 @@ describe('runLocal', () => {
   });
 });
 
+describe('leftovers of killed writers', () => {
+  it('temp files and scratch dirs of dead writers are removed when a run (re)starts; a live writer\'s are kept', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const live = process.ppid;
+    await fs.mkdir(path.join(dir, 'handoff', `.scratch-${dead}-0a1b2c3d`), { recursive: true });
+    const leftovers = [`.status.json.${dead}.0a1b2c3d.tmp`, `handoff/.receipt.json.${dead}.deadbeef.tmp`, `.run.lock.${dead}.12345678.tmp`, `handoff/.scratch-${dead}-0a1b2c3d`];
+    for (const f of leftovers.slice(0, 3)) await fs.writeFile(path.join(dir, f), 'partial');
+    const kept = [`.selection.jsonl.${live}.0a1b2c3d.tmp`, 'handoff/.notes.tmp'];
+    await fs.mkdir(path.join(dir, 'selection'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'selection', kept[0]!), 'being written');
+    await fs.writeFile(path.join(dir, kept[1]!), 'not ours');
+    const { activities } = fakeActivities({ shards: 1, rowsPerShard: 2 });
+    const logs: string[] = [];
+    expect((await runLocal(configFor(dir), { activities, log: (m) => logs.push(m) })).state).toBe('completed');
+    for (const f of leftovers) expect(await exists(path.join(dir, f)), f).toBe(false);
+    expect(await exists(path.join(dir, 'selection', kept[0]!))).toBe(true);
+    expect(await exists(path.join(dir, kept[1]!))).toBe(true);
+    expect(logs.filter((l) => l.startsWith('removed ')).length).toBe(4);
+  });
+});
+
 describe('a runDir that is a file', () => {
   it('is a validation error naming runDir, before any work (not EEXIST and "run again to resume")', async () => {
     const file = path.join(dir, 'not-a-dir');
