@@ -116,6 +116,16 @@ export class PathPolicy {
     };
   }
 
+  /**
+   * `text` (an error message for a client) with absolute paths under the roots (and the server's
+   * working directory) made relative to them, so responses do not reveal the server's layout.
+   */
+  relativise(text: string): string {
+    const prefixes = [this.runsRoot, ...this.dataRoots, process.cwd()].map((p) => p + path.sep).sort((a, b) => b.length - a.length);
+    for (const p of prefixes) text = text.split(p).join('');
+    return text;
+  }
+
   /** Whether a run directory (e.g. reported by a Temporal run) lies inside the runs root, symlinks followed. */
   async isRunDirAllowed(runDir: string): Promise<boolean> {
     try {

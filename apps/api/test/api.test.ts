@@ -420,13 +420,37 @@ describe('runs through the LocalBackend', () => {
     for (const id of ids) {
       const done = await finished(id);
       expect(done.state).toBe('failed');
-      expect(done.status?.error?.message).toMatch(/leads outside the allowed data roots/);
+      expect(done.status?.error?.message).toMatch(/^(swapped\.jsonl|late\/x\.jsonl) leads outside the allowed data roots/); // relative to the root
+      expect(JSON.stringify(done.status?.error)).not.toContain(tmp);
       expect(done.artifacts.map((a) => a.name)).not.toContain('pool-manifest');
       expect((await call('GET', `/v1/runs/${id}/selection`)).status).toBe(404);
     }
     expect((await finished(holder)).state).toBe('completed');
     fs.rmSync(path.join(dataRoot, 'swapped.jsonl'));
     fs.rmSync(path.join(dataRoot, 'late'), { recursive: true });
+  });
+
+  it('a corrupt selection/summary.json is a 500 with a request id (a server fault, not a bad request)', async () => {
+    const runId = (await call('POST', '/v1/runs', { body: config('corrupt-summary', { selection: { strategy: 'round-robin-tasks', budget: 5 } }) })).json.runId as string;
+    const done = await finished(runId);
+    expect(done.state).toBe('completed');
+    expect((await call('GET', `/v1/runs/${runId}/selection`)).status).toBe(200);
+    fs.writeFileSync(path.join(done.runDir, 'selection', 'summary.json'), '{"kind": "selection", "trunc');
+    const res = await call('GET', `/v1/runs/${runId}/selection`);
+    expect(res.status).toBe(500);
+    expect(res.json).toEqual({ error: 'internal error', requestId: expect.any(String) });
+  });
+
+  it('a 409 names the run directory relative to the runs root', async () => {
+    const first = (await call('POST', '/v1/runs', { body: config('busy-dir') })).json.runId as string;
+    expect((await call('POST', `/v1/runs/${first}/pause`)).status).toBe(202);
+    await until('paused', async () => (await detail(first)).state === 'paused');
+    const second = await call('POST', '/v1/runs', { body: config('busy-dir') });
+    expect(second.status).toBe(409);
+    expect(second.json.error).toMatch(/already using run directory busy-dir$/);
+    expect(second.text).not.toContain(tmp);
+    expect((await call('POST', `/v1/runs/${first}/cancel`)).status).toBe(202);
+    expect((await finished(first)).state).toBe('cancelled');
   });
 
   it('S3 destinations upload only to the endpoints the operator listed (none listed: refused), and the refused endpoint hears nothing', async () => {

@@ -60,14 +60,24 @@ export interface LoadedModel {
 
 const REQUIRED_FILES = ['model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'];
 
-/** sha256 of model.onnx (+ external data), cached in a sidecar keyed by size and mtime. */
-export async function modelChecksum(dir: string): Promise<string> {
+/**
+ * Where caches live: RDS_CACHE_DIR, else $XDG_CACHE_HOME/rds-select, else ~/.cache/rds-select. Never
+ * inside a model directory: those lie in data roots, which the server only reads.
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.RDS_CACHE_DIR) return path.resolve(env.RDS_CACHE_DIR);
+  return path.join(env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'rds-select');
+}
+
+/** sha256 of model.onnx (+ external data), cached in the cache dir (by the model's real path), keyed by size and mtime. */
+export async function modelChecksum(dir: string, cache = cacheDir()): Promise<string> {
   const files = ['model.onnx', 'model.onnx_data', 'model.onnx.data'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
   const key = files.map((f) => {
     const st = fs.statSync(f);
     return `${path.basename(f)}:${st.size}:${st.mtimeMs}`;
   });
-  const sidecar = path.join(dir, '.rds-checksum.json');
+  const real = await fsp.realpath(dir);
+  const sidecar = path.join(cache, 'model-checksums', `${createHash('sha256').update(real).digest('hex').slice(0, 32)}.json`);
   const Sidecar = z.object({ key: z.array(z.string()), sha256: z.string() });
   try {
     const cached = await readJsonFile(sidecar, Sidecar);
@@ -80,7 +90,7 @@ export async function modelChecksum(dir: string): Promise<string> {
     for await (const chunk of fs.createReadStream(f, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
   }
   const sha256 = hash.digest('hex');
-  // A read-only model directory is fine: the checksum is then recomputed each time.
+  // An unwritable cache dir is fine: the checksum is then recomputed each time.
   await writeJsonAtomic(sidecar, { key, sha256 }).catch(() => undefined);
   return sha256;
 }
