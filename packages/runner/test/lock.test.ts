@@ -65,12 +65,16 @@ describe('run lock', () => {
   });
 
   it('a killed holder that is not reaped yet (a zombie) does not block the next run', async () => {
-    // sh starts a subshell that exits at once, then becomes `sleep`, which never reaps it.
-    const parent = spawn('sh', ['-c', '(exit 0) & echo $!; exec sleep 1000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // sh starts a subshell that waits for a line on fd 3, then becomes `sleep`, which never reaps it;
+    // the subshell is let go only once sh has become sleep, so it is left a zombie every time.
+    const parent = spawn('sh', ['-c', '(read x <&3; exit 0) & echo $!; exec sleep 1000 3<&-'], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
     try {
-      const zombie = Number((await createInterface({ input: parent.stdout })[Symbol.asyncIterator]().next()).value);
+      const zombie = Number((await createInterface({ input: parent.stdout! })[Symbol.asyncIterator]().next()).value);
+      const comm = () => readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim();
       const state = () => readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1]![0];
-      while (state() !== 'Z') await new Promise((r) => setImmediate(r)); // the subshell's exit (not a timing assumption: it is waited for)
+      while (comm() !== 'sleep') await new Promise((r) => setImmediate(r));
+      (parent.stdio[3] as Writable).write('go\n');
+      while (state() !== 'Z') await new Promise((r) => setImmediate(r)); // its exit, waited for
       process.kill(zombie, 0); // still "exists" for kill(0)
       await fs.writeFile(lockPath(dir), JSON.stringify({ pid: zombie, host: os.hostname(), runId: 'killed', since: 'x' }));
       const release = await acquireRunLock(dir, 'next');
