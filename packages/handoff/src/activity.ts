@@ -272,7 +272,7 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     if (trigger.kind === 'webhook') {
       const secret = env[trigger.secretEnv];
       if (!secret) throw new ValidationError(`handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`);
-      const res = await sendWebhook({ url: trigger.url, secret, payload, maxAttempts: trigger.maxAttempts, signal: rt.signal, log: rt.log, ...options.webhook });
+      const res = await sendWebhook({ url: trigger.url, secret, payload, maxAttempts: trigger.maxAttempts, maxRetryMs: trigger.maxRetrySeconds * 1000, signal: rt.signal, log: rt.log, ...options.webhook });
       Object.assign(receipt.trigger, { status: 'sent', attempts: res.attempts, detail: res.detail });
     } else if (trigger.kind === 'temporal') {
       const res = await runTemporalTrigger(temporalTriggerPlan(trigger, payload, env), options.temporalConnectTimeoutMs);

@@ -94,6 +94,24 @@ describe('runLocal', () => {
   });
 });
 
+describe('LocalBackend slot and handoff', () => {
+  it('a run waiting in its handoff trigger does not hold up the queue', async () => {
+    const fake = fakeActivities({ shards: 1, rowsPerShard: 2 });
+    let unblock: () => void = () => {};
+    const blocked = new Promise<void>((r) => (unblock = r));
+    const handoff = fake.activities.handoffSelection;
+    // A's handoff waits until the test lets it go (a webhook retrying against a host that is down).
+    const activities = { ...fake.activities, handoffSelection: async (i: Parameters<typeof handoff>[0]) => (i.runDir.endsWith('a') ? blocked.then(() => handoff(i)) : handoff(i)) };
+    const backend = new LocalBackend({ activities });
+    const a = await backend.start(configFor(path.join(dir, 'a')));
+    const b = await backend.start(configFor(path.join(dir, 'b')));
+    expect((await backend.wait(b.runId)).state).toBe('completed'); // while A is still in its handoff
+    expect(await backend.get(a.runId)).toMatchObject({ state: 'running', stage: 'handoff' });
+    unblock();
+    expect((await backend.wait(a.runId)).state).toBe('completed');
+  });
+});
+
 describe('leftovers of killed writers', () => {
   it('temp files and scratch dirs of dead writers are removed when a run (re)starts; a live writer\'s are kept', async () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;

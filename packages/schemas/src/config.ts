@@ -138,7 +138,10 @@ export const Trigger = z.discriminatedUnion('kind', [
     url: z.string().url(),
     /** Name of the environment variable holding the HMAC-SHA256 secret (never the secret itself). */
     secretEnv: z.string().min(1),
-    maxAttempts: z.number().int().positive().default(5),
+    /** Capped: a trigger retrying for days would hold its run (and, on a worker, a slot) that long. */
+    maxAttempts: z.number().int().positive().max(20).default(5),
+    /** Total time spent waiting between attempts; no retry starts that would end past it. */
+    maxRetrySeconds: z.number().int().positive().max(3600).default(600),
   }),
   z.strictObject({
     kind: z.literal('temporal'),
