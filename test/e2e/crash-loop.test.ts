@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTestModel } from '@rds/encoder';
 import { loadConfigFile } from '@rds/runner';
+import { rng } from '../../packages/vector-index/test/helpers.js';
 import { EXAMPLES, spawnRds, type Exit } from './helpers.js';
 
 /**
@@ -18,18 +19,6 @@ import { EXAMPLES, spawnRds, type Exit } from './helpers.js';
 const KILLS = 10;
 const SEED = 20_261_202;
 const TIMESTAMP_KEYS = new Set(['createdAt', 'startedAt', 'updatedAt', 'finishedAt', 'since']);
-
-/** mulberry32: a small seeded PRNG, so a failing sequence of kill points can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function withoutTimestamps(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutTimestamps);
@@ -88,7 +77,7 @@ describe('crash loop', () => {
     expect(await leftovers(runDir)).toEqual([]);
     await fs.rename(runDir, path.join(tmp, 'straight'));
 
-    const random = prng(SEED);
+    const random = rng(SEED); // seeded: a failing sequence of kill points replays
     const outcomes: string[] = [];
     let kills = 0;
     let completions = 0;

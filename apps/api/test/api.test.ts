@@ -255,6 +255,9 @@ describe('request validation', () => {
     expect(confined.pool.inputs).toEqual([path.join(paths.dataRoots[0]!, '..pool.jsonl'), path.join(paths.dataRoots[0]!, 'queries', 'math.jsonl')]);
     expect(confined.queries.map((q) => q.path)).toEqual(['math', 'code'].map((t) => path.join(paths.dataRoots[0]!, 'queries', `${t}.jsonl`)));
     expect(confined.model.dir).toBe(path.join(paths.dataRoots[0]!, 'model'));
+    // The roots the activities check files against are the server's, whatever a request says.
+    const widened = await paths.confineConfig(RunConfig.parse(config('widened', { pool: { inputs: ['pool.jsonl'], roots: ['/'] }, model: { dir: 'model', roots: ['/'] } })));
+    expect([widened.pool.roots, widened.model.roots]).toEqual([paths.dataRoots, paths.dataRoots]);
   });
 });
 

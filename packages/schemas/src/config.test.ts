@@ -11,6 +11,15 @@ const minimal = {
   selection: { budget: 100 },
 };
 
+function errorOf(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 describe('RunConfig', () => {
   it('applies documented defaults', () => {
     const c = RunConfig.parse(minimal);
@@ -24,12 +33,7 @@ describe('RunConfig', () => {
 
   it('names the bad field path in errors', () => {
     const bad = { ...minimal, selection: { budget: -3 }, queries: [{ task: 'bad name!', path: 'x' }] };
-    let err: unknown;
-    try {
-      parseOrThrow(RunConfig, bad, 'config.json');
-    } catch (e) {
-      err = e;
-    }
+    const err = errorOf(() => parseOrThrow(RunConfig, bad, 'config.json'));
     expect(err).toBeInstanceOf(ValidationError);
     const v = err as ValidationError;
     expect(v.message).toContain('invalid config.json');
@@ -45,12 +49,7 @@ describe('RunConfig', () => {
       handoff: { destination: { kind: 'local', dirr: 'x' }, trigger: { kind: 'webhook', url: 'https://h.example/', secretEnv: 'RDS_WEBHOOK_X', maxAttempt: 3 } },
       scoring: { topk: 10 },
     };
-    let err: unknown;
-    try {
-      parseOrThrow(RunConfig, bad, 'config.json');
-    } catch (e) {
-      err = e;
-    }
+    const err = errorOf(() => parseOrThrow(RunConfig, bad, 'config.json'));
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).issues.map((i) => i.path).sort()).toEqual(
       ['extra', 'handoff.destination.dirr', 'handoff.trigger.maxAttempt', 'queries[0].formt', 'scoring.topk', 'selection.strateg'].sort(),
