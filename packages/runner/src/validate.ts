@@ -13,8 +13,9 @@ export function parseRunConfig(config: unknown, where = 'run config'): RunConfig
 export async function assertRunDirUsable(runDir: string): Promise<void> {
   const st = await fs.stat(runDir).catch(() => null);
   if (st && !st.isDirectory()) {
-    const message = `${runDir} exists and is not a directory (every artifact of the run goes under runDir)`;
-    throw new ValidationError(`invalid run config:\n  runDir: ${message}`, [{ path: 'runDir', message }]);
+    // The issue (what an API client sees) does not repeat the server's absolute path; the message does.
+    const message = 'exists and is not a directory (every artifact of the run goes under runDir)';
+    throw new ValidationError(`invalid run config:\n  runDir: ${runDir} ${message}`, [{ path: 'runDir', message }]);
   }
 }
 
