@@ -179,7 +179,13 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
       }
     }
     // A run's error names files by absolute path: shown relative to the roots.
-    const status = detail.status?.error ? { ...detail.status, error: { ...detail.status.error, message: paths.relativise(detail.status.error.message) } } : detail.status;
+    const error = detail.status?.error;
+    const status = error
+      ? {
+          ...detail.status!,
+          error: { ...error, message: paths.relativise(error.message), ...(error.issues ? { issues: error.issues.map((i) => ({ ...i, message: paths.relativise(i.message) })) } : {}) },
+        }
+      : detail.status;
     return { ...detail, status, artifacts };
   });
 

@@ -444,6 +444,16 @@ describe('runs through the LocalBackend', () => {
     expect(res.json).toEqual({ error: 'internal error', requestId: expect.any(String) });
   });
 
+  it('an empty pool fails the run at ingest, naming the input relative to the data root', async () => {
+    fs.writeFileSync(path.join(dataRoot, 'empty.jsonl'), '');
+    const runId = (await call('POST', '/v1/runs', { body: config('empty-pool', { pool: { inputs: ['empty.jsonl'], shardSize: 100 } }) })).json.runId as string;
+    const done = await finished(runId);
+    expect(done).toMatchObject({ state: 'failed', stage: 'ingest' });
+    expect(done.status?.error?.message).toBe('pool.inputs: the pool is empty: empty.jsonl gave no rows at all');
+    expect(JSON.stringify(done.status?.error)).not.toContain(tmp);
+    fs.rmSync(path.join(dataRoot, 'empty.jsonl'));
+  });
+
   it('a 409 names the run directory relative to the runs root', async () => {
     const first = (await call('POST', '/v1/runs', { body: config('busy-dir') })).json.runId as string;
     expect((await call('POST', `/v1/runs/${first}/pause`)).status).toBe(202);
