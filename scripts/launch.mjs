@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // Runs a TypeScript entry point of this repository the way every command does: through tsx with the
 // `@rds/source` export condition (workspace packages resolve to their sources, no build step), in a
-// child process with the malloc settings below; signals are forwarded.
+// child process with the malloc settings below; signals are forwarded, and the child dies with the
+// launcher (an IPC channel it watches, see parent-watch.mjs), so kill -9 of `rds` or `npm run api`
+// never leaves the real process running on its own.
 //   node scripts/launch.mjs <entry.ts> [args...]           npm run api, npm run bench:*
 //   import { launch } from '../../../scripts/launch.mjs'    the rds and rds-worker commands
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+const PARENT_WATCH = fileURLToPath(new URL('./parent-watch.mjs', import.meta.url));
 
 /**
  * glibc serves large allocations with fresh pages from the kernel and unmaps them on free, so every
@@ -17,8 +21,8 @@ import { fileURLToPath } from 'node:url';
 export const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(256 << 20) };
 
 export function launch(entry, args) {
-  const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', entry, ...args], {
-    stdio: 'inherit',
+  const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', PARENT_WATCH, '--import', 'tsx', entry, ...args], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
     env: { ...MALLOC_ENV, ...process.env },
   });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));

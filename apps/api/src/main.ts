@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     tokens: settings.tokens,
     paths,
     bodyLimit: settings.bodyLimit,
-    triggers: { allowCommands: settings.allowCommandTriggers, webhookHosts: settings.webhookHosts },
+    triggers: { allowCommands: settings.allowCommandTriggers, webhookHosts: settings.webhookHosts, s3Endpoints: settings.s3Endpoints, temporal: settings.temporalTriggers },
     ...(settings.corsOrigin ? { corsOrigin: settings.corsOrigin } : {}),
     logger,
   });

@@ -1,15 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { isInside } from '@rds/artifacts';
 import { expandInputs } from '@rds/pool';
 import { ValidationError, type RunConfig } from '@rds/schemas';
 
 const GLOB_CHARS = /[*?[\]{}()!]/;
 
-function isInside(root: string, target: string): boolean {
-  const rel = path.relative(root, target);
-  // `..name` is an ordinary file inside; only `..` itself or `../...` leaves the root.
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
-}
 
 /** realpath of the deepest existing ancestor, with the missing tail appended (a symlink anywhere up the chain is followed). */
 async function realpathOfNearest(target: string): Promise<string> {
@@ -112,11 +108,22 @@ export class PathPolicy {
     return {
       ...config,
       runDir,
-      pool: { ...config.pool, inputs },
+      // The activities check again where they open the files (a path may be swapped for a symlink after this check).
+      pool: { ...config.pool, inputs, roots: [...this.dataRoots] },
       queries,
-      model: { ...config.model, dir: modelDir },
+      model: { ...config.model, dir: modelDir, roots: [...this.dataRoots] },
       handoff: { ...config.handoff, destination },
     };
+  }
+
+  /**
+   * `text` (an error message for a client) with absolute paths under the roots (and the server's
+   * working directory) made relative to them, so responses do not reveal the server's layout.
+   */
+  relativise(text: string): string {
+    const prefixes = [this.runsRoot, ...this.dataRoots, process.cwd()].map((p) => p + path.sep).sort((a, b) => b.length - a.length);
+    for (const p of prefixes) text = text.split(p).join('');
+    return text;
   }
 
   /** Whether a run directory (e.g. reported by a Temporal run) lies inside the runs root, symlinks followed. */

@@ -128,7 +128,7 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof ValidationError) return sendError(reply, 400, { error: 'invalid request', issues: err.issues });
     if (err instanceof RunNotFoundError) return sendError(reply, 404, { error: 'run not found' });
-    if (err instanceof RunConflictError) return sendError(reply, 409, { error: err.message });
+    if (err instanceof RunConflictError) return sendError(reply, 409, { error: paths.relativise(err.message) });
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
     if (status >= 400 && status < 500) return sendError(reply, status, { error: CLIENT_ERRORS[status] ?? 'bad request' });
     req.log.error({ err }, 'request failed');
@@ -178,7 +178,15 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
         if (stat?.isFile()) artifacts.push({ name, file: path.relative(root, file), bytes: stat.size });
       }
     }
-    return { ...detail, artifacts };
+    // A run's error names files by absolute path: shown relative to the roots.
+    const error = detail.status?.error;
+    const status = error
+      ? {
+          ...detail.status!,
+          error: { ...error, message: paths.relativise(error.message), ...(error.issues ? { issues: error.issues.map((i) => ({ ...i, message: paths.relativise(i.message) })) } : {}) },
+        }
+      : detail.status;
+    return { ...detail, status, artifacts };
   });
 
   for (const action of ['pause', 'resume', 'cancel'] as const) {
@@ -196,7 +204,12 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     const detail = await backend.get(id);
     if (!detail) throw new RunNotFoundError(id);
     // A run directory outside the runs root (a Temporal run started elsewhere) is not served.
-    const page = (await paths.isRunDirAllowed(detail.runDir)) ? await selections.page(detail.runDir, offset, limit) : null;
+    // The run's own files failing validation is the server's fault, not the request's: a 500, not a 400.
+    const page = (await paths.isRunDirAllowed(detail.runDir))
+      ? await selections.page(detail.runDir, offset, limit).catch((err: unknown) => {
+          throw err instanceof ValidationError ? new Error(`run ${id}: unreadable selection artifacts: ${err.message}`, { cause: err }) : err;
+        })
+      : null;
     if (!page) return sendError(reply, 404, { error: 'no selection for this run yet' });
     return page;
   });

@@ -3,7 +3,7 @@ import { connectTemporalClient, holdsFromEnv, LocalBackend, TemporalBackend, typ
 import { activities } from '@rds/runner/activities';
 import { TokenSet } from './auth.js';
 import { DEFAULT_BODY_LIMIT } from './server.js';
-import { parseWebhookHosts } from './trigger-policy.js';
+import { parseHostList, parseNameList, parseWebhookHosts, type TemporalTriggerAllowList } from './trigger-policy.js';
 
 export interface ApiSettings {
   host: string;
@@ -18,6 +18,10 @@ export interface ApiSettings {
   allowCommandTriggers: boolean;
   /** RDS_WEBHOOK_HOSTS: hosts submitted webhook triggers may call (none: webhooks refused). */
   webhookHosts: string[];
+  /** RDS_S3_ENDPOINTS: hosts submitted S3 destinations may upload to (none: S3 destinations refused). */
+  s3Endpoints: string[];
+  /** RDS_TEMPORAL_TRIGGER_{NAMESPACES,TASK_QUEUES,WORKFLOWS,SIGNALS}: what submitted temporal triggers may reach (none: refused). */
+  temporalTriggers: TemporalTriggerAllowList;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -54,6 +58,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettin
     corsOrigin: env.RDS_CORS_ORIGIN || undefined,
     allowCommandTriggers: flag(env, 'RDS_API_ALLOW_COMMAND_TRIGGER'),
     webhookHosts: parseWebhookHosts(env.RDS_WEBHOOK_HOSTS),
+    s3Endpoints: parseHostList('RDS_S3_ENDPOINTS', env.RDS_S3_ENDPOINTS),
+    temporalTriggers: {
+      namespaces: parseNameList(env.RDS_TEMPORAL_TRIGGER_NAMESPACES),
+      taskQueues: parseNameList(env.RDS_TEMPORAL_TRIGGER_TASK_QUEUES),
+      workflowTypes: parseNameList(env.RDS_TEMPORAL_TRIGGER_WORKFLOWS),
+      signals: parseNameList(env.RDS_TEMPORAL_TRIGGER_SIGNALS),
+    },
   };
 }
 

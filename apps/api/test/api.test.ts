@@ -195,6 +195,13 @@ describe('request validation', () => {
     expect(issues.map((i) => i.path).sort()).toEqual(['model.dir', 'queries[0].task', 'selection.budget', 'selection.strategy']);
   });
 
+  it('400 for an unknown (misspelt) key, naming its path, instead of running the defaults', async () => {
+    const res = await call('POST', '/v1/runs', { body: { ...config('typo'), selection: { strateg: 'top-k-max', budget: 5 } } });
+    expect(res.status).toBe(400);
+    expect(res.json.issues).toEqual([{ path: 'selection.strateg', message: expect.stringMatching(/unknown key/) }]);
+    expect(await backend.list()).toEqual([]);
+  });
+
   it('400 for malformed JSON, a non-object body and bad query parameters; 415 for other content types', async () => {
     expect((await call('POST', '/v1/runs', { raw: '{"runDir":' })).json).toEqual({ error: 'malformed request' });
     const arr = await call('POST', '/v1/runs', { body: [1, 2] });
@@ -250,6 +257,9 @@ describe('request validation', () => {
     expect(confined.pool.inputs).toEqual([path.join(paths.dataRoots[0]!, '..pool.jsonl'), path.join(paths.dataRoots[0]!, 'queries', 'math.jsonl')]);
     expect(confined.queries.map((q) => q.path)).toEqual(['math', 'code'].map((t) => path.join(paths.dataRoots[0]!, 'queries', `${t}.jsonl`)));
     expect(confined.model.dir).toBe(path.join(paths.dataRoots[0]!, 'model'));
+    // The roots the activities check files against are the server's, whatever a request says.
+    const widened = await paths.confineConfig(RunConfig.parse(config('widened', { pool: { inputs: ['pool.jsonl'], roots: ['/'] }, model: { dir: 'model', roots: ['/'] } })));
+    expect([widened.pool.roots, widened.model.roots]).toEqual([paths.dataRoots, paths.dataRoots]);
   });
 });
 
@@ -405,6 +415,130 @@ describe('runs through the LocalBackend', () => {
     }
   });
 
+  it('confinement holds where files are opened: an input swapped for a symlink after the 201, or a glob that later matches one, fails the run and serves nothing', async () => {
+    fs.writeFileSync(path.join(dataRoot, 'swapped.jsonl'), fs.readFileSync(path.join(EXAMPLES, 'pool.jsonl')));
+    fs.mkdirSync(path.join(dataRoot, 'late'));
+    // A paused run holds the one local slot, so the next two stay queued while the files change under them.
+    const holder = (await call('POST', '/v1/runs', { body: config('slot-holder') })).json.runId as string;
+    expect((await call('POST', `/v1/runs/${holder}/pause`)).status).toBe(202);
+    await until('paused', async () => (await detail(holder)).state === 'paused');
+    const swapped = await call('POST', '/v1/runs', { body: config('swapped', { pool: { inputs: ['swapped.jsonl'], shardSize: 100 } }) });
+    const globbed = await call('POST', '/v1/runs', { body: config('globbed', { pool: { inputs: ['late/*.jsonl'], shardSize: 100 } }) });
+    expect([swapped.status, globbed.status]).toEqual([201, 201]);
+    const ids = [swapped.json.runId as string, globbed.json.runId as string];
+    for (const id of ids) expect((await detail(id)).state).toBe('queued');
+    fs.rmSync(path.join(dataRoot, 'swapped.jsonl'));
+    fs.symlinkSync(path.join(outside, 'secret.jsonl'), path.join(dataRoot, 'swapped.jsonl'));
+    fs.symlinkSync(path.join(outside, 'secret.jsonl'), path.join(dataRoot, 'late', 'x.jsonl'));
+    expect((await call('POST', `/v1/runs/${holder}/resume`)).status).toBe(202);
+    for (const id of ids) {
+      const done = await finished(id);
+      expect(done.state).toBe('failed');
+      expect(done.status?.error?.message).toMatch(/^(swapped\.jsonl|late\/x\.jsonl) leads outside the allowed data roots/); // relative to the root
+      expect(JSON.stringify(done.status?.error)).not.toContain(tmp);
+      expect(done.artifacts.map((a) => a.name)).not.toContain('pool-manifest');
+      expect((await call('GET', `/v1/runs/${id}/selection`)).status).toBe(404);
+    }
+    expect((await finished(holder)).state).toBe('completed');
+    fs.rmSync(path.join(dataRoot, 'swapped.jsonl'));
+    fs.rmSync(path.join(dataRoot, 'late'), { recursive: true });
+  });
+
+  it('a corrupt selection/summary.json is a 500 with a request id (a server fault, not a bad request)', async () => {
+    const runId = (await call('POST', '/v1/runs', { body: config('corrupt-summary', { selection: { strategy: 'round-robin-tasks', budget: 5 } }) })).json.runId as string;
+    const done = await finished(runId);
+    expect(done.state).toBe('completed');
+    expect((await call('GET', `/v1/runs/${runId}/selection`)).status).toBe(200);
+    fs.writeFileSync(path.join(done.runDir, 'selection', 'summary.json'), '{"kind": "selection", "trunc');
+    const res = await call('GET', `/v1/runs/${runId}/selection`);
+    expect(res.status).toBe(500);
+    expect(res.json).toEqual({ error: 'internal error', requestId: expect.any(String) });
+  });
+
+  it('an empty pool fails the run at ingest, naming the input relative to the data root', async () => {
+    fs.writeFileSync(path.join(dataRoot, 'empty.jsonl'), '');
+    const runId = (await call('POST', '/v1/runs', { body: config('empty-pool', { pool: { inputs: ['empty.jsonl'], shardSize: 100 } }) })).json.runId as string;
+    const done = await finished(runId);
+    expect(done).toMatchObject({ state: 'failed', stage: 'ingest' });
+    expect(done.status?.error?.message).toBe('pool.inputs: the pool is empty: empty.jsonl gave no rows at all');
+    expect(JSON.stringify(done.status?.error)).not.toContain(tmp);
+    fs.rmSync(path.join(dataRoot, 'empty.jsonl'));
+  });
+
+  it('a 409 names the run directory relative to the runs root', async () => {
+    const first = (await call('POST', '/v1/runs', { body: config('busy-dir') })).json.runId as string;
+    expect((await call('POST', `/v1/runs/${first}/pause`)).status).toBe(202);
+    await until('paused', async () => (await detail(first)).state === 'paused');
+    const second = await call('POST', '/v1/runs', { body: config('busy-dir') });
+    expect(second.status).toBe(409);
+    expect(second.json.error).toMatch(/already using run directory busy-dir$/);
+    expect(second.text).not.toContain(tmp);
+    expect((await call('POST', `/v1/runs/${first}/cancel`)).status).toBe(202);
+    expect((await finished(first)).state).toBe('cancelled');
+  });
+
+  it('S3 destinations upload only to the endpoints the operator listed (none listed: refused), and the refused endpoint hears nothing', async () => {
+    const http = await import('node:http');
+    let heard = 0;
+    const trap = http.createServer((_req, res) => {
+      heard++;
+      res.end();
+    });
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
+    const trapUrl = `http://127.0.0.1:${(trap.address() as { port: number }).port}/`;
+    const s3 = (endpoint?: string, region = 'us-east-1') => ({ handoff: { destination: { kind: 's3' as const, bucket: 'b', ...(endpoint ? { endpoint } : {}), region } } });
+    try {
+      // This server lists none: every S3 destination is refused before anything runs.
+      for (const endpoint of [trapUrl, 'http://169.254.169.254/', undefined]) {
+        const res = await call('POST', '/v1/runs', { body: config('s3-refused', s3(endpoint)) });
+        expect(res.status, String(endpoint)).toBe(400);
+        expect(res.json.issues, String(endpoint)).toEqual([{ path: 'handoff.destination.endpoint', message: expect.stringMatching(/S3 destinations are disabled on this server .*RDS_S3_ENDPOINTS/) }]);
+      }
+      const listing = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, s3Endpoints: ['minio.internal:9000', 's3.eu-west-1.amazonaws.com'] } });
+      try {
+        const issuesFor = async (endpoint?: string, region?: string) => {
+          const res = await listing.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', s3(endpoint, region)) });
+          return (res.json() as { issues: { path: string; message: string }[] }).issues;
+        };
+        expect((await issuesFor('http://minio.internal:9000')).map((i) => i.path)).toEqual(['runDir']);
+        expect((await issuesFor(undefined, 'eu-west-1')).map((i) => i.path)).toEqual(['runDir']); // AWS itself, listed
+        for (const [endpoint, region] of [[trapUrl, undefined], ['http://minio.internal:9001', undefined], ['http://user:pw@minio.internal:9000', undefined], [undefined, 'us-east-1']] as const) {
+          const issues = await issuesFor(endpoint, region);
+          expect(issues.map((i) => i.path), String(endpoint)).toEqual(['runDir', 'handoff.destination.endpoint']);
+        }
+        expect((await issuesFor(undefined, 'x.evil.com/')).map((i) => i.path)).toEqual(['runDir', 'handoff.destination.region']);
+      } finally {
+        await listing.close();
+      }
+      expect(heard).toBe(0);
+    } finally {
+      await new Promise((r) => trap.close(r));
+    }
+  });
+
+  it('temporal triggers reach only the namespaces, task queues, workflow types and signals the operator listed (none listed: refused)', async () => {
+    const temporal = (t: Record<string, string>) => ({ handoff: { trigger: { kind: 'temporal' as const, workflowType: 'fineTune', taskQueue: 'training', ...t } } });
+    const refused = await call('POST', '/v1/runs', { body: config('temporal-refused', temporal({})) });
+    expect(refused.status).toBe(400);
+    expect(refused.json.issues).toEqual([{ path: 'handoff.trigger', message: expect.stringMatching(/temporal triggers are disabled on this server/) }]);
+    const allow = { namespaces: ['training'], taskQueues: ['training'], workflowTypes: ['fineTune'], signals: ['datasetReady'] };
+    const listing = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, temporal: allow } });
+    try {
+      const issuesFor = async (t: Record<string, string>) => {
+        const res = await listing.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', temporal(t)) });
+        return (res.json() as { issues: { path: string }[] }).issues.map((i) => i.path);
+      };
+      expect(await issuesFor({ namespace: 'training' })).toEqual(['runDir']);
+      expect(await issuesFor({})).toEqual(['runDir', 'handoff.trigger.namespace']); // "default" is not listed
+      expect(await issuesFor({ namespace: 'training', workflowType: 'deleteEverything' })).toEqual(['runDir', 'handoff.trigger.workflowType']);
+      expect(await issuesFor({ namespace: 'training', taskQueue: 'billing' })).toEqual(['runDir', 'handoff.trigger.taskQueue']);
+      expect(await issuesFor({ namespace: 'training', signal: 'datasetReady', workflowId: 'w' })).toEqual(['runDir']);
+      expect(await issuesFor({ namespace: 'training', signal: 'terminate', workflowId: 'w' })).toEqual(['runDir', 'handoff.trigger.signal']);
+    } finally {
+      await listing.close();
+    }
+  });
+
   it('404 for unknown runs', async () => {
     expect((await call('GET', '/v1/runs/nope')).json).toEqual({ error: 'run not found' });
     expect((await call('POST', '/v1/runs/nope/resume')).status).toBe(404);
@@ -485,6 +619,12 @@ describe('settings from the environment', () => {
     for (const bad of ['https://hooks.example', 'hooks.example/path', 'user@hooks.example']) {
       expect(() => settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: bad }), bad).toThrow(/RDS_WEBHOOK_HOSTS: ".*" is not a host name/);
     }
+    expect(settingsFromEnv(env)).toMatchObject({ s3Endpoints: [], temporalTriggers: { namespaces: [], taskQueues: [], workflowTypes: [], signals: [] } });
+    expect(settingsFromEnv({ ...env, RDS_S3_ENDPOINTS: 'MinIO.internal:9000', RDS_TEMPORAL_TRIGGER_NAMESPACES: 'training, ml', RDS_TEMPORAL_TRIGGER_WORKFLOWS: 'fineTune' })).toMatchObject({
+      s3Endpoints: ['minio.internal:9000'],
+      temporalTriggers: { namespaces: ['training', 'ml'], workflowTypes: ['fineTune'], taskQueues: [], signals: [] },
+    });
+    expect(() => settingsFromEnv({ ...env, RDS_S3_ENDPOINTS: 'http://minio:9000' })).toThrow(/RDS_S3_ENDPOINTS: ".*" is not a host name/);
     expect(settingsFromEnv({ ...env, RDS_BACKEND: 'temporal', RDS_CORS_ORIGIN: 'https://ui.example', RDS_API_BODY_LIMIT: '1024' })).toMatchObject({ backend: 'temporal', corsOrigin: 'https://ui.example', bodyLimit: 1024 });
   });
 });

@@ -122,7 +122,7 @@ async function embedToMatrix(job: EmbedJob): Promise<{ rows: number; tokens: num
 
 function modelFor(cfg: ModelConfig) {
   const rt = activityRuntime();
-  return getModel(cfg.dir, { ...(cfg.id ? { id: cfg.id } : {}), executionProvider: cfg.executionProvider, threads: cfg.threads, log: (m) => rt.log(m) });
+  return getModel(cfg.dir, { ...(cfg.id ? { id: cfg.id } : {}), executionProvider: cfg.executionProvider, threads: cfg.threads, roots: cfg.roots, log: (m) => rt.log(m) });
 }
 
 /** Activity: embed pool shard `shard` of the run (skips when already embedded with these settings). */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
-import { readJsonFile, writeJsonAtomic } from '@rds/artifacts';
+import { readJsonFile, realpathConfined, writeJsonAtomic } from '@rds/artifacts';
 import { ValidationError, type ExecutionProvider, type ModelRef } from '@rds/schemas';
 
 /**
@@ -60,14 +60,24 @@ export interface LoadedModel {
 
 const REQUIRED_FILES = ['model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'];
 
-/** sha256 of model.onnx (+ external data), cached in a sidecar keyed by size and mtime. */
-export async function modelChecksum(dir: string): Promise<string> {
+/**
+ * Where caches live: RDS_CACHE_DIR, else $XDG_CACHE_HOME/rds-select, else ~/.cache/rds-select. Never
+ * inside a model directory: those lie in data roots, which the server only reads.
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.RDS_CACHE_DIR) return path.resolve(env.RDS_CACHE_DIR);
+  return path.join(env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'rds-select');
+}
+
+/** sha256 of model.onnx (+ external data), cached in the cache dir (by the model's real path), keyed by size and mtime. */
+export async function modelChecksum(dir: string, cache = cacheDir()): Promise<string> {
   const files = ['model.onnx', 'model.onnx_data', 'model.onnx.data'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
   const key = files.map((f) => {
     const st = fs.statSync(f);
     return `${path.basename(f)}:${st.size}:${st.mtimeMs}`;
   });
-  const sidecar = path.join(dir, '.rds-checksum.json');
+  const real = await fsp.realpath(dir);
+  const sidecar = path.join(cache, 'model-checksums', `${createHash('sha256').update(real).digest('hex').slice(0, 32)}.json`);
   const Sidecar = z.object({ key: z.array(z.string()), sha256: z.string() });
   try {
     const cached = await readJsonFile(sidecar, Sidecar);
@@ -80,7 +90,7 @@ export async function modelChecksum(dir: string): Promise<string> {
     for await (const chunk of fs.createReadStream(f, { highWaterMark: 1 << 22 })) hash.update(chunk as Buffer);
   }
   const sha256 = hash.digest('hex');
-  // A read-only model directory is fine: the checksum is then recomputed each time.
+  // An unwritable cache dir is fine: the checksum is then recomputed each time.
   await writeJsonAtomic(sidecar, { key, sha256 }).catch(() => undefined);
   return sha256;
 }
@@ -138,19 +148,32 @@ async function createSession(
   return { session: await ort.InferenceSession.create(file, sessionOptions('cpu', threads)), provider: 'cpu' };
 }
 
+export interface LoadOptions {
+  id?: string;
+  executionProvider?: ExecutionProvider;
+  threads?: number;
+  /** When given, the directory and each file loaded from it must really lie inside one of these (checked right before loading). */
+  roots?: readonly string[] | undefined;
+  log?: (m: string) => void;
+}
+
 export async function loadModel(
   dir: string,
-  opts: { id?: string; executionProvider?: ExecutionProvider; threads?: number; log?: (m: string) => void } = {},
+  opts: LoadOptions = {},
 ): Promise<LoadedModel> {
   const log = opts.log ?? ((m: string) => console.error(m));
-  const abs = path.resolve(dir);
-  if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new ValidationError(`model directory ${abs} does not exist`);
+  const given = path.resolve(dir);
+  if (!fs.existsSync(given)) throw new ValidationError(`model directory ${given} does not exist`);
+  if (!fs.statSync(given).isDirectory()) throw new ValidationError(`model directory ${given} is not a directory (model.dir names the folder holding ${REQUIRED_FILES.join(', ')})`);
+  // Loaded from the real path, each file checked against the roots just before it is read.
+  const abs = opts.roots?.length ? await realpathConfined(given, opts.roots) : given;
   const missing = REQUIRED_FILES.filter((f) => !fs.existsSync(path.join(abs, f)));
   if (missing.length) {
     throw new ValidationError(
       `model directory ${abs} is missing ${missing.join(', ')} (expected the Hugging Face export layout: ${REQUIRED_FILES.join(', ')}; see README "Bring your own model")`,
     );
   }
+  if (opts.roots?.length) for (const f of [...REQUIRED_FILES, 'model.onnx_data', 'model.onnx.data']) if (fs.existsSync(path.join(abs, f))) await realpathConfined(path.join(abs, f), opts.roots);
   const config = await readJsonFile(path.join(abs, 'config.json'), ModelConfigJson);
   const tokConfig = await readJsonFile(path.join(abs, 'tokenizer_config.json'), TokenizerConfigJson);
   let tokenizerJson: unknown;
@@ -190,7 +213,7 @@ export async function loadModel(
   }
   return {
     dir: abs,
-    ref: { id: opts.id ?? path.basename(abs), sha256: await modelChecksum(abs) },
+    ref: { id: opts.id ?? path.basename(given), sha256: await modelChecksum(abs) },
     tokenizer,
     eos,
     hiddenSize: (config.hidden_size ?? config.d_model ?? config.n_embd)!,
@@ -203,8 +226,8 @@ export async function loadModel(
 
 /** One loaded model per (dir, provider, threads) per process: activities run many times in one worker. */
 const cache = new Map<string, Promise<LoadedModel>>();
-export function getModel(dir: string, opts: { id?: string; executionProvider?: ExecutionProvider; threads?: number; log?: (m: string) => void } = {}): Promise<LoadedModel> {
-  const key = JSON.stringify([path.resolve(dir), opts.id, opts.executionProvider ?? 'cpu', opts.threads ?? 0]);
+export function getModel(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const key = JSON.stringify([path.resolve(dir), opts.id, opts.executionProvider ?? 'cpu', opts.threads ?? 0, opts.roots ?? null]);
   let p = cache.get(key);
   if (!p) {
     p = loadModel(dir, opts);

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchLimits, embedSequences, planBatches, poolRow } from '../src/embed.js';
-import { getModel, loadModel, onnxCpuThreads, type LoadedModel } from '../src/model.js';
+import { cacheDir, getModel, loadModel, modelChecksum, onnxCpuThreads, type LoadedModel } from '../src/model.js';
 import { tempDir, testModel } from './helpers.js';
 
 describe('poolRow', () => {
@@ -79,6 +79,47 @@ describe('loadModel errors and execution providers', () => {
     fs.writeFileSync(path.join(dir, 'config.json'), '{"hidden_size": 8}');
     await expect(loadModel(dir)).rejects.toThrow(/missing model\.onnx, tokenizer\.json, tokenizer_config\.json/);
     await expect(loadModel(path.join(dir, 'nope'))).rejects.toThrow(/does not exist/);
+  });
+
+  it('caches the model checksum in the cache dir, never inside the model directory', async () => {
+    const src = await testModel();
+    const dir = tempDir('rds-cachedmodel-');
+    for (const f of fs.readdirSync(src)) if (!f.startsWith('.')) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+    const cache = tempDir('rds-cache-');
+    const { createHash } = await import('node:crypto');
+    const expected = createHash('sha256').update(fs.readFileSync(path.join(dir, 'model.onnx'))).digest('hex');
+    expect(await modelChecksum(dir, cache)).toBe(expected);
+    expect(fs.readdirSync(dir).sort()).toEqual(fs.readdirSync(src).filter((f) => !f.startsWith('.')).sort());
+    const cached = fs.readdirSync(path.join(cache, 'model-checksums'));
+    expect(cached).toHaveLength(1);
+    expect(JSON.parse(fs.readFileSync(path.join(cache, 'model-checksums', cached[0]!), 'utf8')).sha256).toBe(expected);
+    expect(await modelChecksum(dir, cache)).toBe(expected); // from the cache
+    expect(cacheDir({ RDS_CACHE_DIR: '/var/cache/rds' })).toBe('/var/cache/rds');
+    expect(cacheDir({ XDG_CACHE_HOME: '/home/u/.cache' })).toBe('/home/u/.cache/rds-select');
+  });
+
+  it('a model.dir that is a file says so', async () => {
+    const file = path.join(tempDir('rds-filemodel-'), 'model');
+    fs.writeFileSync(file, 'not a directory');
+    await expect(loadModel(file)).rejects.toThrow(/model directory .*model is not a directory/);
+  });
+
+  it('with roots, the model directory and each file must really lie inside them when loaded', async () => {
+    const src = await testModel();
+    const root = tempDir('rds-modelroot-');
+    const dir = path.join(root, 'model');
+    fs.mkdirSync(dir);
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+    fs.symlinkSync(path.join(src, 'model.onnx'), path.join(dir, 'model.onnx')); // leads out of the root
+    await expect(loadModel(dir, { roots: [root] })).rejects.toThrow(/model\.onnx leads outside the allowed data roots/);
+    fs.symlinkSync(src, path.join(root, 'linked'));
+    await expect(loadModel(path.join(root, 'linked'), { roots: [root] })).rejects.toThrow(/linked leads outside the allowed data roots/);
+    // Without roots (the CLI), and with the real file inside, it loads.
+    fs.rmSync(path.join(dir, 'model.onnx'));
+    fs.copyFileSync(path.join(src, 'model.onnx'), path.join(dir, 'model.onnx'));
+    const m = await loadModel(dir, { roots: [root] });
+    expect(m.ref.id).toBe('model');
+    await m.session.release();
   });
 
   it('rejects a graph without last_hidden_state', async () => {

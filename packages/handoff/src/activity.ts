@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import {
@@ -15,6 +16,7 @@ import {
   writeJsonAtomic,
 } from '@rds/artifacts';
 import {
+  HandoffConfig,
   HandoffInput,
   HandoffReceipt,
   ModelRef,
@@ -37,6 +39,7 @@ import { runTemporalTrigger, temporalTriggerPlan } from './triggers/temporal.js'
 import { sendWebhook } from './triggers/webhook.js';
 
 export const CARD_FILE = 'card.json';
+const HANDOFF_FORMATS = HandoffConfig.shape.format.unwrap().options;
 export const README_FILE = 'README.md';
 export const HISTOGRAM_FILE = 'scores.svg';
 
@@ -209,6 +212,9 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
   } else {
     await cleanTempFiles(outDir);
     ({ card, stats } = await writeDataset({ runDir: input.runDir, runId: input.runId, outDir, fingerprint, input, selection, pool, options, datasetLocation }));
+    // A training file of another format (the handoff's format was switched) is not this handoff's:
+    // only the files the card and receipt name stay beside them.
+    for (const format of HANDOFF_FORMATS) if (datasetFileName(format) !== fileName) await fsp.rm(path.join(outDir, datasetFileName(format)), { force: true });
   }
 
   const key = idempotencyKey(input.runId, card.dataset.sha256);
@@ -266,7 +272,7 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     if (trigger.kind === 'webhook') {
       const secret = env[trigger.secretEnv];
       if (!secret) throw new ValidationError(`handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`);
-      const res = await sendWebhook({ url: trigger.url, secret, payload, maxAttempts: trigger.maxAttempts, signal: rt.signal, log: rt.log, ...options.webhook });
+      const res = await sendWebhook({ url: trigger.url, secret, payload, maxAttempts: trigger.maxAttempts, maxRetryMs: trigger.maxRetrySeconds * 1000, signal: rt.signal, log: rt.log, ...options.webhook });
       Object.assign(receipt.trigger, { status: 'sent', attempts: res.attempts, detail: res.detail });
     } else if (trigger.kind === 'temporal') {
       const res = await runTemporalTrigger(temporalTriggerPlan(trigger, payload, env), options.temporalConnectTimeoutMs);

@@ -85,3 +85,19 @@ describe('dataset card', () => {
     expect(() => peekId('{"id":3}', 'f:5')).toThrow(/f:5: id/);
   });
 });
+
+describe('switching the handoff format', () => {
+  it('removes the old training file: the directory holds exactly the files the receipt names', async () => {
+    const f = await writeRun({ rows: 40, budget: 10 });
+    dirs.push(f.runDir);
+    await runHandoff(input(f.runDir));
+    const out = path.join(f.runDir, 'handoff');
+    expect(await fsp.readdir(out)).toContain('train.jsonl');
+    for (const format of ['parquet', 'alpaca', 'tulu']) {
+      const res = await runHandoff(input(f.runDir, { format }));
+      const names = res.receipt.files.map((x) => x.file);
+      expect(names[0]).toBe(format === 'parquet' ? 'train.parquet' : format === 'alpaca' ? 'train.alpaca.jsonl' : 'train.jsonl');
+      expect((await fsp.readdir(out)).filter((n) => n !== 'receipt.json').sort(), format).toEqual([...names].sort());
+    }
+  });
+});

@@ -57,3 +57,32 @@ describe('S3 destination', () => {
     expect(again).toMatchObject({ skipped: true, materialised: false });
   });
 });
+
+describe('S3 endpoint redirects', () => {
+  it('are not followed: a 307 to another host fails the upload and the other host hears nothing', async () => {
+    const http = await import('node:http');
+    let elsewhere = 0;
+    const target = http.createServer((_req, res) => {
+      elsewhere++;
+      res.end();
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const targetUrl = `http://127.0.0.1:${(target.address() as { port: number }).port}`;
+    const redirector = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: `${targetUrl}${req.url ?? '/'}` }).end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    try {
+      const f = await writeRun({ rows: 20, budget: 5 });
+      dirs.push(f.runDir);
+      const dest = { kind: 's3', bucket: 'datasets', prefix: '', endpoint: `http://127.0.0.1:${(redirector.address() as { port: number }).port}`, region: 'us-east-1', forcePathStyle: true } as const;
+      const input = { runDir: f.runDir, runId: 'r2', handoff: { format: 'tulu', order: 'selection', includeMetadata: false, destination: dest, trigger: { kind: 'none' } } } as never;
+      await expect(runHandoff(input)).rejects.toThrow();
+      expect(elsewhere).toBe(0);
+    } finally {
+      await new Promise((r) => redirector.close(r));
+      await new Promise((r) => target.close(r));
+    }
+  });
+});

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
-import { HandoffReceipt } from '@rds/schemas';
+import { HandoffConfig, HandoffReceipt } from '@rds/schemas';
 import { idempotencyKey, renderCommand, retryAfterMs, runHandoff, runTemporalTrigger, shellQuote, temporalTriggerPlan, type HandoffPayload } from '../src/index.js';
 import { writeRun } from './fixtures.js';
 
@@ -121,6 +121,24 @@ describe('webhook trigger', () => {
     const err = (await runHandoff(webhookInput(f.runDir, hook.url, 3), fast).catch((e: unknown) => e)) as Error;
     expect(err.name).toBe('Error');
     expect(err.message).toMatch(/no success after 3 attempts \(last: network error: ECONNREFUSED\)/);
+  });
+
+  it('stops retrying when the next attempt would start past maxRetrySeconds', async () => {
+    const f = await fixture();
+    // Asks for a retry in 5 s; the run allows 1 s of retrying in total: one attempt, no wait.
+    const hook = await receiver([{ status: 503, headers: { 'retry-after': '5' } }]);
+    const input = webhookInput(f.runDir, hook.url, 20) as unknown as { handoff: { trigger: Record<string, unknown> } };
+    input.handoff.trigger.maxRetrySeconds = 1;
+    const err = (await runHandoff(input as never, fast).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/no success after 1 attempts; the next would start past maxRetrySeconds \(1s\) \(last: HTTP 503/);
+    expect(hook.received).toHaveLength(1);
+  });
+
+  it('caps attempts and retry time in the schema', () => {
+    const trigger = (t: Record<string, unknown>) => HandoffConfig.safeParse({ trigger: { kind: 'webhook', url: 'https://h.example/', secretEnv: 'RDS_WEBHOOK_X', ...t } });
+    expect(trigger({ maxAttempts: 1_000_000_000 }).error?.issues.map((i) => i.path.join('.'))).toEqual(['trigger.maxAttempts']);
+    expect(trigger({ maxRetrySeconds: 86_400 }).error?.issues.map((i) => i.path.join('.'))).toEqual(['trigger.maxRetrySeconds']);
+    expect(trigger({}).data?.trigger).toMatchObject({ maxAttempts: 5, maxRetrySeconds: 600 });
   });
 
   it('fails clearly when the secret env var is missing', async () => {

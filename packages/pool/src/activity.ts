@@ -26,7 +26,7 @@ export async function ingestPool(input: IngestInput): Promise<IngestOutput> {
   const perTask: Record<string, { rows: number; rejected: number }> = {};
   for (const q of queries) {
     throwIfCancelled(runtime.signal);
-    const r = await ingestQuerySet(runDir, q, pool.maxRowBytes, { signal: runtime.signal });
+    const r = await ingestQuerySet(runDir, q, pool.maxRowBytes, { signal: runtime.signal, roots: pool.roots });
     queriesWritten ||= r.written;
     perTask[q.task] = { rows: r.rows, rejected: r.rejected };
     if (r.rejected > 0) runtime.log(`query set ${q.task}: ${r.rejected} rows rejected (see ${r.rejectedFile})`);

@@ -48,6 +48,8 @@ export interface IngestOptions {
   onProgress?: (p: IngestProgress) => void;
   /** Directory relative inputs and globs are resolved against (default: process.cwd()). */
   cwd?: string;
+  /** Query files must really lie inside these when opened (the pool's own files use PoolConfig.roots). */
+  roots?: readonly string[] | undefined;
 }
 
 export interface PoolIngestResult {
@@ -241,12 +243,17 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
   if (done) return { skipped: true, manifest: done };
 
   await fsp.mkdir(layout.dir, { recursive: true });
-  // The old manifest must not outlive a partial rewrite of the shards it describes.
-  await fsp.rm(layout.manifest, { force: true });
   await cleanTempFiles(layout.dir);
+  // The new pool is written into a staging directory: a failure while reading (a truncated input)
+  // leaves the previous pool, manifest and all, exactly as it was. Its files move into place only
+  // once every one of them is complete (commitStaged).
+  const stage = path.join(layout.dir, STAGING_DIR);
+  await fsp.rm(stage, { recursive: true, force: true });
+  await fsp.mkdir(stage);
 
-  const shards = new ShardWriter(layout.shard, config.shardSize, layout.dir);
-  const rejected = new LazyJsonlWriter(layout.rejected);
+  const shards = new ShardWriter((i) => path.join(stage, path.basename(layout.shard(i))), config.shardSize, stage);
+  const rejected = new LazyJsonlWriter(path.join(stage, path.basename(layout.rejected)));
+  const firstRejects: string[] = [];
   const contentSeen = new Hash64Set(1 << 20);
   const ids = new IdAllocator();
   const utf8 = new Utf8Scratch();
@@ -264,7 +271,7 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
   try {
     for (const input of inputs) {
       const normaliser = new FileNormaliser(input.path, config.format);
-      for await (const batch of readRecords(input.path, config)) {
+      for await (const batch of readRecords(input.path, { maxRowBytes: config.maxRowBytes, roots: config.roots })) {
         throwIfCancelled(options.signal ?? neverAborted);
         for (const rec of batch.records) {
           read++;
@@ -275,6 +282,7 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
             stats.rejected++;
             const row: RejectedRow = { file: input.path, line: rec.line, reason: out.reason, detail: out.detail, source: out.source, raw: out.raw };
             await rejected.add(row);
+            if (firstRejects.length < 3) firstRejects.push(`${input.path}:${rec.line} ${out.reason}`);
             continue;
           }
           const messages = utf8.encode(out.messagesJson);
@@ -294,10 +302,13 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
       }
       bytesBefore += input.bytes;
     }
+    if (kept === 0) {
+      const why = read === 0 ? 'no rows at all' : `${read} rows, none valid (first rejected: ${firstRejects.join('; ')})`;
+      throw new ValidationError(`pool.inputs: the pool is empty: ${inputs.map((f) => f.path).join(', ')} gave ${why}`, [{ path: 'pool.inputs', message: `the pool is empty (${why})` }]);
+    }
     const shardRefs = await shards.close();
     const rejectedRef = await rejected.close();
-    if (!rejectedRef) await fsp.rm(layout.rejected, { force: true });
-    await removeStaleShards(layout.dir, new Set(shardRefs.map((s) => path.basename(s.file))));
+    await commitStaged(stage, layout, shardRefs.map((s) => s.file), rejectedRef !== null);
 
     const counts = { read, kept, duplicate: 0, rejected: 0 };
     const sorted = [...sources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -319,12 +330,30 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
     };
     // Written last: its presence means every shard above is complete.
     await writeJsonAtomic(layout.manifest, PoolManifest.parse(manifest));
+    await fsp.rm(stage, { recursive: true, force: true });
     return { skipped: false, manifest };
   } catch (err) {
     await shards.abort();
     await rejected.abort();
+    await fsp.rm(stage, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Where a pool being ingested is written until all of it is complete (inside pool/, so renames stay on one filesystem). */
+const STAGING_DIR = '.staging';
+
+/**
+ * Move a completely written pool from `stage` into place. The old manifest goes first: from then on
+ * until the new one is written, there is no manifest, so a crash in between means "ingest again"
+ * (never a manifest describing shards that were replaced).
+ */
+async function commitStaged(stage: string, layout: ReturnType<typeof runLayout>['pool'], shardFiles: string[], hasRejected: boolean): Promise<void> {
+  await fsp.rm(layout.manifest, { force: true });
+  for (const name of shardFiles) await fsp.rename(path.join(stage, name), path.join(layout.dir, name));
+  if (hasRejected) await fsp.rename(path.join(stage, path.basename(layout.rejected)), layout.rejected);
+  else await fsp.rm(layout.rejected, { force: true });
+  await removeStaleShards(layout.dir, new Set(shardFiles));
 }
 
 const neverAborted = new AbortController().signal;
@@ -359,7 +388,7 @@ export async function ingestQuerySet(
   const rejectedLines: string[] = [];
   for (const file of files) {
     const normaliser = new FileNormaliser(file.path, query.format);
-    for await (const batch of readRecords(file.path, { maxRowBytes })) {
+    for await (const batch of readRecords(file.path, { maxRowBytes, roots: options.roots })) {
       throwIfCancelled(options.signal ?? neverAborted);
       for (const rec of batch.records) {
         const out = normaliser.normalise(rec);

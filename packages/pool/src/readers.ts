@@ -2,8 +2,10 @@ import { isUtf8 } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
+import type { FileHandle } from 'node:fs/promises';
+import { openConfined } from '@rds/artifacts';
 import { ValidationError } from '@rds/schemas';
 import type { RejectReason } from './normalise.js';
 
@@ -36,6 +38,8 @@ export interface RecordBatch {
 export interface ReaderOptions {
   /** Rows longer than this (raw bytes) are rejected without being buffered whole. */
   maxRowBytes: number;
+  /** When given, the file actually opened must lie inside one of these (symlinks resolved at open time). */
+  roots?: readonly string[] | undefined;
 }
 
 /** How much of a bad row is kept in rejected.jsonl. */
@@ -66,14 +70,18 @@ export function sourceFromFileName(file: string): string {
  */
 export async function* readRecords(file: string, options: ReaderOptions): AsyncGenerator<RecordBatch> {
   const kind = inputKind(file);
+  let handle: FileHandle | undefined;
   try {
-    if (kind === 'parquet') yield* readParquet(file, options);
-    else yield* readJsonl(file, kind === 'jsonl.gz', options);
+    handle = await openConfined(file, options.roots);
+    if (kind === 'parquet') yield* readParquet(handle, options);
+    else yield* readJsonl(handle, kind === 'jsonl.gz', options);
   } catch (err) {
     if (err instanceof ValidationError) throw err;
     const e = err as NodeJS.ErrnoException;
     const what = kind === 'jsonl.gz' ? 'a readable gzip file' : kind === 'parquet' ? 'a readable Parquet file' : 'readable';
     throw new ValidationError(`cannot read ${file}: not ${what} (${e.code ?? e.message})`);
+  } finally {
+    await handle?.close().catch(() => undefined);
   }
 }
 
@@ -81,8 +89,9 @@ const NEWLINE = 0x0a;
 const CR = 0x0d;
 const decoder = new TextDecoder('utf-8'); // lenient: only for previews of rejected rows
 
-async function* readJsonl(file: string, gzip: boolean, { maxRowBytes }: ReaderOptions): AsyncGenerator<RecordBatch> {
-  const fileStream = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+async function* readJsonl(handle: FileHandle, gzip: boolean, { maxRowBytes }: ReaderOptions): AsyncGenerator<RecordBatch> {
+  // The stream reads the descriptor the confinement check was made on; closing stays with readRecords.
+  const fileStream = fs.createReadStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: false });
   const stream = gzip ? fileStream.pipe(createGunzip({ chunkSize: 1 << 20 })) : fileStream;
   if (gzip) fileStream.on('error', (e) => stream.destroy(e));
 
@@ -160,8 +169,26 @@ async function* readJsonl(file: string, gzip: boolean, { maxRowBytes }: ReaderOp
   }
 }
 
-async function* readParquet(file: string, { maxRowBytes }: ReaderOptions): AsyncGenerator<RecordBatch> {
-  const buffer = await asyncBufferFromFile(file);
+/** hyparquet's reader over an open file (its own helper opens by path, which would bypass the confinement check). */
+async function handleBuffer(handle: FileHandle): Promise<AsyncBuffer> {
+  const { size } = await handle.stat();
+  return {
+    byteLength: size,
+    async slice(start: number, end = size) {
+      const out = Buffer.alloc(end - start);
+      let done = 0;
+      while (done < out.length) {
+        const { bytesRead } = await handle.read(out, done, out.length - done, start + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return out.buffer.slice(out.byteOffset, out.byteOffset + done) as ArrayBuffer;
+    },
+  };
+}
+
+async function* readParquet(handle: FileHandle, { maxRowBytes }: ReaderOptions): AsyncGenerator<RecordBatch> {
+  const buffer = await handleBuffer(handle);
   const metadata = await parquetMetadataAsync(buffer);
   let rowStart = 0;
   let bytesRead = 0;

@@ -201,7 +201,7 @@ describe('ingestPoolFiles', () => {
     expect(fs.readdirSync(runLayout(runDir).pool.dir)).toEqual([]); // temp files removed on failure
   });
 
-  it('a cancelled ingestion leaves only complete shards and no manifest; the re-run matches a clean run', async () => {
+  it('a cancelled ingestion leaves nothing visible (its shards were staged) and no manifest; the re-run matches a clean run', async () => {
     const dir = tempDir();
     const rows = Array.from({ length: 60_000 }, (_, i) => tulu(`question ${i} ${'pad '.repeat(20)}`, `answer ${i}`));
     const file = writeJsonl(path.join(dir, 'p.jsonl'), rows);
@@ -215,9 +215,7 @@ describe('ingestPoolFiles', () => {
       },
     }).catch((e: unknown) => e);
     expect((err as Error).message).toBe('cancelled by test');
-    const names = fs.readdirSync(runLayout(runDir).pool.dir).sort();
-    expect(names).toEqual(['shard-00000.jsonl', 'shard-00001.jsonl', 'shard-00002.jsonl', 'shard-00003.jsonl']);
-    for (const n of names) expect(readJsonlFile(path.join(runLayout(runDir).pool.dir, n))).toHaveLength(5000);
+    expect(fs.readdirSync(runLayout(runDir).pool.dir)).toEqual([]);
 
     const resumed = await ingestPoolFiles(runDir, config([file], { shardSize: 5000 }));
     const clean = await ingestPoolFiles(path.join(dir, 'clean'), config([file], { shardSize: 5000 }));
@@ -232,6 +230,7 @@ describe('ingestPoolFiles', () => {
     const file = writeJsonl(path.join(dir, 'p.jsonl'), rows);
     const runDir = path.join(dir, 'run');
     const poolDir = runLayout(runDir).pool.dir;
+    const stage = path.join(poolDir, '.staging');
     const child = spawn(
       process.execPath,
       // Crashes itself once 4 shards' worth of rows are kept: shards 0-2 are committed, shard 3's commit may be in flight.
@@ -243,21 +242,60 @@ describe('ingestPoolFiles', () => {
     const exit = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     expect(exit, stderr).toBe('SIGKILL');
     expect(fs.existsSync(runLayout(runDir).pool.manifest)).toBe(false);
-    const visible = fs.readdirSync(poolDir).filter((n) => !n.startsWith('.'));
+    // The pool itself shows nothing; the staged shards are complete ones or dot-named temp files.
+    expect(fs.readdirSync(poolDir).filter((n) => !n.startsWith('.'))).toEqual([]);
+    const visible = fs.readdirSync(stage).filter((n) => !n.startsWith('.'));
     expect(visible.length).toBeGreaterThanOrEqual(3);
     for (const n of visible) {
       expect(n).toMatch(/^shard-\d{5}\.jsonl$/);
-      const text = fs.readFileSync(path.join(poolDir, n), 'utf8');
+      const text = fs.readFileSync(path.join(stage, n), 'utf8');
       expect(text.endsWith('\n')).toBe(true);
-      expect(readJsonlFile(path.join(poolDir, n))).toHaveLength(5000);
+      expect(readJsonlFile(path.join(stage, n))).toHaveLength(5000);
     }
 
     const resumed = await ingestPoolFiles(runDir, config([file], { shardSize: 5000 }));
     const clean = await ingestPoolFiles(path.join(dir, 'clean'), config([file], { shardSize: 5000 }));
     expect(resumed.manifest.shards).toEqual(clean.manifest.shards);
     expect(resumed.manifest.counts.kept).toBe(60_000);
-    expect(fs.readdirSync(poolDir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect(fs.readdirSync(poolDir).filter((n) => n.startsWith('.'))).toEqual([]);
   }, 120_000);
+
+  it('an empty pool, or one with only bad rows, fails at ingest naming the inputs (no manifest)', async () => {
+    const dir = tempDir();
+    const runDir = path.join(dir, 'run');
+    const empty = writeJsonl(path.join(dir, 'empty.jsonl'), []);
+    const bad = writeJsonl(path.join(dir, 'bad.jsonl'), ['{not json', JSON.stringify({ messages: [{ role: 'user', content: 'no answer' }] })]);
+    for (const [inputs, why] of [
+      [[empty], /gave no rows at all/],
+      [[empty, bad], /gave 2 rows, none valid \(first rejected: .*bad\.jsonl:1 bad-json; .*bad\.jsonl:2/],
+    ] as const) {
+      const err = await ingestPoolFiles(runDir, config([...inputs])).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as Error).message).toContain(`the pool is empty: ${inputs.join(', ')}`);
+      expect((err as Error).message).toMatch(why);
+      expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['pool.inputs']);
+      expect(fs.existsSync(runLayout(runDir).pool.manifest)).toBe(false);
+    }
+  });
+
+  it('a failed re-ingest (a truncated .gz added) leaves the previous pool, manifest and shards byte for byte', async () => {
+    const dir = tempDir();
+    const runDir = path.join(dir, 'run');
+    const good = writeJsonl(path.join(dir, 'good.jsonl'), Array.from({ length: 10 }, (_, i) => tulu(`q${i}`, `a${i}`)));
+    const first = await ingestPoolFiles(runDir, config([good]));
+    const poolDir = runLayout(runDir).pool.dir;
+    const before = Object.fromEntries(fs.readdirSync(poolDir).map((n) => [n, fs.readFileSync(path.join(poolDir, n))]));
+    expect(Object.keys(before)).toContain('manifest.json');
+    const whole = writeJsonl(path.join(dir, 'more.jsonl.gz'), Array.from({ length: 5000 }, (_, i) => tulu(`more ${i} ${'x'.repeat(50)}`, `b${i}`)), true);
+    const truncated = path.join(dir, 'cut.jsonl.gz');
+    fs.writeFileSync(truncated, fs.readFileSync(whole).subarray(0, 4000));
+    await expect(ingestPoolFiles(runDir, config([good, truncated]))).rejects.toThrow(/cut\.jsonl\.gz/);
+    const after = Object.fromEntries(fs.readdirSync(poolDir).map((n) => [n, fs.readFileSync(path.join(poolDir, n))]));
+    expect(after).toEqual(before);
+    // And the old pool is still the finished one for its own inputs.
+    expect((await ingestPoolFiles(runDir, config([good]))).skipped).toBe(true);
+    expect(first.manifest.counts.kept).toBe(10);
+  });
 });
 
 describe('query sets', () => {

@@ -8,7 +8,7 @@ import { RunConflictError, RunNotFoundError } from './errors.js';
 import { newRunId, runLocal } from './local.js';
 import { PauseGate } from './pause-gate.js';
 import { readRunStatus } from './status.js';
-import { parseRunConfig } from './validate.js';
+import { assertRunDirUsable, parseRunConfig } from './validate.js';
 
 export interface LocalBackendOptions {
   activities: RunActivities;
@@ -49,7 +49,8 @@ interface LocalRun {
 }
 
 /**
- * Runs selections in this process, one at a time (embedding saturates the machine). Runs are kept in
+ * Runs selections in this process, one at a time (embedding saturates the machine) up to their
+ * handoff stage, which goes on outside that slot (it may wait on its trigger). Runs are kept in
  * memory for list/get; their status also lives in each run directory's status.json, which is how
  * runs of an earlier process are listed (see `runsRoot`).
  */
@@ -65,6 +66,7 @@ export class LocalBackend implements RunBackend {
 
   async start(input: RunConfigInput): Promise<{ runId: string }> {
     const config = parseRunConfig(input);
+    await assertRunDirUsable(config.runDir);
     const busy = this.active !== null;
     if (busy && this.options.whenBusy === 'reject') {
       throw new RunConflictError(`a run is already in progress (${this.active?.runId}); this backend runs one at a time`);
@@ -109,13 +111,21 @@ export class LocalBackend implements RunBackend {
       runId: next.runId,
       signal: next.abort.signal,
       pauseGate: next.gate,
-      onStatus: (s) => void (next.status = s),
+      onStatus: (s) => {
+        next.status = s;
+        // The slot is for the heavy stages. A handoff may wait on its trigger (webhook retries, a
+        // command): it goes on outside the slot, so it never holds up the runs queued behind it.
+        if (s.stage === 'handoff' && this.active === next) {
+          this.active = null;
+          this.pump();
+        }
+      },
       ...(log ? { log: (m: string) => log(next.runId, m) } : {}),
     })
       .catch((err: unknown) => log?.(next.runId, `failed: ${err instanceof Error ? err.message : String(err)}`))
       .finally(() => {
         next.state = 'done';
-        this.active = null;
+        if (this.active === next) this.active = null;
         next.release();
         this.pump();
       });

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { runWithRuntime, type Progress } from '@rds/artifacts';
 import type { RunConfig, RunConfigInput, RunStatus } from '@rds/schemas';
 import { addShard, embedRate, EMPTY_TOTALS, progressFromHeartbeats, runError, runPipeline, StatusTracker, type EmbedTotals, type RunActivities } from '@rds/workflows/plan';
+import { removeDeadWritersTemp } from './leftovers.js';
 import { acquireRunLock } from './lock.js';
 import { abortReason, PauseGate } from './pause-gate.js';
 import { readRunStatus, StatusFileWriter } from './status.js';
-import { parseRunConfig } from './validate.js';
+import { assertRunDirUsable, parseRunConfig } from './validate.js';
 
 export interface RunLocalOptions {
   /** The activity functions (normally `activities` from '@rds/runner/activities'). */
@@ -34,10 +35,12 @@ export function newRunId(): string {
  */
 export async function runLocal(input: RunConfigInput, options: RunLocalOptions): Promise<RunStatus> {
   const config = parseRunConfig(input);
+  await assertRunDirUsable(config.runDir);
   const previous = await readRunStatus(config.runDir).catch(() => null);
   const runId = options.runId ?? previous?.runId ?? newRunId();
   const release = await acquireRunLock(config.runDir, runId);
   try {
+    for (const f of await removeDeadWritersTemp(config.runDir)) options.log?.(`removed ${f} (left by a process that was killed while writing it)`);
     return await runLocked(config, runId, previous, options);
   } finally {
     await release();

@@ -1,11 +1,22 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { activityRuntime, runLayout, writeJsonAtomic } from '@rds/artifacts';
-import { aggregatesFor, parseOrThrow, RunConfig, type RunConfigInput } from '@rds/schemas';
+import { aggregatesFor, parseOrThrow, RunConfig, ValidationError, type RunConfigInput } from '@rds/schemas';
 import type { ValidateConfigInput, ValidateConfigOutput } from '@rds/workflows/plan';
 
 /** Parse a run config (throws ValidationError naming every bad field path). */
 export function parseRunConfig(config: unknown, where = 'run config'): RunConfig {
   return parseOrThrow(RunConfig, config, where);
+}
+
+/** A runDir that exists must be a directory (a file there would fail deep in the run with EEXIST). */
+export async function assertRunDirUsable(runDir: string): Promise<void> {
+  const st = await fs.stat(runDir).catch(() => null);
+  if (st && !st.isDirectory()) {
+    // The issue (what an API client sees) does not repeat the server's absolute path; the message does.
+    const message = 'exists and is not a directory (every artifact of the run goes under runDir)';
+    throw new ValidationError(`invalid run config:\n  runDir: ${runDir} ${message}`, [{ path: 'runDir', message }]);
+  }
 }
 
 /**
@@ -15,6 +26,7 @@ export function parseRunConfig(config: unknown, where = 'run config'): RunConfig
  */
 export async function validateConfig(input: ValidateConfigInput): Promise<ValidateConfigOutput> {
   const config = parseRunConfig(input.config);
+  await assertRunDirUsable(config.runDir);
   await writeJsonAtomic(runLayout(config.runDir).config, config);
   activityRuntime().log(`run ${input.runId}: config valid, recorded in ${runLayout(config.runDir).config}`);
   return { config, aggregates: aggregatesFor(config.selection.strategy) };

@@ -64,6 +64,59 @@ describe('runLocal', () => {
   });
 });
 
+describe('LocalBackend slot and handoff', () => {
+  it('a run waiting in its handoff trigger does not hold up the queue', async () => {
+    const fake = fakeActivities({ shards: 1, rowsPerShard: 2 });
+    let unblock: () => void = () => {};
+    const blocked = new Promise<void>((r) => (unblock = r));
+    const handoff = fake.activities.handoffSelection;
+    // A's handoff waits until the test lets it go (a webhook retrying against a host that is down).
+    const activities = { ...fake.activities, handoffSelection: async (i: Parameters<typeof handoff>[0]) => (i.runDir.endsWith('a') ? blocked.then(() => handoff(i)) : handoff(i)) };
+    const backend = new LocalBackend({ activities });
+    const a = await backend.start(configFor(path.join(dir, 'a')));
+    const b = await backend.start(configFor(path.join(dir, 'b')));
+    expect((await backend.wait(b.runId)).state).toBe('completed'); // while A is still in its handoff
+    expect(await backend.get(a.runId)).toMatchObject({ state: 'running', stage: 'handoff' });
+    unblock();
+    expect((await backend.wait(a.runId)).state).toBe('completed');
+  });
+});
+
+describe('leftovers of killed writers', () => {
+  it('temp files and scratch dirs of dead writers are removed when a run (re)starts; a live writer\'s are kept', async () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const live = process.ppid;
+    await fs.mkdir(path.join(dir, 'handoff', `.scratch-${dead}-0a1b2c3d`), { recursive: true });
+    const leftovers = [`.status.json.${dead}.0a1b2c3d.tmp`, `handoff/.receipt.json.${dead}.deadbeef.tmp`, `.run.lock.${dead}.12345678.tmp`, `handoff/.scratch-${dead}-0a1b2c3d`];
+    for (const f of leftovers.slice(0, 3)) await fs.writeFile(path.join(dir, f), 'partial');
+    const kept = [`.selection.jsonl.${live}.0a1b2c3d.tmp`, 'handoff/.notes.tmp'];
+    await fs.mkdir(path.join(dir, 'selection'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'selection', kept[0]!), 'being written');
+    await fs.writeFile(path.join(dir, kept[1]!), 'not ours');
+    const { activities } = fakeActivities({ shards: 1, rowsPerShard: 2 });
+    const logs: string[] = [];
+    expect((await runLocal(configFor(dir), { activities, log: (m) => logs.push(m) })).state).toBe('completed');
+    for (const f of leftovers) expect(await exists(path.join(dir, f)), f).toBe(false);
+    expect(await exists(path.join(dir, 'selection', kept[0]!))).toBe(true);
+    expect(await exists(path.join(dir, kept[1]!))).toBe(true);
+    expect(logs.filter((l) => l.startsWith('removed ')).length).toBe(4);
+  });
+});
+
+describe('a runDir that is a file', () => {
+  it('is a validation error naming runDir, before any work (not EEXIST and "run again to resume")', async () => {
+    const file = path.join(dir, 'not-a-dir');
+    await fs.writeFile(file, 'x');
+    const { activities, calls } = fakeActivities({ shards: 1, rowsPerShard: 2 });
+    const err = await runLocal(configFor(file), { activities }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues).toEqual([{ path: 'runDir', message: expect.stringMatching(/exists and is not a directory/) }]);
+    expect(calls).toEqual([]);
+    await expect(new LocalBackend({ activities }).start(configFor(file))).rejects.toBeInstanceOf(ValidationError);
+    expect(await fs.readFile(file, 'utf8')).toBe('x');
+  });
+});
+
 describe('run directory lock', () => {
   it('refuses a second runner on the same run directory while the first is alive, and takes over a crashed one', async () => {
     const fake = fakeActivities({ shards: 3, rowsPerShard: 3 });

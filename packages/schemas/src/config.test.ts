@@ -11,6 +11,15 @@ const minimal = {
   selection: { budget: 100 },
 };
 
+function errorOf(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
 describe('RunConfig', () => {
   it('applies documented defaults', () => {
     const c = RunConfig.parse(minimal);
@@ -24,16 +33,35 @@ describe('RunConfig', () => {
 
   it('names the bad field path in errors', () => {
     const bad = { ...minimal, selection: { budget: -3 }, queries: [{ task: 'bad name!', path: 'x' }] };
-    let err: unknown;
-    try {
-      parseOrThrow(RunConfig, bad, 'config.json');
-    } catch (e) {
-      err = e;
-    }
+    const err = errorOf(() => parseOrThrow(RunConfig, bad, 'config.json'));
     expect(err).toBeInstanceOf(ValidationError);
     const v = err as ValidationError;
     expect(v.message).toContain('invalid config.json');
     expect(v.issues.map((i) => i.path).sort()).toEqual(['queries[0].task', 'selection.budget']);
+  });
+
+  it('rejects unknown keys at every level, naming each one', () => {
+    const bad = {
+      ...minimal,
+      extra: 1,
+      selection: { budget: 10, strateg: 'top-k-max' },
+      queries: [{ ...minimal.queries[0], formt: 'tulu' }],
+      handoff: { destination: { kind: 'local', dirr: 'x' }, trigger: { kind: 'webhook', url: 'https://h.example/', secretEnv: 'RDS_WEBHOOK_X', maxAttempt: 3 } },
+      scoring: { topk: 10 },
+    };
+    const err = errorOf(() => parseOrThrow(RunConfig, bad, 'config.json'));
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.path).sort()).toEqual(
+      ['extra', 'handoff.destination.dirr', 'handoff.trigger.maxAttempt', 'queries[0].formt', 'scoring.topk', 'selection.strateg'].sort(),
+    );
+    expect((err as ValidationError).message).toContain('selection.strateg: unknown key');
+  });
+
+  it('bounds scoring.topK by what can be held in memory, at validation (not after embedding)', () => {
+    const r = RunConfig.safeParse({ ...minimal, scoring: { topK: 2_000_000_000 } });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['scoring.topK', expect.stringMatching(/at most 1048576/)]]);
+    expect(RunConfig.parse({ ...minimal, scoring: { topK: 1 << 20 } }).scoring.topK).toBe(1 << 20);
   });
 
   it('rejects duplicate task names', () => {

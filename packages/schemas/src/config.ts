@@ -1,20 +1,27 @@
 import { z } from 'zod';
 import { TaskName } from './example.js';
 
+// Every object is strict: an unknown (e.g. misspelt) key is an error naming its path, never silently dropped.
+
 /** Pool file shapes ingestion understands; `auto` detects per file from the first valid row. */
 export const PoolFormat = z.enum(['auto', 'tulu', 'alpaca', 'sharegpt']);
 export type PoolFormat = z.infer<typeof PoolFormat>;
 
-export const PoolConfig = z.object({
+export const PoolConfig = z.strictObject({
   inputs: z.array(z.string().min(1)).min(1, 'give at least one pool file or glob'),
   format: PoolFormat.default('auto'),
   shardSize: z.number().int().positive().default(50_000),
   /** Rows larger than this (bytes of the raw line/record) are rejected. */
   maxRowBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /**
+   * Set by the API server (to RDS_DATA_ROOTS; anything submitted is replaced): every pool and query
+   * file must really lie inside one of these directories when it is opened, symlinks resolved.
+   */
+  roots: z.array(z.string().min(1)).optional(),
 });
 export type PoolConfig = z.infer<typeof PoolConfig>;
 
-export const QuerySetConfig = z.object({
+export const QuerySetConfig = z.strictObject({
   task: TaskName,
   path: z.string().min(1),
   format: PoolFormat.default('auto'),
@@ -30,7 +37,7 @@ export type Pooling = z.infer<typeof Pooling>;
 export const EmbeddingDtype = z.enum(['float16', 'float32']);
 export type EmbeddingDtype = z.infer<typeof EmbeddingDtype>;
 
-export const ModelConfig = z.object({
+export const ModelConfig = z.strictObject({
   /** Directory with model.onnx, tokenizer.json, tokenizer_config.json, config.json (Hugging Face export layout). */
   dir: z.string().min(1),
   /** Human-readable id recorded in manifests; defaults to the directory name. */
@@ -52,10 +59,12 @@ export const ModelConfig = z.object({
   dtype: EmbeddingDtype.default('float16'),
   /** Rows between resumable checkpoints inside a shard. */
   checkpointRows: z.number().int().positive().default(1024),
+  /** Set by the API server (to RDS_DATA_ROOTS): the model's files must really lie inside these when loaded. */
+  roots: z.array(z.string().min(1)).optional(),
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
-export const IndexConfig = z.object({
+export const IndexConfig = z.strictObject({
   /** `flat` is exact inner product (RDS+ as published); others trade exactness for speed. */
   kind: z.enum(['flat', 'ivf', 'hnsw']).default('flat'),
   /** faiss index_factory string, overriding `kind` (e.g. "IVF4096,Flat"). */
@@ -64,7 +73,7 @@ export const IndexConfig = z.object({
 });
 export type IndexConfig = z.infer<typeof IndexConfig>;
 
-export const ScoringConfig = z.object({
+export const ScoringConfig = z.strictObject({
   /**
    * Pool rows scored per block; memory is bounded by blockRows x (dims + queries). 16,384 scored
    * 1M rows faster than 65,536 in bench:score (less memory touched per block), and keeps a block of
@@ -72,7 +81,11 @@ export const ScoringConfig = z.object({
    */
   blockRows: z.number().int().positive().default(16_384),
   /** Initial per-query top-K kept for round-robin over queries; grown on demand. */
-  topK: z.number().int().positive().default(4096),
+  /**
+   * At most 2^20: each query keeps K ids and scores (8 bytes each) for the whole run, so even 1,000
+   * queries at the bound hold 8 GiB; larger values could never be allocated (they failed after embedding).
+   */
+  topK: z.number().int().positive().max(1 << 20, 'at most 1048576 (each query keeps K ids and scores in memory)').default(4096),
   /**
    * auto: 'fused' (the project's native kernel) when it is built, else 'blocked' (onnxruntime).
    * 'faiss' is exact too but far slower (bench:score); all give the same lists up to float rounding.
@@ -99,7 +112,7 @@ export type SelectionStrategy = z.infer<typeof SelectionStrategy>;
 export const RoundRobinTurns = z.enum(['reference', 'fill']);
 export type RoundRobinTurns = z.infer<typeof RoundRobinTurns>;
 
-export const SelectionConfig = z.object({
+export const SelectionConfig = z.strictObject({
   strategy: SelectionStrategy.default('round-robin-tasks'),
   budget: z.number().int().positive(),
   /** Turn rule of round-robin-tasks / round-robin-queries (ignored by the other strategies). */
@@ -112,12 +125,12 @@ export const SelectionConfig = z.object({
 });
 export type SelectionConfig = z.infer<typeof SelectionConfig>;
 
-export const LocalDestination = z.object({
+export const LocalDestination = z.strictObject({
   kind: z.literal('local'),
   /** Defaults to <runDir>/handoff. */
   dir: z.string().optional(),
 });
-export const S3Destination = z.object({
+export const S3Destination = z.strictObject({
   kind: z.literal('s3'),
   bucket: z.string().min(1),
   prefix: z.string().default(''),
@@ -129,15 +142,18 @@ export const Destination = z.discriminatedUnion('kind', [LocalDestination, S3Des
 export type Destination = z.infer<typeof Destination>;
 
 export const Trigger = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('none') }),
-  z.object({
+  z.strictObject({ kind: z.literal('none') }),
+  z.strictObject({
     kind: z.literal('webhook'),
     url: z.string().url(),
     /** Name of the environment variable holding the HMAC-SHA256 secret (never the secret itself). */
     secretEnv: z.string().min(1),
-    maxAttempts: z.number().int().positive().default(5),
+    /** Capped: a trigger retrying for days would hold its run (and, on a worker, a slot) that long. */
+    maxAttempts: z.number().int().positive().max(20).default(5),
+    /** Total time spent waiting between attempts; no retry starts that would end past it. */
+    maxRetrySeconds: z.number().int().positive().max(3600).default(600),
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('temporal'),
     workflowType: z.string().min(1),
     taskQueue: z.string().min(1),
@@ -146,7 +162,7 @@ export const Trigger = z.discriminatedUnion('kind', [
     signal: z.string().optional(),
     workflowId: z.string().optional(),
   }),
-  z.object({
+  z.strictObject({
     kind: z.literal('command'),
     /** Template with {{dataset}}, {{runId}}, {{rows}}, {{format}} placeholders (values are shell-quoted). */
     template: z.string().min(1),
@@ -155,7 +171,7 @@ export const Trigger = z.discriminatedUnion('kind', [
 ]);
 export type Trigger = z.infer<typeof Trigger>;
 
-export const HandoffConfig = z.object({
+export const HandoffConfig = z.strictObject({
   format: z.enum(['tulu', 'parquet', 'alpaca']).default('tulu'),
   order: z.enum(['selection', 'shuffled']).default('selection'),
   includeMetadata: z.boolean().default(false),
@@ -165,7 +181,7 @@ export const HandoffConfig = z.object({
 export type HandoffConfig = z.infer<typeof HandoffConfig>;
 
 /** The whole run: what a UI form edits, what `rds run --config` reads, what a workflow receives. */
-export const RunConfig = z.object({
+export const RunConfig = z.strictObject({
   /** Every artifact of the run lives under this directory. */
   runDir: z.string().min(1),
   pool: PoolConfig,

@@ -7,6 +7,8 @@ export interface WebhookOptions {
   secret: string;
   payload: HandoffPayload;
   maxAttempts: number;
+  /** Longest total wait between attempts (default 600 s): a retry that would start later is not made. */
+  maxRetryMs?: number;
   signal: AbortSignal;
   /** First retry delay; doubles per attempt up to maxDelayMs. */
   baseDelayMs?: number;
@@ -54,6 +56,8 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
   const maxDelay = o.maxDelayMs ?? 30_000;
   const maxRetryAfter = o.maxRetryAfterMs ?? 300_000;
   let lastProblem = '';
+  const retryBudget = o.maxRetryMs ?? 600_000;
+  let waited = 0;
   for (let attempt = 1; attempt <= o.maxAttempts; attempt++) {
     let wait = Math.min(maxDelay, base * 2 ** (attempt - 1));
     let res: Response | null = null;
@@ -80,6 +84,10 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
       }
     }
     if (attempt < o.maxAttempts) {
+      if (waited + wait > retryBudget) {
+        throw new Error(`webhook ${o.url}: no success after ${attempt} attempts; the next would start past maxRetrySeconds (${retryBudget / 1000}s) (last: ${lastProblem})`);
+      }
+      waited += wait;
       o.log?.(`webhook attempt ${attempt}/${o.maxAttempts} failed (${lastProblem}); retrying in ${wait} ms`);
       await sleep(wait, undefined, { signal: o.signal });
     }
