@@ -1,94 +1,129 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
-import { EmbeddingManifest, PoolManifest } from '@rds/schemas';
-import { connectTemporalClient, loadConfigFile, TemporalBackend } from '@rds/runner';
-import { EXAMPLES, REPO, waitFor } from './helpers.js';
+import { writeTestModel } from '@rds/encoder';
+import { EmbeddingManifest, PoolManifest, type EmbedShardInput, type EmbedShardOutput, type RunConfigInput } from '@rds/schemas';
+import { loadConfigFile, runLocal, TemporalBackend } from '@rds/runner';
+import { activities } from '@rds/runner/activities';
+import { startDevServer, temporalTestsOptOut, type DevServer } from '@rds/runner/dev-server';
+import { embedWorkflowId } from '@rds/workflows/plan';
+import { writeWorkflowBundle } from '@rds/worker';
+import { EXAMPLES, exists, waitFor } from './helpers.js';
+import { chainHistories, childRunId, completedActivities, historyOf, killAllWorkers, startWorker, type WorkerProcess } from './temporal-helpers.js';
 
 /**
- * Opt-in (needs a Temporal server: TEMPORAL_ADDRESS, e.g. `temporal server start-dev`): a worker
- * in a child process is SIGKILLed in the middle of pool embedding; a new worker takes over, and
- * every pool shard is embedded exactly once (finished shards are never recomputed, every pool row
- * has exactly one embedding).
+ * Temporal on a real server: `temporal server start-dev` (the CLI that `node scripts/temporal-cli.mjs
+ * install` builds) started by the test. Without the CLI these tests fail; only RDS_SKIP_TEMPORAL_TESTS=1
+ * (never set in CI) skips them.
  */
-const address = process.env.TEMPORAL_ADDRESS;
-const encoder = (await import('@rds/encoder')) as Record<string, unknown>;
-const writeTestModel = encoder.writeTestModel as ((dir: string) => Promise<unknown>) | undefined;
-const skipReason = !address
-  ? 'set TEMPORAL_ADDRESS to run it against a Temporal server'
-  : typeof writeTestModel !== 'function'
-    ? '@rds/encoder does not export writeTestModel yet'
-    : null;
+const optOut = temporalTestsOptOut();
 
-const workers: ChildProcess[] = [];
-afterAll(() => {
-  for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+let server: DevServer;
+let tmp: string;
+let modelDir: string;
+let bundle: string;
+let example: RunConfigInput;
+
+beforeAll(async () => {
+  if (optOut) return;
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-temporal-'));
+  modelDir = path.join(tmp, 'model');
+  bundle = path.join(tmp, 'workflow-bundle.js');
+  [server] = await Promise.all([startDevServer(), writeTestModel(modelDir), writeWorkflowBundle(bundle)]);
+  example = await loadConfigFile(path.join(EXAMPLES, 'rds.config.json'));
+});
+afterAll(async () => {
+  await killAllWorkers();
+  await server?.stop();
+  if (tmp) await fs.rm(tmp, { recursive: true, force: true });
 });
 
-function startWorker(queues: { cpu: string; gpu: string }): ChildProcess {
-  const w = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(REPO, 'apps/worker/src/main.ts'), '--bundle', 'fresh', '--cpu-queue', queues.cpu, '--gpu-queue', queues.gpu], {
-    cwd: REPO,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  workers.push(w);
-  return w;
+/** The example config on its own run directory: 6 shards of 50 rows, 5 checkpoints per shard. */
+function configFor(runDir: string): RunConfigInput {
+  return { ...example, runDir, pool: { ...example.pool, shardSize: 50 }, model: { ...example.model, dir: modelDir, checkpointRows: 10 } };
 }
 
-describe.skipIf(skipReason !== null)(`Temporal failover${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
-  it('a worker killed mid-embedding is replaced and every shard is embedded exactly once', async () => {
-    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-temporal-'));
-    const modelDir = path.join(tmp, 'model');
-    await writeTestModel!(modelDir);
-    const example = await loadConfigFile(path.join(EXAMPLES, 'rds.config.json'));
-    const runDir = path.join(tmp, 'run');
-    const config = { ...example, runDir, pool: { ...example.pool, shardSize: 50 }, model: { ...example.model, dir: modelDir } };
-    const suffix = `${process.pid}-${Date.now()}`;
-    const queues = { cpu: `e2e-cpu-${suffix}`, gpu: `e2e-gpu-${suffix}` };
+let queueSeq = 0;
+function uniqueQueues() {
+  const id = `${process.pid}-${++queueSeq}`;
+  return { cpu: `e2e-cpu-${id}`, gpu: `e2e-gpu-${id}` };
+}
 
-    const { client, connection } = await connectTemporalClient();
-    try {
-      const backend = new TemporalBackend({ client, queues, embedParallelism: 1, shardsPerRun: 2, heartbeatTimeout: '5s', idPrefix: `e2e-${suffix}-` });
-      const first = startWorker(queues);
-      const { runId } = await backend.start(config);
-      const shard0 = runLayout(runDir).embeddings.poolManifest(0);
-      await waitFor('shard 0 embedded', () => fs.stat(shard0).then(() => true, () => false), 300_000, 20);
-      first.kill('SIGKILL');
-      const before = await readJsonFile(shard0, EmbeddingManifest);
-      startWorker(queues);
-      const result = await client.workflow.getHandle(runId).result();
-      expect(result).toMatchObject({ runId, runDir });
+function worker(queues: { cpu: string; gpu: string }, extra: string[] = []): WorkerProcess {
+  return startWorker(server.childEnv, ['--bundle', bundle, '--cpu-queue', queues.cpu, '--gpu-queue', queues.gpu, '--grace-seconds', '0', ...extra]);
+}
 
-      const pool = await readJsonFile(runLayout(runDir).pool.manifest, PoolManifest);
-      expect(pool.shards.length).toBeGreaterThanOrEqual(4);
-      const ids: string[] = [];
-      for (let s = 0; s < pool.shards.length; s++) {
-        const m = await readJsonFile(runLayout(runDir).embeddings.poolManifest(s), EmbeddingManifest);
-        expect(m.rows).toBe(pool.shards[s]!.rows);
-        ids.push(...m.ids);
-      }
-      expect(new Set(ids).size).toBe(pool.counts.kept); // each row embedded exactly once
-      expect(ids.length).toBe(pool.counts.kept);
-      expect((await readJsonFile(shard0, EmbeddingManifest)).createdAt).toBe(before.createdAt); // not recomputed
+const checkpointOf = (runDir: string, shard: number) => `${runLayout(runDir).embeddings.poolMatrix(shard)}.checkpoint.json`;
 
-      // Count computed (non-skipped) shard completions over all embedShards runs (continue-as-new chain).
-      const computed = new Map<number, number>();
-      for await (const wf of client.workflow.list({ query: `WorkflowId = '${runId}/embed'` })) {
-        const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-        for (const e of history.events ?? []) {
-          const payload = e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data;
-          if (!payload) continue;
-          const out = JSON.parse(Buffer.from(payload).toString()) as { shard?: number; skipped?: boolean };
-          if (typeof out.shard === 'number' && !out.skipped) computed.set(out.shard, (computed.get(out.shard) ?? 0) + 1);
-        }
-      }
-      expect([...computed.keys()].sort((a, b) => a - b)).toEqual(pool.shards.map((_, i) => i));
-      for (const n of computed.values()) expect(n).toBe(1);
-    } finally {
-      await connection.close();
-      await fs.rm(tmp, { recursive: true, force: true });
+/**
+ * Freeze `w` (SIGSTOP of its process group) at a moment it is in the middle of embedding a shard > 0:
+ * that shard has a checkpoint but no manifest. The check is repeated while the process is stopped,
+ * so what it sees cannot change under it; if the shard finished in between, the worker goes on and
+ * the next shard is tried. Returns the shard.
+ */
+async function freezeMidShard(w: WorkerProcess, runDir: string, shards: number): Promise<number> {
+  const midShard = async () => {
+    for (let s = 1; s < shards - 1; s++) if ((await exists(checkpointOf(runDir, s))) && !(await exists(runLayout(runDir).embeddings.poolManifest(s)))) return s;
+    return null;
+  };
+  for (;;) {
+    await waitFor('a pool shard half embedded', async () => {
+      if (w.child.exitCode !== null) throw new Error(`the worker exited:\n${w.output()}`);
+      return midShard();
+    }, 300_000, 2);
+    w.signal('SIGSTOP');
+    const shard = await midShard();
+    if (shard !== null) return shard;
+    w.signal('SIGCONT');
+  }
+}
+
+describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (skipped: ${optOut})` : ''}`, () => {
+  it('a worker SIGKILLed mid-shard is replaced: each shard is embedded exactly once and the selection is byte-identical to a local run', async () => {
+    // The yardstick: the same config, uninterrupted, in this process with the local runner.
+    const localDir = path.join(tmp, 'local');
+    const local = await runLocal(configFor(localDir), { activities });
+    expect(local.state).toBe('completed');
+    const pool = await readJsonFile(runLayout(localDir).pool.manifest, PoolManifest);
+    const shards = pool.shards.length;
+    expect(shards).toBe(6);
+
+    const runDir = path.join(tmp, 'killed');
+    const queues = uniqueQueues();
+    const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 1, shardsPerRun: 2, heartbeatTimeout: '5s' });
+    const first = worker(queues);
+    const { runId } = await backend.start(configFor(runDir));
+
+    const killedShard = await freezeMidShard(first, runDir, shards);
+    first.signal('SIGKILL');
+    expect((await first.exit).signal).toBe('SIGKILL');
+    expect(await exists(runLayout(runDir).embeddings.poolManifest(killedShard))).toBe(false);
+
+    const second = worker(queues);
+    const result = await server.client.workflow.getHandle(runId).result();
+    expect(result).toMatchObject({ runId, runDir, selected: 60 });
+    expect(second.output()).toContain(`resuming at row`); // the retried shard continued from its checkpoint
+
+    // Every embedPoolShard completion over the embedShards continue-as-new chain, from the server's history.
+    const parent = await historyOf(server.client, runId);
+    const chain = await chainHistories(server.client, embedWorkflowId(runId), childRunId(parent, embedWorkflowId(runId)));
+    expect(chain.length).toBe(3); // 6 shards, 2 per run
+    const embedded = chain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard');
+    const shardsDone = embedded.map((a) => (a.input as EmbedShardInput).shard).sort((a, b) => a - b);
+    expect(shardsDone).toEqual([0, 1, 2, 3, 4, 5]); // each exactly once
+    for (const a of embedded) expect((a.result as EmbedShardOutput).skipped).toBe(false);
+    const retried = embedded.filter((a) => a.attempt > 1);
+    expect(retried.map((a) => (a.input as EmbedShardInput).shard)).toEqual([killedShard]);
+    expect(retried[0]!.lastFailure).toMatch(/heartbeat/i);
+
+    // Same embeddings, shard by shard (matrix checksums), and the same selection, byte for byte.
+    for (let s = 0; s < shards; s++) {
+      const [a, b] = await Promise.all([localDir, runDir].map((d) => readJsonFile(runLayout(d).embeddings.poolManifest(s), EmbeddingManifest)));
+      expect(b!.matrix.sha256, `shard ${s}`).toBe(a!.matrix.sha256);
     }
+    const [want, got] = await Promise.all([localDir, runDir].map((d) => fs.readFile(runLayout(d).selection.rows)));
+    expect(got!.equals(want!)).toBe(true);
   });
 });

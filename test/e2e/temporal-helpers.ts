@@ -1,0 +1,121 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { defaultPayloadConverter, type Client, type WorkflowHandle } from '@temporalio/client';
+import { REPO } from './helpers.js';
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+type Payloads = NonNullable<HistoryEvent['activityTaskCompletedEventAttributes']>['result'];
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Everything the worker wrote (stdout + stderr), for assertions and failure messages. */
+  output(): string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Signal the worker's whole process group (it is its own group leader). */
+  signal(sig: NodeJS.Signals): void;
+}
+
+const live = new Set<WorkerProcess>();
+
+/**
+ * Start `rds-worker` (apps/worker/src/main.ts, no wrapper process, so a SIGKILL is a real crash) in its
+ * own process group, connected to `env`'s server. `killAllWorkers` (afterAll) leaves none behind.
+ */
+export function startWorker(env: Record<string, string>, args: string[]): WorkerProcess {
+  const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(REPO, 'apps/worker/src/main.ts'), ...args], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const w: WorkerProcess = {
+    child,
+    output: () => out,
+    exit,
+    signal: (sig) => {
+      try {
+        process.kill(-child.pid!, sig);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    },
+  };
+  live.add(w);
+  void exit.then(() => live.delete(w));
+  return w;
+}
+
+export async function killAllWorkers(): Promise<void> {
+  const all = [...live];
+  for (const w of all) w.signal('SIGKILL');
+  await Promise.all(all.map((w) => w.exit));
+}
+
+/** Every event of one workflow execution. */
+export async function historyOf(client: Client, workflowId: string, runId?: string): Promise<HistoryEvent[]> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  return history.events ?? [];
+}
+
+/**
+ * The histories of a continue-as-new chain, first run first: follows each run's
+ * ContinuedAsNew event to the next (history, unlike visibility, is consistent at once).
+ */
+export async function chainHistories(client: Client, workflowId: string, firstRunId: string): Promise<HistoryEvent[][]> {
+  const out: HistoryEvent[][] = [];
+  let runId: string | null | undefined = firstRunId;
+  while (runId) {
+    const events = await historyOf(client, workflowId, runId);
+    out.push(events);
+    runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+  }
+  return out;
+}
+
+/** The run id of the child workflow `childId` as its parent's history recorded it. */
+export function childRunId(parentEvents: HistoryEvent[], childId: string): string {
+  for (const e of parentEvents) {
+    const started = e.childWorkflowExecutionStartedEventAttributes;
+    if (started?.workflowExecution?.workflowId === childId && started.workflowExecution.runId) return started.workflowExecution.runId;
+  }
+  throw new Error(`no child workflow ${childId} in the parent's history`);
+}
+
+export interface CompletedActivity {
+  type: string;
+  input: unknown;
+  result: unknown;
+  /** The attempt that completed (1 = first try). */
+  attempt: number;
+  /** The failure that caused the last retry, if any (e.g. a heartbeat timeout). */
+  lastFailure: string | null;
+}
+
+/** Completed activities of one history, with their decoded first input and result. */
+export function completedActivities(events: HistoryEvent[]): CompletedActivity[] {
+  const byId = new Map<string, HistoryEvent>();
+  for (const e of events) byId.set(String(e.eventId), e);
+  const decode = (p: Payloads | null | undefined) => {
+    const first = p?.payloads?.[0];
+    return first ? defaultPayloadConverter.fromPayload(first) : undefined;
+  };
+  const out: CompletedActivity[] = [];
+  for (const e of events) {
+    const done = e.activityTaskCompletedEventAttributes;
+    if (!done) continue;
+    const scheduled = byId.get(String(done.scheduledEventId))?.activityTaskScheduledEventAttributes;
+    const started = byId.get(String(done.startedEventId))?.activityTaskStartedEventAttributes;
+    out.push({
+      type: scheduled?.activityType?.name ?? '?',
+      input: decode(scheduled?.input),
+      result: decode(done.result),
+      attempt: started?.attempt ?? 0,
+      lastFailure: started?.lastFailure?.message ?? null,
+    });
+  }
+  return out;
+}
