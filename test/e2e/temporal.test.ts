@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { writeTestModel } from '@rds/encoder';
 import { EmbeddingManifest, PoolManifest, type EmbedShardInput, type EmbedShardOutput, type RunConfigInput } from '@rds/schemas';
-import { loadConfigFile, runLocal, TemporalBackend } from '@rds/runner';
+import { loadConfigFile, RunConflictError, runLocal, TemporalBackend } from '@rds/runner';
 import { activities } from '@rds/runner/activities';
 import { startDevServer, temporalTestsOptOut, type DevServer } from '@rds/runner/dev-server';
 import { embedWorkflowId } from '@rds/workflows/plan';
@@ -25,6 +25,8 @@ let tmp: string;
 let modelDir: string;
 let bundle: string;
 let example: RunConfigInput;
+/** The yardstick: the same config, uninterrupted, with the local runner in this process. */
+let localDir: string;
 
 beforeAll(async () => {
   if (optOut) return;
@@ -33,6 +35,8 @@ beforeAll(async () => {
   bundle = path.join(tmp, 'workflow-bundle.js');
   [server] = await Promise.all([startDevServer(), writeTestModel(modelDir), writeWorkflowBundle(bundle)]);
   example = await loadConfigFile(path.join(EXAMPLES, 'rds.config.json'));
+  localDir = path.join(tmp, 'local');
+  expect((await runLocal(configFor(localDir), { activities })).state).toBe('completed');
 });
 afterAll(async () => {
   await killAllWorkers();
@@ -80,12 +84,18 @@ async function freezeMidShard(w: WorkerProcess, runDir: string, shards: number):
   }
 }
 
+/** Same embeddings as the local run, shard by shard (matrix checksums), and the same selection, byte for byte. */
+async function expectSameAsLocal(runDir: string, shards: number): Promise<void> {
+  for (let s = 0; s < shards; s++) {
+    const [a, b] = await Promise.all([localDir, runDir].map((d) => readJsonFile(runLayout(d).embeddings.poolManifest(s), EmbeddingManifest)));
+    expect(b!.matrix.sha256, `shard ${s}`).toBe(a!.matrix.sha256);
+  }
+  const [want, got] = await Promise.all([localDir, runDir].map((d) => fs.readFile(runLayout(d).selection.rows)));
+  expect(got!.equals(want!), 'selection.jsonl differs from the local run').toBe(true);
+}
+
 describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (skipped: ${optOut})` : ''}`, () => {
   it('a worker SIGKILLed mid-shard is replaced: each shard is embedded exactly once and the selection is byte-identical to a local run', async () => {
-    // The yardstick: the same config, uninterrupted, in this process with the local runner.
-    const localDir = path.join(tmp, 'local');
-    const local = await runLocal(configFor(localDir), { activities });
-    expect(local.state).toBe('completed');
     const pool = await readJsonFile(runLayout(localDir).pool.manifest, PoolManifest);
     const shards = pool.shards.length;
     expect(shards).toBe(6);
@@ -118,12 +128,59 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     expect(retried.map((a) => (a.input as EmbedShardInput).shard)).toEqual([killedShard]);
     expect(retried[0]!.lastFailure).toMatch(/heartbeat/i);
 
-    // Same embeddings, shard by shard (matrix checksums), and the same selection, byte for byte.
-    for (let s = 0; s < shards; s++) {
-      const [a, b] = await Promise.all([localDir, runDir].map((d) => readJsonFile(runLayout(d).embeddings.poolManifest(s), EmbeddingManifest)));
-      expect(b!.matrix.sha256, `shard ${s}`).toBe(a!.matrix.sha256);
+    await expectSameAsLocal(runDir, shards);
+  });
+
+  it('cancel mid-shard closes the run only after the shard activity stopped, keeps finished shards, and a second start resumes them (409 while open)', async () => {
+    const runDir = path.join(tmp, 'cancelled');
+    const queues = uniqueQueues();
+    const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 1, shardsPerRun: 2, heartbeatTimeout: '5s' });
+    const w = worker(queues);
+    const { runId } = await backend.start(configFor(runDir));
+    const childId = embedWorkflowId(runId);
+    const shard = await freezeMidShard(w, runDir, 6);
+    await backend.cancel(runId); // recorded while the worker cannot act on it
+    w.signal('SIGCONT');
+    await expect(server.client.workflow.getHandle(runId).result()).rejects.toThrow(/cancel/i);
+    expect((await backend.get(runId))?.state).toBe('cancelled');
+
+    // The child closed only after its shard activity ended (WAIT_CANCELLATION_COMPLETED): every
+    // scheduled activity has its outcome in the history before the close.
+    const parent = await historyOf(server.client, runId);
+    const chain = await chainHistories(server.client, childId, childRunId(parent, childId));
+    const last = chain.at(-1)!;
+    expect(last.at(-1)?.workflowExecutionCanceledEventAttributes).toBeTruthy();
+    const outcome = new Set(
+      last.flatMap((e) => {
+        const a = e.activityTaskCompletedEventAttributes ?? e.activityTaskCanceledEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+        return a ? [String(a.scheduledEventId)] : [];
+      }),
+    );
+    const scheduled = last.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => String(e.eventId));
+    expect(scheduled.length).toBeGreaterThan(0);
+    for (const id of scheduled) expect(outcome.has(id), `activity scheduled at event ${id} has no outcome before the close`).toBe(true);
+
+    // What was finished when the run closed: the shards before the frozen one, and that one if it
+    // completed before it saw the cancellation (a shard is short); nothing after it.
+    const before = new Map<number, string>();
+    for (let s = 0; s < 6; s++) {
+      const m = await readJsonFile(runLayout(runDir).embeddings.poolManifest(s), EmbeddingManifest).catch(() => null);
+      if (m) before.set(s, m.createdAt);
     }
-    const [want, got] = await Promise.all([localDir, runDir].map((d) => fs.readFile(runLayout(d).selection.rows)));
-    expect(got!.equals(want!)).toBe(true);
+    expect([...before.keys()].slice(0, shard)).toEqual(Array.from({ length: shard }, (_, i) => i));
+    expect(before.size).toBeLessThanOrEqual(shard + 1);
+
+    // Starting the same config again reuses the run id (derived from runDir); while it is open a third start is a conflict.
+    w.signal('SIGSTOP');
+    expect((await backend.start(configFor(runDir))).runId).toBe(runId);
+    await expect(backend.start(configFor(runDir))).rejects.toBeInstanceOf(RunConflictError);
+    w.signal('SIGCONT');
+    await server.client.workflow.getHandle(runId).result();
+    for (const [s, createdAt] of before) expect((await readJsonFile(runLayout(runDir).embeddings.poolManifest(s), EmbeddingManifest)).createdAt, `shard ${s} recomputed`).toBe(createdAt);
+    const resumed = await historyOf(server.client, runId);
+    const resumedChain = await chainHistories(server.client, childId, childRunId(resumed, childId));
+    const skipped = resumedChain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard' && (a.result as EmbedShardOutput).skipped);
+    expect(skipped.map((a) => (a.input as EmbedShardInput).shard).sort()).toEqual([...before.keys()]);
+    await expectSameAsLocal(runDir, 6);
   });
 });

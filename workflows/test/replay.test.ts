@@ -113,6 +113,37 @@ describe('selectionRun replay', () => {
     await expect(replay(h)).resolves.toBeUndefined();
   });
 
+  it('a pause that arrives while the child is being started reaches the child once it has started', async () => {
+    const h = selectionRunHistory();
+    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    const starting = h.initiateChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
+    h.signal('pause').workflowTask(); // the child does not exist yet: nothing to send (a signal now would be lost)
+    const child = h.childStarted(starting); // -> SignalExternalWorkflowExecution(pause) to the started child
+    h.signalExternal(`${WORKFLOW_ID}/embed`, 'pause');
+    h.completeChild(child, totals);
+    h.signal('resume').workflowTask();
+    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
+    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
+    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    await expect(replay(h)).resolves.toBeUndefined();
+  });
+
+  it('no signal goes to a child that has not started (it would be lost): pause + resume while starting send nothing', async () => {
+    const h = selectionRunHistory();
+    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    const starting = h.initiateChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
+    h.signal('pause').workflowTask();
+    h.signal('resume').workflowTask();
+    const child = h.childStarted(starting); // started unpaused, the parent is not paused: nothing to forward
+    h.completeChild(child, totals);
+    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
+    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
+    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    await expect(replay(h)).resolves.toBeUndefined();
+  });
+
   it('a history where the pause is not forwarded to the running child fails replay', async () => {
     const h = selectionRunHistory();
     h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
