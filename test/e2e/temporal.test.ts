@@ -1,4 +1,6 @@
 import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +11,8 @@ import { loadConfigFile, RunConflictError, runLocal, TemporalBackend } from '@rd
 import { activities } from '@rds/runner/activities';
 import { startDevServer, temporalTestsOptOut, type DevServer } from '@rds/runner/dev-server';
 import { embedWorkflowId } from '@rds/workflows/plan';
+import { runTemporalTrigger, temporalTriggerPlan } from '@rds/handoff';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { writeWorkflowBundle } from '@rds/worker';
 import { EXAMPLES, exists, waitFor } from './helpers.js';
 import { chainHistories, childRunId, completedActivities, historyOf, killAllWorkers, startWorker, type WorkerProcess } from './temporal-helpers.js';
@@ -19,6 +23,8 @@ import { chainHistories, childRunId, completedActivities, historyOf, killAllWork
  * (never set in CI) skips them.
  */
 const optOut = temporalTestsOptOut();
+/** A namespace besides `default`, for the handoff trigger's connection settings. */
+const HANDOFF_NAMESPACE = 'rds-e2e-handoff';
 
 let server: DevServer;
 let tmp: string;
@@ -33,7 +39,7 @@ beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-temporal-'));
   modelDir = path.join(tmp, 'model');
   bundle = path.join(tmp, 'workflow-bundle.js');
-  [server] = await Promise.all([startDevServer(), writeTestModel(modelDir), writeWorkflowBundle(bundle)]);
+  [server] = await Promise.all([startDevServer({ namespaces: [HANDOFF_NAMESPACE] }), writeTestModel(modelDir), writeWorkflowBundle(bundle)]);
   example = await loadConfigFile(path.join(EXAMPLES, 'rds.config.json'));
   localDir = path.join(tmp, 'local');
   expect((await runLocal(configFor(localDir), { activities })).state).toBe('completed');
@@ -55,8 +61,8 @@ function uniqueQueues() {
   return { cpu: `e2e-cpu-${id}`, gpu: `e2e-gpu-${id}` };
 }
 
-function worker(queues: { cpu: string; gpu: string }, extra: string[] = []): WorkerProcess {
-  return startWorker(server.childEnv, ['--bundle', bundle, '--cpu-queue', queues.cpu, '--gpu-queue', queues.gpu, '--grace-seconds', '0', ...extra]);
+function worker(queues: { cpu: string; gpu: string }, extra: string[] = [], env: Record<string, string> = {}): WorkerProcess {
+  return startWorker({ ...server.childEnv, ...env }, ['--bundle', bundle, '--cpu-queue', queues.cpu, '--gpu-queue', queues.gpu, '--grace-seconds', '0', ...extra]);
 }
 
 const checkpointOf = (runDir: string, shard: number) => `${runLayout(runDir).embeddings.poolMatrix(shard)}.checkpoint.json`;
@@ -182,5 +188,57 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     const skipped = resumedChain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard' && (a.result as EmbedShardOutput).skipped);
     expect(skipped.map((a) => (a.input as EmbedShardInput).shard).sort()).toEqual([...before.keys()]);
     await expectSameAsLocal(runDir, 6);
+  });
+
+  it('a Retry-After becomes a server-side retry delay, and a cancel reaches the handoff activity while its webhook hangs', async () => {
+    // The receiver answers 503 + Retry-After: 1 once, then holds the next request open until the test ends.
+    let held!: () => void;
+    const heldRequest = new Promise<void>((r) => (held = r));
+    const open: http.ServerResponse[] = [];
+    let requests = 0;
+    const receiver = http.createServer((req, res) => {
+      req.resume();
+      if (++requests === 1) return void res.writeHead(503, { 'retry-after': '1' }).end('busy');
+      open.push(res);
+      held();
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+      const runDir = path.join(tmp, 'handoff-cancel');
+      const config = { ...configFor(runDir), handoff: { ...example.handoff, trigger: { kind: 'webhook', url, secretEnv: 'RDS_WEBHOOK_E2E', maxAttempts: 3 } } } as RunConfigInput;
+      const queues = uniqueQueues();
+      const backend = new TemporalBackend({ client: server.client, queues, heartbeatTimeout: '5s' });
+      worker(queues, [], { RDS_WEBHOOK_E2E: 'e2e-secret' });
+      const { runId } = await backend.start(config);
+      await heldRequest; // the handoff activity's second attempt is waiting on the webhook
+      await backend.cancel(runId);
+      await expect(server.client.workflow.getHandle(runId).result()).rejects.toThrow(/cancel/i);
+
+      const events = await historyOf(server.client, runId);
+      const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'handoffSelection')!;
+      const canceled = events.find((e) => String(e.activityTaskCanceledEventAttributes?.scheduledEventId) === String(scheduled.eventId));
+      expect(canceled, 'the handoff activity did not report cancellation before the run closed').toBeTruthy();
+      const started = events.find((e) => String(e.eventId) === String(canceled!.activityTaskCanceledEventAttributes!.startedEventId))!.activityTaskStartedEventAttributes!;
+      expect(started.attempt).toBe(2); // the 503 failed attempt 1; the server scheduled attempt 2 after the Retry-After
+      expect(started.lastFailure?.message).toMatch(/HTTP 503.*retrying in 1 s/);
+      expect(requests).toBe(2);
+    } finally {
+      for (const res of open) res.destroy();
+      await new Promise((r) => receiver.close(r));
+    }
+  });
+
+  it('the temporal handoff trigger connects as the worker does: its workflow starts in TEMPORAL_NAMESPACE', async () => {
+    const payload = { runId: 'run-e2e', idempotencyKey: `rds-${process.pid}`, location: '/x', dataset: { location: '/x/train.jsonl', format: 'tulu' as const, rows: 3, bytes: 10, sha256: 'f'.repeat(64) }, files: [], counts: { perTask: {}, perSource: {} } };
+    const plan = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'e2e-training', namespace: 'default' }, payload, {
+      TEMPORAL_ADDRESS: server.address,
+      TEMPORAL_NAMESPACE: HANDOFF_NAMESPACE,
+    });
+    expect(await runTemporalTrigger(plan)).toMatchObject({ status: 'started' });
+    const workflowId = plan.action === 'start' ? plan.options.workflowId : '';
+    const there = await new Client({ connection: server.client.connection, namespace: HANDOFF_NAMESPACE }).workflow.getHandle(workflowId).describe();
+    expect(there.type).toBe('finetune');
+    await expect(server.client.workflow.getHandle(workflowId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 });

@@ -2,3 +2,4 @@ export * from './files.js';
 export * from './layout.js';
 export * from './runtime.js';
 export * from './jsonl.js';
+export * from './temporal-env.js';

@@ -28,7 +28,7 @@ export interface DevServer {
  * on 127.0.0.1 and a free port, headless, state in memory, through @temporalio/testing. A port taken
  * between being picked and bound is retried. `stop()` ends the server process.
  */
-export async function startDevServer(opts: { attempts?: number } = {}): Promise<DevServer> {
+export async function startDevServer(opts: { attempts?: number; /** Namespaces to create besides `default`. */ namespaces?: string[] } = {}): Promise<DevServer> {
   const bin = temporalCliPath();
   if (!temporalCliVersion(bin)) {
     throw new Error(
@@ -40,7 +40,13 @@ export async function startDevServer(opts: { attempts?: number } = {}): Promise<
   for (let attempt = 0; attempt < (opts.attempts ?? 3); attempt++) {
     try {
       const env = await TestWorkflowEnvironment.createLocal({
-        server: { executable: { type: 'existing-path', path: bin }, ip: '127.0.0.1', ui: false, log: { format: 'pretty', level: 'error' } },
+        server: {
+          executable: { type: 'existing-path', path: bin },
+          ip: '127.0.0.1',
+          ui: false,
+          log: { format: 'pretty', level: 'error' },
+          extraArgs: (opts.namespaces ?? []).flatMap((n) => ['--namespace', n]),
+        },
       });
       const namespace = env.namespace ?? 'default';
       return {

@@ -5,7 +5,7 @@ export { TemporalBackend, type TemporalBackendOptions } from './temporal-backend
 export { runLocal, newRunId, type RunLocalOptions } from './local.js';
 export { PauseGate } from './pause-gate.js';
 export { readRunStatus, StatusFileWriter } from './status.js';
-export { parseRunConfig, resolveConfigPaths, validateConfig } from './validate.js';
-export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from './temporal-env.js';
+export { parseRunConfig, requireAbsolutePaths, requireVisibleRunDir, resolveConfigPaths, validateConfig } from './validate.js';
+export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from '@rds/artifacts';
 export { connectTemporalClient, unreachable } from './temporal-client.js';
 export { describeStatus, loadConfigFile, progressLine } from './present.js';

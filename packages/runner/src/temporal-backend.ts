@@ -23,7 +23,7 @@ import {
 } from '@rds/workflows/plan';
 import type { RunBackend } from './backend.js';
 import { RunConflictError, RunNotFoundError } from './errors.js';
-import { parseRunConfig } from './validate.js';
+import { parseRunConfig, requireAbsolutePaths } from './validate.js';
 
 export interface TemporalBackendOptions {
   client: Client;
@@ -110,6 +110,7 @@ export class TemporalBackend implements RunBackend {
   async start(input: RunConfigInput, runId?: string): Promise<{ runId: string }> {
     // Validate here too, so a bad config is a 400 at submit time, not a failed workflow.
     const config = parseRunConfig(input);
+    requireAbsolutePaths(config);
     const id = runId ?? workflowIdForRunDir(config.runDir, this.prefix);
     const options: SelectionRunOptions = {
       runId: id,
