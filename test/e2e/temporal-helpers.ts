@@ -93,6 +93,8 @@ export interface CompletedActivity {
   attempt: number;
   /** The failure that caused the last retry, if any (e.g. a heartbeat timeout). */
   lastFailure: string | null;
+  /** The worker that ran the completed attempt (`pid@host` by default). */
+  identity: string;
 }
 
 /** Completed activities of one history, with their decoded first input and result. */
@@ -115,7 +117,14 @@ export function completedActivities(events: HistoryEvent[]): CompletedActivity[]
       result: decode(done.result),
       attempt: started?.attempt ?? 0,
       lastFailure: started?.lastFailure?.message ?? null,
+      identity: started?.identity ?? '',
     });
   }
   return out;
+}
+
+/** Identities of the workers polling `taskQueue` for activities (the server's view). */
+export async function activityPollers(client: Client, namespace: string, taskQueue: string): Promise<string[]> {
+  const res = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 2 /* TASK_QUEUE_TYPE_ACTIVITY */ });
+  return (res.pollers ?? []).map((p) => p.identity ?? '');
 }

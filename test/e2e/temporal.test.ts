@@ -10,12 +10,12 @@ import { EmbeddingManifest, PoolManifest, type EmbedShardInput, type EmbedShardO
 import { loadConfigFile, RunConflictError, runLocal, TemporalBackend } from '@rds/runner';
 import { activities } from '@rds/runner/activities';
 import { startDevServer, temporalTestsOptOut, type DevServer } from '@rds/runner/dev-server';
-import { embedWorkflowId } from '@rds/workflows/plan';
+import { embedWorkflowId, type EmbedShardsProgress } from '@rds/workflows/plan';
 import { runTemporalTrigger, temporalTriggerPlan } from '@rds/handoff';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { writeWorkflowBundle } from '@rds/worker';
 import { EXAMPLES, exists, waitFor } from './helpers.js';
-import { chainHistories, childRunId, completedActivities, historyOf, killAllWorkers, startWorker, type WorkerProcess } from './temporal-helpers.js';
+import { activityPollers, chainHistories, childRunId, completedActivities, historyOf, killAllWorkers, startWorker, type WorkerProcess } from './temporal-helpers.js';
 
 /**
  * Temporal on a real server: `temporal server start-dev` (the CLI that `node scripts/temporal-cli.mjs
@@ -240,5 +240,65 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     const there = await new Client({ connection: server.client.connection, namespace: HANDOFF_NAMESPACE }).workflow.getHandle(workflowId).describe();
     expect(there.type).toBe('finetune');
     await expect(server.client.workflow.getHandle(workflowId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  });
+
+  it('fan-out: two gpu workers embed disjoint shards of one run (both work, no shard twice, all shards)', async () => {
+    const runDir = path.join(tmp, 'fan-out');
+    const queues = uniqueQueues();
+    worker(queues, ['--queues', 'cpu']);
+    const gpus = [worker(queues, ['--queues', 'gpu']), worker(queues, ['--queues', 'gpu'])];
+    // Both must be polling before the run starts: each holds one shard at a time, so with two in flight
+    // the server has to hand the second one to the other worker.
+    await waitFor('two gpu workers polling', async () => {
+      for (const g of gpus) if (g.child.exitCode !== null) throw new Error(`a gpu worker exited:\n${g.output()}`);
+      return (await activityPollers(server.client, server.namespace, queues.gpu)).length >= 2;
+    }, 120_000, 50);
+    const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 2, shardsPerRun: 200 });
+    const { runId } = await backend.start(configFor(runDir));
+    await server.client.workflow.getHandle(runId).result();
+
+    const parent = await historyOf(server.client, runId);
+    const chain = await chainHistories(server.client, embedWorkflowId(runId), childRunId(parent, embedWorkflowId(runId)));
+    const embedded = chain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard');
+    expect(embedded.map((a) => (a.input as EmbedShardInput).shard).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    const byWorker = new Map<string, number>();
+    for (const a of embedded) byWorker.set(a.identity, (byWorker.get(a.identity) ?? 0) + 1);
+    expect([...byWorker.keys()].sort()).toEqual(gpus.map((g) => `${g.child.pid}@${os.hostname()}`).sort());
+    await expectSameAsLocal(runDir, 6);
+  });
+
+  it('pause holds new shards (the running one finishes), progress is queryable throughout, resume completes the run', async () => {
+    const runDir = path.join(tmp, 'paused');
+    const queues = uniqueQueues();
+    const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 1, shardsPerRun: 200 });
+    worker(queues, ['--queues', 'cpu']); // answers the queries while the gpu worker is frozen
+    const w = worker(queues, ['--queues', 'gpu']);
+    const { runId } = await backend.start(configFor(runDir));
+    const childId = embedWorkflowId(runId);
+    const shard = await freezeMidShard(w, runDir, 6);
+
+    // Progress while a shard is half done: the run's query and the child's, through the backend.
+    const live = await backend.get(runId);
+    expect(live).toMatchObject({ state: 'running', stage: 'embed-pool', progress: { stage: 'embed-pool', unit: 'rows', total: 300, shards: { done: shard, total: 6 } } });
+    await backend.pause(runId);
+    w.signal('SIGCONT');
+    // Paused: the child says so, and once the running shard is done nothing is in flight.
+    const held = await waitFor('the running shard to finish under pause', async () => {
+      const p = await server.client.workflow.getHandle(childId).query<EmbedShardsProgress>('progress');
+      return p.paused && p.inFlight.length === 0 ? p : null;
+    }, 120_000, 20);
+    expect(held.shardsDone).toBe(shard + 1);
+    expect(await backend.get(runId)).toMatchObject({ state: 'paused', stage: 'embed-pool' });
+    await backend.resume(runId);
+    await server.client.workflow.getHandle(runId).result();
+    expect((await backend.get(runId))?.state).toBe('completed');
+
+    // Between the pause and the resume the child scheduled no shard.
+    const child = (await chainHistories(server.client, childId, childRunId(await historyOf(server.client, runId), childId)))[0]!;
+    const signals = child.flatMap((e, i) => (e.workflowExecutionSignaledEventAttributes ? [[i, e.workflowExecutionSignaledEventAttributes.signalName] as const] : []));
+    expect(signals.map(([, name]) => name)).toEqual(['pause', 'resume']);
+    const between = child.slice(signals[0]![0], signals[1]![0]).filter((e) => e.activityTaskScheduledEventAttributes);
+    expect(between).toEqual([]);
+    await expectSameAsLocal(runDir, 6);
   });
 });
