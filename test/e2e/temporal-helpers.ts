@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
 import path from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { defaultPayloadConverter, type Client, type WorkflowHandle } from '@temporalio/client';
 import { REPO } from './helpers.js';
 
@@ -127,4 +129,33 @@ export function completedActivities(events: HistoryEvent[]): CompletedActivity[]
 export async function activityPollers(client: Client, namespace: string, taskQueue: string): Promise<string[]> {
   const res = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 2 /* TASK_QUEUE_TYPE_ACTIVITY */ });
   return (res.pollers ?? []).map((p) => p.identity ?? '');
+}
+
+/** Where recorded histories go: the workflows package replays every file there (workflows/test/replay.test.ts). */
+export const HISTORY_FIXTURES = path.join(REPO, 'workflows/test/histories');
+
+/**
+ * With RDS_RECORD_HISTORIES=1, write the histories of a finished run (the selectionRun execution and
+ * each embedShards run of its chain) as replay fixtures `<scenario>.<n>.json`. A developer re-records
+ * after a deliberate workflow change (with patched() where old histories must keep replaying).
+ */
+export async function recordHistories(client: Client, scenario: string, workflowId: string, runId?: string): Promise<void> {
+  if (process.env.RDS_RECORD_HISTORIES !== '1') return;
+  const handle = client.workflow.getHandle(workflowId, runId);
+  const parentRunId = runId ?? (await handle.describe()).runId;
+  const parent = await historyOf(client, workflowId, parentRunId);
+  const childId = `${workflowId}/embed`;
+  const runs: { workflowId: string; runId: string }[] = [{ workflowId, runId: parentRunId }];
+  let next: string | null | undefined = childRunId(parent, childId);
+  while (next) {
+    runs.push({ workflowId: childId, runId: next });
+    const events = await historyOf(client, childId, next);
+    next = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
+  }
+  await fs.mkdir(HISTORY_FIXTURES, { recursive: true });
+  for (const [i, r] of runs.entries()) {
+    const history = await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory();
+    const file = path.join(HISTORY_FIXTURES, `${scenario}.${i}.json`);
+    await fs.writeFile(file, `{"workflowId":${JSON.stringify(r.workflowId)},"history":${historyToJSON(history)}}\n`);
+  }
 }

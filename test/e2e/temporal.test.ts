@@ -15,7 +15,7 @@ import { runTemporalTrigger, temporalTriggerPlan } from '@rds/handoff';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { writeWorkflowBundle } from '@rds/worker';
 import { EXAMPLES, exists, waitFor } from './helpers.js';
-import { activityPollers, chainHistories, childRunId, completedActivities, historyOf, killAllWorkers, startWorker, type WorkerProcess } from './temporal-helpers.js';
+import { activityPollers, chainHistories, childRunId, completedActivities, historyOf, killAllWorkers, recordHistories, startWorker, type WorkerProcess } from './temporal-helpers.js';
 
 /**
  * Temporal on a real server: `temporal server start-dev` (the CLI that `node scripts/temporal-cli.mjs
@@ -135,6 +135,7 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     expect(retried[0]!.lastFailure).toMatch(/heartbeat/i);
 
     await expectSameAsLocal(runDir, shards);
+    await recordHistories(server.client, 'worker-killed', runId);
   });
 
   it('cancel mid-shard closes the run only after the shard activity stopped, keeps finished shards, and a second start resumes them (409 while open)', async () => {
@@ -149,6 +150,7 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     w.signal('SIGCONT');
     await expect(server.client.workflow.getHandle(runId).result()).rejects.toThrow(/cancel/i);
     expect((await backend.get(runId))?.state).toBe('cancelled');
+    await recordHistories(server.client, 'cancelled', runId);
 
     // The child closed only after its shard activity ended (WAIT_CANCELLATION_COMPLETED): every
     // scheduled activity has its outcome in the history before the close.
@@ -265,6 +267,7 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     for (const a of embedded) byWorker.set(a.identity, (byWorker.get(a.identity) ?? 0) + 1);
     expect([...byWorker.keys()].sort()).toEqual(gpus.map((g) => `${g.child.pid}@${os.hostname()}`).sort());
     await expectSameAsLocal(runDir, 6);
+    await recordHistories(server.client, 'happy-fan-out', runId);
   });
 
   it('pause holds new shards (the running one finishes), progress is queryable throughout, resume completes the run', async () => {
@@ -300,5 +303,6 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     const between = child.slice(signals[0]![0], signals[1]![0]).filter((e) => e.activityTaskScheduledEventAttributes);
     expect(between).toEqual([]);
     await expectSameAsLocal(runDir, 6);
+    await recordHistories(server.client, 'paused-resumed', runId);
   });
 });

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { RunConfig, type RunConfigInput } from '@rds/schemas';
@@ -203,5 +204,26 @@ describe('embedShards replay', () => {
     for (const [i, s] of ids.entries()) h.completeActivity(s, h.startActivity(s), shardOut(i));
     h.workflowTask().completed({});
     await expect(replay(h, `${WORKFLOW_ID}/embed`)).rejects.toThrow(/[Nn]ondetermin/);
+  });
+});
+
+/**
+ * Histories recorded from real runs on a dev server (test/e2e/temporal.test.ts with
+ * RDS_RECORD_HISTORIES=1): a fan-out happy path, a worker killed mid-shard, pause/resume, a cancel.
+ * A workflow change that would break a run in flight fails here; guard such a change with patched().
+ */
+describe('recorded histories replay', () => {
+  const dir = new URL('./histories/', import.meta.url);
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const scenarios = new Set(files.map((f) => f.replace(/\.\d+\.json$/, '')));
+
+  it('covers the recorded scenarios, each with its parent and embedShards runs', () => {
+    expect([...scenarios]).toEqual(['cancelled', 'happy-fan-out', 'paused-resumed', 'worker-killed']);
+    for (const s of scenarios) expect(files.filter((f) => f.startsWith(`${s}.`)).length, s).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each(files)('%s replays against the current workflow code', async (file) => {
+    const { workflowId, history } = JSON.parse(fs.readFileSync(new URL(file, dir), 'utf8')) as { workflowId: string; history: unknown };
+    await expect(Worker.runReplayHistory({ workflowBundle: { code } }, history, workflowId)).resolves.toBeUndefined();
   });
 });
