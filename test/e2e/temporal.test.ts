@@ -190,6 +190,12 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     const skipped = resumedChain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard' && (a.result as EmbedShardOutput).skipped);
     expect(skipped.map((a) => (a.input as EmbedShardInput).shard).sort()).toEqual([...before.keys()]);
     await expectSameAsLocal(runDir, 6);
+    // The run id has two executions now (cancelled, completed): the list shows the run once, as its latest.
+    const listed = await waitFor('the completed execution in the list', async () => {
+      const runs = (await backend.list()).filter((r) => r.runId === runId);
+      return runs.some((r) => r.state === 'completed') ? runs : null;
+    }, 60_000, 50);
+    expect(listed.map((r) => r.state)).toEqual(['completed']);
   });
 
   it('a Retry-After becomes a server-side retry delay, and a cancel reaches the handoff activity while its webhook hangs', async () => {
