@@ -39,7 +39,10 @@ beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-temporal-'));
   modelDir = path.join(tmp, 'model');
   bundle = path.join(tmp, 'workflow-bundle.js');
-  [server] = await Promise.all([startDevServer({ namespaces: [HANDOFF_NAMESPACE] }), writeTestModel(modelDir), writeWorkflowBundle(bundle)]);
+  // allSettled: a failed server start must not leave the other two writing while afterAll cleans up.
+  const [started, ...rest] = await Promise.allSettled([startDevServer({ namespaces: [HANDOFF_NAMESPACE] }), writeTestModel(modelDir), writeWorkflowBundle(bundle)]);
+  for (const r of [started, ...rest]) if (r.status === 'rejected') throw r.reason;
+  server = (started as PromiseFulfilledResult<DevServer>).value;
   example = await loadConfigFile(path.join(EXAMPLES, 'rds.config.json'));
   localDir = path.join(tmp, 'local');
   expect((await runLocal(configFor(localDir), { activities })).state).toBe('completed');
