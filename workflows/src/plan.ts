@@ -47,9 +47,14 @@ export function resolveRunOptions(options: SelectionRunOptions | undefined, fall
 /** Errors that no retry can fix (bad config, bad files): fail fast. */
 export const NON_RETRYABLE_ERROR_TYPES = ['ValidationError', 'NonRetryableError'];
 
-/** Activity options per stage: long stages heartbeat (so a dead worker is noticed in minutes) and retry with backoff. */
+/**
+ * Activity options per stage: long stages heartbeat (so a dead worker is noticed in minutes), retry
+ * with backoff, and on cancellation wait for the activity to stop (WAIT_CANCELLATION_COMPLETED; the
+ * SDK's actual default is TRY_CANCEL), so a cancelled run closes only once nothing writes to its files.
+ */
 export function activityOptionsFor(stage: RunStage, queues: TaskQueues, heartbeatTimeout?: string): ActivityOptions {
-  const options = defaultActivityOptions(stage, queues);
+  const base = defaultActivityOptions(stage, queues);
+  const options: ActivityOptions = base.heartbeatTimeout ? { ...base, cancellationType: 'WAIT_CANCELLATION_COMPLETED' } : base;
   return heartbeatTimeout && options.heartbeatTimeout ? { ...options, heartbeatTimeout: heartbeatTimeout as ActivityOptions['heartbeatTimeout'] } : options;
 }
 

@@ -1,6 +1,6 @@
 import * as wf from '@temporalio/workflow';
 import type { RunConfigInput, RunStatus } from '@rds/schemas';
-import type { EmbedShardsInput, RunActivities, SelectionRunOptions, SelectionRunResult } from './contract.js';
+import type { EmbedShardsInput, EmbedTotals, RunActivities, SelectionRunOptions, SelectionRunResult } from './contract.js';
 import { embedShards, pauseSignal, resumeSignal } from './embed-shards.js';
 import { runPipeline } from './pipeline.js';
 import { activityOptionsFor, embedWorkflowId, EMPTY_TOTALS, QUERIES, resolveRunOptions, runError, StatusTracker, WORKFLOW_TYPES } from './plan.js';
@@ -20,19 +20,13 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
   const now = () => new Date().toISOString(); // workflow time: deterministic on replay
   const tracker = new StatusTracker({ runId: opts.runId, runDir: config.runDir ?? '', backend: 'temporal', startedAt: now() }, now);
   let paused = false;
-  let embedding = false;
-  const forwardToChild = (signal: typeof pauseSignal | typeof resumeSignal) => {
-    if (embedding) void wf.getExternalWorkflowHandle(childId).signal(signal).catch(() => undefined);
-  };
   wf.setHandler(pauseSignal, () => {
     paused = true;
     tracker.setState('paused');
-    forwardToChild(pauseSignal);
   });
   wf.setHandler(resumeSignal, () => {
     paused = false;
     tracker.setState('running');
-    forwardToChild(resumeSignal);
   });
   wf.setHandler(progressQuery, () => tracker.status);
 
@@ -67,12 +61,8 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
             paused,
             totals: EMPTY_TOTALS,
           };
-          embedding = true;
-          try {
-            return await wf.executeChild(embedShards, { workflowId: childId, taskQueue: info.taskQueue, args: [input] });
-          } finally {
-            embedding = false;
-          }
+          const child = await wf.startChild(embedShards, { workflowId: childId, taskQueue: info.taskQueue, args: [input] });
+          return await withPauseForwarded(child, input.paused, () => paused);
         },
       },
       config,
@@ -82,6 +72,41 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
     tracker.finish(wf.isCancellation(err) ? 'cancelled' : 'failed', runError(err));
     throw err;
   }
+}
+
+/**
+ * Await the embedShards child while keeping its pause state equal to the parent's: the child started
+ * with `startedPaused`, and every later change (including one that arrived while the child was being
+ * started, which a signal could not yet reach) is sent to it in order. A signal that fails while the
+ * child is still running fails the run instead of leaving the parent "paused" over a running child.
+ */
+async function withPauseForwarded(
+  child: wf.ChildWorkflowHandle<typeof embedShards>,
+  startedPaused: boolean,
+  parentPaused: () => boolean,
+): Promise<EmbedTotals> {
+  let closed = false;
+  const result = child.result().finally(() => void (closed = true));
+  const forward = async () => {
+    let childPaused = startedPaused;
+    for (;;) {
+      await wf.condition(() => closed || parentPaused() !== childPaused);
+      if (closed) return;
+      const target = parentPaused();
+      try {
+        await child.signal(target ? pauseSignal : resumeSignal);
+      } catch (err) {
+        // The child finishing as the signal went out is the one harmless failure.
+        if (await wf.condition(() => closed, '1 minute')) return;
+        throw err;
+      }
+      childPaused = target;
+    }
+  };
+  // Not cancellable: a cancelled run must still wait for the child to close (it cancels its activities).
+  const forwarding = wf.CancellationScope.nonCancellable(forward);
+  const [totals] = await Promise.all([result, forwarding]);
+  return totals;
 }
 
 export { WORKFLOW_TYPES };

@@ -149,6 +149,11 @@ export class HistoryBuilder {
 
   /** StartChildWorkflowExecutionInitiated + ChildWorkflowExecutionStarted (+ the workflow task that follows). */
   startChild(workflowType: string, workflowId: string, input: unknown, taskQueue = this.taskQueue): ChildRef {
+    return this.childStarted(this.initiateChild(workflowType, workflowId, input, taskQueue));
+  }
+
+  /** StartChildWorkflowExecutionInitiated only: the server has not started the child yet. */
+  initiateChild(workflowType: string, workflowId: string, input: unknown, taskQueue = this.taskQueue): Omit<ChildRef, 'started'> {
     const initiated = this.add('StartChildWorkflowExecutionInitiated', {
       namespace: 'default',
       workflowId,
@@ -162,15 +167,19 @@ export class HistoryBuilder {
       workflowTaskCompletedEventId: String(this.lastCompletedWft),
       workflowIdReusePolicy: 'WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE',
     });
-    const execution = { workflowId, runId: 'child-run-1' };
+    return { initiated, execution: { workflowId, runId: 'child-run-1' }, workflowType };
+  }
+
+  /** ChildWorkflowExecutionStarted for an initiated child (+ the workflow task that follows). */
+  childStarted(child: Omit<ChildRef, 'started'>): ChildRef {
     const started = this.add('ChildWorkflowExecutionStarted', {
       namespace: 'default',
-      initiatedEventId: String(initiated),
-      workflowExecution: execution,
-      workflowType: { name: workflowType },
+      initiatedEventId: String(child.initiated),
+      workflowExecution: child.execution,
+      workflowType: { name: child.workflowType },
     });
     this.workflowTask();
-    return { initiated, started, execution, workflowType };
+    return { ...child, started };
   }
 
   /** ChildWorkflowExecutionCompleted (+ the workflow task that follows). */

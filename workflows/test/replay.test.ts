@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { RunConfig, type RunConfigInput } from '@rds/schemas';
@@ -113,6 +114,37 @@ describe('selectionRun replay', () => {
     await expect(replay(h)).resolves.toBeUndefined();
   });
 
+  it('a pause that arrives while the child is being started reaches the child once it has started', async () => {
+    const h = selectionRunHistory();
+    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    const starting = h.initiateChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
+    h.signal('pause').workflowTask(); // the child does not exist yet: nothing to send (a signal now would be lost)
+    const child = h.childStarted(starting); // -> SignalExternalWorkflowExecution(pause) to the started child
+    h.signalExternal(`${WORKFLOW_ID}/embed`, 'pause');
+    h.completeChild(child, totals);
+    h.signal('resume').workflowTask();
+    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
+    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
+    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    await expect(replay(h)).resolves.toBeUndefined();
+  });
+
+  it('no signal goes to a child that has not started (it would be lost): pause + resume while starting send nothing', async () => {
+    const h = selectionRunHistory();
+    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    const starting = h.initiateChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
+    h.signal('pause').workflowTask();
+    h.signal('resume').workflowTask();
+    const child = h.childStarted(starting); // started unpaused, the parent is not paused: nothing to forward
+    h.completeChild(child, totals);
+    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
+    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
+    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    await expect(replay(h)).resolves.toBeUndefined();
+  });
+
   it('a history where the pause is not forwarded to the running child fails replay', async () => {
     const h = selectionRunHistory();
     h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
@@ -172,5 +204,26 @@ describe('embedShards replay', () => {
     for (const [i, s] of ids.entries()) h.completeActivity(s, h.startActivity(s), shardOut(i));
     h.workflowTask().completed({});
     await expect(replay(h, `${WORKFLOW_ID}/embed`)).rejects.toThrow(/[Nn]ondetermin/);
+  });
+});
+
+/**
+ * Histories recorded from real runs on a dev server (test/e2e/temporal.test.ts with
+ * RDS_RECORD_HISTORIES=1): a fan-out happy path, a worker killed mid-shard, pause/resume, a cancel.
+ * A workflow change that would break a run in flight fails here; guard such a change with patched().
+ */
+describe('recorded histories replay', () => {
+  const dir = new URL('./histories/', import.meta.url);
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const scenarios = new Set(files.map((f) => f.replace(/\.\d+\.json$/, '')));
+
+  it('covers the recorded scenarios, each with its parent and embedShards runs', () => {
+    expect([...scenarios]).toEqual(['cancelled', 'happy-fan-out', 'paused-resumed', 'worker-killed']);
+    for (const s of scenarios) expect(files.filter((f) => f.startsWith(`${s}.`)).length, s).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each(files)('%s replays against the current workflow code', async (file) => {
+    const { workflowId, history } = JSON.parse(fs.readFileSync(new URL(file, dir), 'utf8')) as { workflowId: string; history: unknown };
+    await expect(Worker.runReplayHistory({ workflowBundle: { code } }, history, workflowId)).resolves.toBeUndefined();
   });
 });

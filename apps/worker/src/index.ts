@@ -1,3 +1,3 @@
 export { bundleWorkflows, defaultBundlePath, loadWorkflowBundle, writeWorkflowBundle } from './bundle.js';
 export { parseWorkerArgs, USAGE, type QueueRole, type WorkerOptions } from './options.js';
-export { activitiesFor, startWorkers, type StartedWorkers } from './worker.js';
+export { activitiesFor, startWorkers, withSharedStorageChecks, type StartedWorkers } from './worker.js';

@@ -1,6 +1,7 @@
 import { NativeConnection, Runtime, Worker, DefaultLogger, type Logger } from '@temporalio/worker';
 import type { RunActivities } from '@rds/workflows/plan';
-import { temporalSettingsFromEnv, unreachable, type TemporalConnectionSettings } from '@rds/runner';
+import { temporalConnectOptions } from '@rds/artifacts';
+import { parseRunConfig, requireAbsolutePaths, requireVisibleRunDir, temporalSettingsFromEnv, unreachable, type TemporalConnectionSettings } from '@rds/runner';
 import { loadWorkflowBundle } from './bundle.js';
 import type { QueueRole, WorkerOptions } from './options.js';
 
@@ -10,6 +11,29 @@ const GPU_ACTIVITIES: (keyof RunActivities)[] = ['embedQueries', 'embedPoolShard
 export function activitiesFor(role: QueueRole, all: Partial<RunActivities>): Partial<RunActivities> {
   const entries = Object.entries(all).filter(([name]) => GPU_ACTIVITIES.includes(name as keyof RunActivities) === (role === 'gpu'));
   return Object.fromEntries(entries) as Partial<RunActivities>;
+}
+
+/**
+ * The checks that only matter when stages run on different machines: validateConfig refuses relative
+ * paths (each worker would resolve them against its own cwd), and every later stage first checks that
+ * it sees the run directory validateConfig wrote (shared storage at the same path).
+ */
+export function withSharedStorageChecks(all: Partial<RunActivities>): Partial<RunActivities> {
+  const out: Partial<RunActivities> = {};
+  for (const [name, fn] of Object.entries(all) as [keyof RunActivities, (input: never) => Promise<unknown>][]) {
+    const checked =
+      name === 'validateConfig'
+        ? async (input: { config: unknown }) => {
+            requireAbsolutePaths(parseRunConfig(input.config));
+            return fn(input as never);
+          }
+        : async (input: { runDir: string }) => {
+            await requireVisibleRunDir(input.runDir);
+            return fn(input as never);
+          };
+    Object.assign(out, { [name]: checked });
+  }
+  return out;
 }
 
 export interface StartedWorkers {
@@ -35,7 +59,7 @@ export async function startWorkers(
   } catch {
     // Already installed in this process (tests starting workers twice).
   }
-  const connection = await NativeConnection.connect({ address: settings.address, ...(settings.tls ? { tls: settings.tls } : {}) }).catch((err: unknown) => {
+  const connection = await NativeConnection.connect(temporalConnectOptions(settings)).catch((err: unknown) => {
     throw unreachable(settings, err);
   });
   const bundle = options.roles.includes('cpu') ? await loadWorkflowBundle(options.bundle ?? undefined, logger) : null;
@@ -47,7 +71,7 @@ export async function startWorkers(
       connection,
       namespace: settings.namespace,
       taskQueue,
-      activities: activitiesFor(role, activities),
+      activities: activitiesFor(role, withSharedStorageChecks(activities)),
       maxConcurrentActivityTaskExecutions: options.maxActivities[role],
       shutdownGraceTime: options.shutdownGraceMs,
       ...(role === 'cpu' && bundle ? { workflowBundle: { code: bundle.code } } : {}),

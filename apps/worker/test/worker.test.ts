@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '@rds/schemas';
 import type { RunActivities } from '@rds/workflows/plan';
-import { activitiesFor, loadWorkflowBundle, parseWorkerArgs, startWorkers, writeWorkflowBundle } from '../src/index.js';
+import { activitiesFor, loadWorkflowBundle, parseWorkerArgs, startWorkers, withSharedStorageChecks, writeWorkflowBundle } from '../src/index.js';
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-worker-'));
 afterAll(() => fs.rm(tmp, { recursive: true, force: true }));
@@ -39,6 +39,34 @@ describe('activities per role', () => {
     const all: RunActivities = { validateConfig: fn, ingestPool: fn, embedQueries: fn, embedPoolShard: fn, scorePool: fn, selectPool: fn, handoffSelection: fn };
     expect(Object.keys(activitiesFor('gpu', all)).sort()).toEqual(['embedPoolShard', 'embedQueries']);
     expect(Object.keys(activitiesFor('cpu', all)).sort()).toEqual(['handoffSelection', 'ingestPool', 'scorePool', 'selectPool', 'validateConfig']);
+  });
+});
+
+describe('shared storage checks', () => {
+  const config = { runDir: path.join(tmp, 'run'), pool: { inputs: ['/data/pool.jsonl'] }, queries: [{ task: 't', path: '/data/q.jsonl' }], model: { dir: '/models/m' }, selection: { budget: 1 } };
+  const called: string[] = [];
+  const fn = (name: string) => async () => {
+    called.push(name);
+    return {} as never;
+  };
+  const all = withSharedStorageChecks({ validateConfig: fn('validate'), ingestPool: fn('ingest') } as Partial<RunActivities>) as RunActivities;
+
+  it('validateConfig refuses relative paths, naming each field (workers resolve them against their own cwd)', async () => {
+    const err = await all.validateConfig({ config: { ...config, runDir: 'runs/x', model: { dir: 'model' } }, runId: 'r' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).issues.map((i) => i.path)).toEqual(['runDir', 'model.dir']);
+    await all.validateConfig({ config, runId: 'r' });
+    expect(called).toEqual(['validate']);
+  });
+
+  it('a later stage on a worker that cannot see the run directory fails saying so, and runs once it can', async () => {
+    const input = { runDir: config.runDir, pool: config.pool, queries: config.queries } as never;
+    await expect(all.ingestPool(input)).rejects.toThrow(/run directory .* is not visible on this worker .*shared storage/);
+    expect(called).toEqual(['validate']);
+    await fs.mkdir(config.runDir, { recursive: true });
+    await fs.writeFile(path.join(config.runDir, 'config.json'), '{}');
+    await all.ingestPool(input);
+    expect(called).toEqual(['validate', 'ingest']);
   });
 });
 

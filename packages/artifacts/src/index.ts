@@ -3,3 +3,4 @@ export * from './layout.js';
 export * from './runtime.js';
 export * from './jsonl.js';
 export * from './confine.js';
+export * from './temporal-env.js';

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 
 /** Progress every long activity reports; heartbeated to Temporal and shown by the CLI. */
 export interface Progress {
@@ -23,6 +23,16 @@ export interface ActivityRuntime {
   heartbeat(progress: Progress): void;
   readonly signal: AbortSignal;
   log(message: string): void;
+  /**
+   * How often a long wait must heartbeat so the server sees the activity alive and can deliver a
+   * cancellation (Temporal: a quarter of the heartbeat timeout). Absent: nobody is watching (local runs).
+   */
+  readonly heartbeatEveryMs?: number;
+  /**
+   * A remote service asked to be called again in `ms`. Temporal: throw an ApplicationFailure with
+   * `nextRetryDelay`, so the server waits and no worker slot is held. Absent: wait here (cancellable).
+   */
+  retryAfter?(ms: number, reason: string): Promise<never>;
 }
 
 const localRuntime = new AsyncLocalStorage<ActivityRuntime>();
@@ -48,11 +58,57 @@ export function activityRuntime(): ActivityRuntime {
     return quiet;
   }
   const c = ctx;
+  const timeout = c.info.heartbeatTimeoutMs;
   return {
     heartbeat: (p) => c.heartbeat(p),
     signal: c.cancellationSignal,
     log: (m) => c.log.info(m),
+    ...(timeout ? { heartbeatEveryMs: Math.max(50, Math.floor(timeout / 4)) } : {}),
+    retryAfter: async (ms, reason) => {
+      throw ApplicationFailure.create({ type: 'RetryAfter', message: `${reason}; retrying in ${Math.ceil(ms / 1000)} s`, nextRetryDelay: ms });
+    },
   };
+}
+
+/**
+ * Call again after `ms` as the remote side asked (Retry-After): under Temporal the attempt fails
+ * and the server schedules the next one after `ms`; in a local run this waits (cancellable) and returns.
+ */
+export async function waitToRetry(rt: ActivityRuntime, ms: number, reason: string): Promise<void> {
+  if (rt.retryAfter) await rt.retryAfter(ms, reason);
+  const signal = rt.signal;
+  throwIfCancelled(signal);
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      try {
+        throwIfCancelled(signal);
+      } catch (err) {
+        reject(err);
+      }
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Run `fn` (a wait on something outside: an upload, a webhook, a long hash pass) while heartbeating
+ * `progress()` every `rt.heartbeatEveryMs`, so the activity stays alive and a cancellation reaches
+ * it (fn must honour `rt.signal`) within one heartbeat interval, however long fn takes.
+ */
+export async function withHeartbeats<T>(rt: ActivityRuntime, progress: () => Progress, fn: () => Promise<T>): Promise<T> {
+  if (!rt.heartbeatEveryMs) return fn();
+  rt.heartbeat(progress());
+  const timer = setInterval(() => rt.heartbeat(progress()), rt.heartbeatEveryMs);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** Throw the signal's reason if cancelled: call between units of work so cancellation is prompt and clean. */

@@ -12,6 +12,8 @@ import {
   runLayout,
   sha256File,
   verifyFileRef,
+  waitToRetry,
+  withHeartbeats,
   writeFileAtomic,
   writeJsonAtomic,
 } from '@rds/artifacts';
@@ -230,12 +232,16 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     await fileRef(path.join(outDir, README_FILE), outDir),
     await fileRef(path.join(outDir, CARD_FILE), outDir),
   ];
+  // Uploads and triggers wait on other services: heartbeat on a timer meanwhile (liveness, cancellation).
+  const waiting = (step: string, done = 0, total = 1) => () => ({ stage: `handoff:${step}`, done, total, unit: 'steps', ratePerSec: 0, etaSec: null });
   if (dest.kind === 's3') {
-    const up = await uploadToS3(
-      dest,
-      files.map((f) => ({ path: path.join(outDir, f.file), name: f.file, bytes: f.bytes, sha256: f.sha256, contentType: contentType(f.file) })),
-      rt.signal,
-      options.s3PartBytes,
+    const up = await withHeartbeats(rt, waiting('upload'), () =>
+      uploadToS3(
+        dest,
+        files.map((f) => ({ path: path.join(outDir, f.file), name: f.file, bytes: f.bytes, sha256: f.sha256, contentType: contentType(f.file) })),
+        rt.signal,
+        options.s3PartBytes,
+      ),
     );
     rt.log(`published to ${up.location}: ${up.uploaded.length} uploaded, ${up.unchanged.length} already there`);
   }
@@ -268,26 +274,9 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
   const writeReceipt = () => writeJsonAtomic(layout.handoff.receipt, parseOrThrow(HandoffReceipt, receipt, 'handoff receipt'));
 
   const trigger = handoff.trigger;
+  const renderedCommand = card.trigger.command;
   try {
-    if (trigger.kind === 'webhook') {
-      const secret = env[trigger.secretEnv];
-      if (!secret) throw new ValidationError(`handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`);
-      const res = await sendWebhook({ url: trigger.url, secret, payload, maxAttempts: trigger.maxAttempts, maxRetryMs: trigger.maxRetrySeconds * 1000, signal: rt.signal, log: rt.log, ...options.webhook });
-      Object.assign(receipt.trigger, { status: 'sent', attempts: res.attempts, detail: res.detail });
-    } else if (trigger.kind === 'temporal') {
-      const res = await runTemporalTrigger(temporalTriggerPlan(trigger, payload, env), options.temporalConnectTimeoutMs);
-      Object.assign(receipt.trigger, res);
-    } else if (trigger.kind === 'command') {
-      const command = card.trigger.command!;
-      receipt.trigger.command = command;
-      receipt.trigger.status = 'rendered';
-      if (trigger.run) {
-        const res = await runCommand(command, rt.signal, 4096, outDir);
-        Object.assign(receipt.trigger, { exitCode: res.exitCode, outputTail: res.outputTail });
-        if (res.exitCode !== 0) throw new NonRetryableError(`handoff command exited with code ${res.exitCode}: ${command}\n${res.outputTail.slice(-1000)}`);
-        receipt.trigger.status = 'ran';
-      }
-    }
+    await withHeartbeats(rt, waiting('trigger'), () => fireTrigger());
   } catch (err) {
     // Record the failure (a re-run tries again: only a successful receipt is final), then fail the activity.
     receipt.trigger.status = 'failed';
@@ -298,6 +287,38 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
   await writeReceipt();
   rt.log(`handed off ${receipt.rows} rows to ${location} (trigger ${trigger.kind}: ${receipt.trigger.status})`);
   return { skipped: false, location, rows: receipt.rows, triggerStatus: receipt.trigger.status, receipt, card, materialised, stats };
+
+  async function fireTrigger(): Promise<void> {
+    if (trigger.kind === 'webhook') {
+      const secret = env[trigger.secretEnv];
+      if (!secret) throw new ValidationError(`handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`);
+      const res = await sendWebhook({
+        url: trigger.url,
+        secret,
+        payload,
+        maxAttempts: trigger.maxAttempts,
+        maxRetryMs: trigger.maxRetrySeconds * 1000,
+        signal: rt.signal,
+        log: rt.log,
+        retryAfter: (ms, reason) => waitToRetry(rt, ms, reason),
+        ...options.webhook,
+      });
+      Object.assign(receipt.trigger, { status: 'sent', attempts: res.attempts, detail: res.detail });
+    } else if (trigger.kind === 'temporal') {
+      const res = await runTemporalTrigger(temporalTriggerPlan(trigger, payload, env), options.temporalConnectTimeoutMs);
+      Object.assign(receipt.trigger, res);
+    } else if (trigger.kind === 'command') {
+      const command = renderedCommand!;
+      receipt.trigger.command = command;
+      receipt.trigger.status = 'rendered';
+      if (trigger.run) {
+        const res = await runCommand(command, rt.signal, 4096, outDir);
+        Object.assign(receipt.trigger, { exitCode: res.exitCode, outputTail: res.outputTail });
+        if (res.exitCode !== 0) throw new NonRetryableError(`handoff command exited with code ${res.exitCode}: ${command}\n${res.outputTail.slice(-1000)}`);
+        receipt.trigger.status = 'ran';
+      }
+    }
+  }
 }
 
 /** The `handoffSelection` activity (HandoffInput -> HandoffOutput; small payloads only). */

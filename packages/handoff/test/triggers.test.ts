@@ -2,8 +2,11 @@ import { createHmac } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ApplicationFailure } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { HandoffConfig, HandoffReceipt } from '@rds/schemas';
 import { idempotencyKey, renderCommand, retryAfterMs, runHandoff, runTemporalTrigger, shellQuote, temporalTriggerPlan, type HandoffPayload } from '../src/index.js';
@@ -86,6 +89,20 @@ describe('webhook trigger', () => {
     expect(new Set(hook.received.map((r) => r.body)).size).toBe(1);
     // Retry-After: 1 beats the 40 ms backoff the third attempt would otherwise wait.
     expect(hook.received[2]!.at - hook.received[1]!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('under Temporal a Retry-After fails the attempt with nextRetryDelay (the server waits, not the worker), and the retry sends the same key', async () => {
+    const f = await fixture();
+    const hook = await receiver([{ status: 503, headers: { 'retry-after': '120' } }]);
+    const temporal = new MockActivityEnvironment({ heartbeatTimeoutMs: 120_000 });
+    const err = await temporal.run(() => runHandoff(webhookInput(f.runDir, hook.url), fast)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'RetryAfter', nextRetryDelay: 120_000, nonRetryable: false });
+    expect(hook.received).toHaveLength(1);
+    expect((await readJsonFile(runLayout(f.runDir).handoff.receipt, HandoffReceipt)).trigger.status).toBe('failed');
+    const retried = (await new MockActivityEnvironment({ heartbeatTimeoutMs: 120_000 }).run(() => runHandoff(webhookInput(f.runDir, hook.url), fast))) as Awaited<ReturnType<typeof runHandoff>>;
+    expect(retried.receipt.trigger).toMatchObject({ status: 'sent', attempts: 1 });
+    expect(hook.received.map((r) => r.key)).toEqual([hook.received[0]!.key, hook.received[0]!.key]);
   });
 
   it('400 is non-retryable: one attempt, a failed receipt, and a later run tries again', async () => {
@@ -208,6 +225,7 @@ describe('temporal trigger', () => {
       namespace: 'ml',
       workflowType: 'finetune',
       options: { taskQueue: 'training', workflowId: 'rds-handoff-rds-abc', args: [payload], workflowIdReusePolicy: 'REJECT_DUPLICATE' },
+      connection: { address: 'temporal.internal:7233', namespace: 'ml' },
     });
     const named = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'training', namespace: 'default', workflowId: 'ft-1' }, payload, {});
     expect(named).toMatchObject({ address: 'localhost:7233', options: { workflowId: 'ft-1' } });
@@ -221,8 +239,21 @@ describe('temporal trigger', () => {
       workflowId: 'trainer-1',
       signal: 'datasetReady',
       args: [payload],
+      connection: { address: 'localhost:7233', namespace: 'default' },
     });
     expect(() => temporalTriggerPlan({ kind: 'temporal', workflowType: 'f', taskQueue: 't', namespace: 'default', signal: 'go' }, payload, {})).toThrow(/needs workflowId/);
+  });
+
+  it('connects as the worker does: TEMPORAL_NAMESPACE (when the trigger names none), TLS files and the API key', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'rds-tls-'));
+    dirs.push(dir);
+    await fsp.writeFile(path.join(dir, 'ca.pem'), 'CA');
+    const env = { TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_TLS_CA: path.join(dir, 'ca.pem'), TEMPORAL_API_KEY: 'key-1' };
+    const plan = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 't', namespace: 'default' }, payload, env);
+    expect(plan).toMatchObject({ namespace: 'ns.acct', connection: { address: 'ns.acct.tmprl.cloud:7233', namespace: 'ns.acct', apiKey: 'key-1' } });
+    expect(plan.connection.tls?.serverRootCACertificate?.toString()).toBe('CA');
+    // A namespace the trigger names wins over the environment's.
+    expect(temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 't', namespace: 'ml' }, payload, env).namespace).toBe('ml');
   });
 
   it('really connects: with no server listening it fails naming the address', async () => {

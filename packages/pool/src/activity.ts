@@ -1,4 +1,4 @@
-import { activityRuntime, ProgressMeter, throwIfCancelled } from '@rds/artifacts';
+import { activityRuntime, ProgressMeter, throwIfCancelled, withHeartbeats } from '@rds/artifacts';
 import { IngestInput, parseOrThrow, type IngestOutput } from '@rds/schemas';
 import { ingestPoolFiles, ingestQuerySet } from './ingest.js';
 
@@ -11,13 +11,17 @@ export async function ingestPool(input: IngestInput): Promise<IngestOutput> {
   const { runDir, pool, queries } = parseOrThrow(IngestInput, input, 'ingestPool input');
   const runtime = activityRuntime();
   let meter: ProgressMeter | undefined;
-  const result = await ingestPoolFiles(runDir, pool, {
-    signal: runtime.signal,
-    onProgress: (p) => {
-      meter ??= new ProgressMeter('ingest', p.bytesTotal, 'bytes', (progress) => runtime.heartbeat(progress));
-      meter.update(p.bytesDone, { rows: p.rows, kept: p.kept, file: p.file });
-    },
-  });
+  // The skip path re-hashes every shard before any progress is reported: heartbeat on a timer throughout.
+  const checking = { stage: 'ingest', done: 0, total: 0, unit: 'bytes', ratePerSec: 0, etaSec: null };
+  const result = await withHeartbeats(runtime, () => meter?.snapshot() ?? checking, () =>
+    ingestPoolFiles(runDir, pool, {
+      signal: runtime.signal,
+      onProgress: (p) => {
+        meter ??= new ProgressMeter('ingest', p.bytesTotal, 'bytes', (progress) => runtime.heartbeat(progress));
+        meter.update(p.bytesDone, { rows: p.rows, kept: p.kept, file: p.file });
+      },
+    }),
+  );
   const { manifest } = result;
   meter?.update(manifest.inputs.reduce((n, f) => n + f.bytes, 0), { rows: manifest.counts.read, kept: manifest.counts.kept }, true);
   if (result.skipped) runtime.log(`pool already ingested (${manifest.counts.kept} rows, fingerprint ${manifest.fingerprint.slice(0, 12)})`);

@@ -209,7 +209,7 @@ export function poolFingerprint(inputs: readonly InputFile[], config: PoolConfig
 }
 
 /** The existing manifest, when it has this fingerprint and every file it lists is intact. */
-async function finishedPool(manifestFile: string, fingerprint: string): Promise<PoolManifest | null> {
+async function finishedPool(manifestFile: string, fingerprint: string, signal?: AbortSignal): Promise<PoolManifest | null> {
   let manifest: PoolManifest;
   try {
     manifest = await readJsonFile(manifestFile, PoolManifest);
@@ -219,7 +219,10 @@ async function finishedPool(manifestFile: string, fingerprint: string): Promise<
   if (manifest.fingerprint !== fingerprint) return null;
   const dir = path.dirname(manifestFile);
   const refs = manifest.rejected ? [...manifest.shards, manifest.rejected] : manifest.shards;
-  for (const ref of refs) if (!(await verifyFileRef(ref, dir))) return null;
+  for (const ref of refs) {
+    if (signal) throwIfCancelled(signal);
+    if (!(await verifyFileRef(ref, dir))) return null;
+  }
   return manifest;
 }
 
@@ -239,7 +242,7 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
   const layout = runLayout(runDir).pool;
   const inputs = await statInputs(config.inputs, options.cwd);
   const fingerprint = poolFingerprint(inputs, config);
-  const done = await finishedPool(layout.manifest, fingerprint);
+  const done = await finishedPool(layout.manifest, fingerprint, options.signal);
   if (done) return { skipped: true, manifest: done };
 
   await fsp.mkdir(layout.dir, { recursive: true });

@@ -1,5 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { defaultPayloadConverter, WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import {
+  defaultPayloadConverter,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionStatusName,
+} from '@temporalio/client';
 import type { RunConfigInput, RunDetail, RunProgress, RunState, RunStatus, RunSummary } from '@rds/schemas';
 import { RunConfig, SelectionStrategy } from '@rds/schemas';
 import { z } from 'zod';
@@ -16,7 +23,7 @@ import {
 } from '@rds/workflows/plan';
 import type { RunBackend } from './backend.js';
 import { RunConflictError, RunNotFoundError } from './errors.js';
-import { parseRunConfig } from './validate.js';
+import { parseRunConfig, requireAbsolutePaths } from './validate.js';
 
 export interface TemporalBackendOptions {
   client: Client;
@@ -63,6 +70,18 @@ function pendingHeartbeats(description: Description): z.infer<typeof Heartbeat>[
   return out;
 }
 
+/**
+ * The workflow id of the run on `runDir`: one run directory, one workflow id, so the server itself
+ * refuses a second open run over the same files, and starting the same config again after a cancel
+ * or a failure continues that run (its finished artifacts are skipped). Readable (the directory's
+ * name) and unique (a hash of its absolute path).
+ */
+export function workflowIdForRunDir(runDir: string, prefix = 'rds-'): string {
+  const abs = path.resolve(runDir);
+  const name = path.basename(abs).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'run';
+  return `${prefix}${name}-${createHash('sha256').update(abs).digest('hex').slice(0, 12)}`;
+}
+
 /** Memo a UI lists runs by (memo needs no search-attribute registration on the server). */
 interface RunMemo {
   runDir?: string;
@@ -84,10 +103,15 @@ export class TemporalBackend implements RunBackend {
     this.prefix = options.idPrefix ?? 'rds-';
   }
 
+  /**
+   * Start a run; its id is derived from the run directory (see workflowIdForRunDir) unless `runId` is
+   * given. RunConflictError (409) while a run with that id is still open.
+   */
   async start(input: RunConfigInput, runId?: string): Promise<{ runId: string }> {
     // Validate here too, so a bad config is a 400 at submit time, not a failed workflow.
     const config = parseRunConfig(input);
-    const id = runId ?? `${this.prefix}${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
+    requireAbsolutePaths(config);
+    const id = runId ?? workflowIdForRunDir(config.runDir, this.prefix);
     const options: SelectionRunOptions = {
       runId: id,
       queues: this.queues,
@@ -96,18 +120,33 @@ export class TemporalBackend implements RunBackend {
       ...(this.options.heartbeatTimeout ? { heartbeatTimeout: this.options.heartbeatTimeout } : {}),
     };
     const memo: RunMemo = { runDir: config.runDir, strategy: config.selection.strategy, budget: config.selection.budget };
-    await this.options.client.workflow.start(WORKFLOW_TYPES.selectionRun, {
-      workflowId: id,
-      taskQueue: this.queues.cpu,
-      args: [input, options],
-      memo: memo as Record<string, unknown>,
-    });
+    try {
+      await this.options.client.workflow.start(WORKFLOW_TYPES.selectionRun, {
+        workflowId: id,
+        taskQueue: this.queues.cpu,
+        args: [input, options],
+        memo: memo as Record<string, unknown>,
+        // A closed run's id may start again (a resume); an open one may not.
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        workflowIdConflictPolicy: 'FAIL',
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new RunConflictError(`run ${id} on ${config.runDir} is still open: pause, resume or cancel it, or wait for it to finish`);
+      }
+      throw err;
+    }
     return { runId: id };
   }
 
+  /** One entry per run id: its latest execution (a run started again after a cancel has several). */
   async list(): Promise<RunSummary[]> {
     const out: RunSummary[] = [];
+    const seen = new Set<string>();
+    // Visibility lists newest first.
     for await (const wf of this.options.client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPES.selectionRun}'` })) {
+      if (seen.has(wf.workflowId)) continue;
+      seen.add(wf.workflowId);
       const memo = (wf.memo ?? {}) as RunMemo;
       const strategy = SelectionStrategy.safeParse(memo.strategy);
       out.push({

@@ -1,9 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
-import { temporalSettingsFromEnv, type TemporalConnectionSettings } from './temporal-env.js';
+import { temporalConnectOptions, temporalSettingsFromEnv, type TemporalConnectionSettings } from '@rds/artifacts';
 
 /** A Temporal client for the CLI and the API; the caller closes `connection`. */
 export async function connectTemporalClient(settings: TemporalConnectionSettings = temporalSettingsFromEnv()): Promise<{ client: Client; connection: Connection }> {
-  const connection = await Connection.connect({ address: settings.address, ...(settings.tls ? { tls: settings.tls } : {}), connectTimeout: '10s' }).catch(
+  const connection = await Connection.connect({ ...temporalConnectOptions(settings), connectTimeout: '10s' }).catch(
     (err: unknown) => {
       throw unreachable(settings, err);
     },

@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { activityRuntime, runLayout, writeJsonAtomic } from '@rds/artifacts';
 import { aggregatesFor, parseOrThrow, RunConfig, ValidationError, type RunConfigInput } from '@rds/schemas';
@@ -56,4 +57,39 @@ export function resolveConfigPaths(config: unknown, baseDir: string): RunConfigI
     c.handoff = { ...(c.handoff as object), destination: { ...dest, dir: abs(dest.dir) } };
   }
   return c as RunConfigInput;
+}
+
+/**
+ * A Temporal run's paths are read by workers on other machines, which resolve a relative path against
+ * their own working directory: every path must be absolute, and mean the same file on every worker
+ * (shared storage; the pool fingerprint also records absolute input paths and mtimes).
+ */
+export function requireAbsolutePaths(config: RunConfig, where = 'run config'): void {
+  const issues: { path: string; message: string }[] = [];
+  const check = (p: string, field: string) => {
+    if (!path.isAbsolute(p)) issues.push({ path: field, message: `"${p}" is relative: workers on other machines need an absolute path on shared storage` });
+  };
+  check(config.runDir, 'runDir');
+  config.pool.inputs.forEach((p, i) => check(p, `pool.inputs[${i}]`));
+  config.queries.forEach((q, i) => check(q.path, `queries[${i}].path`));
+  check(config.model.dir, 'model.dir');
+  const dest = config.handoff.destination;
+  if (dest.kind === 'local' && dest.dir) check(dest.dir, 'handoff.destination.dir');
+  if (issues.length) throw new ValidationError(`${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+}
+
+/**
+ * Every stage after validateConfig works in the run directory validateConfig wrote its config.json
+ * into. A worker that cannot see that file is not on the same storage (or mounts it elsewhere): say
+ * so instead of writing a second, private copy of the run. Retryable: another worker may see it.
+ */
+export async function requireVisibleRunDir(runDir: string): Promise<void> {
+  const config = runLayout(runDir).config;
+  const seen = await fs.stat(config).then(() => true, () => false);
+  if (!seen) {
+    throw new Error(
+      `run directory ${runDir} is not visible on this worker (${os.hostname()}: no ${config}): every worker must see ` +
+        'run directories at the same absolute path (shared storage)',
+    );
+  }
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '@rds/schemas';
+import { temporalConnectOptions } from '@rds/artifacts';
 import { resolveConfigPaths, temporalSettingsFromEnv } from '../src/index.js';
 
 describe('temporalSettingsFromEnv', () => {
@@ -24,6 +25,13 @@ describe('temporalSettingsFromEnv', () => {
     expect(s.tls?.clientCertPair?.crt.toString()).toBe('CERT');
     expect(s.tls?.clientCertPair?.key.toString()).toBe('KEY');
     await fs.rm(dir, { recursive: true });
+  });
+
+  it('an API key turns TLS on and reaches the connect options (client and worker take the same)', () => {
+    const s = temporalSettingsFromEnv({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'key-1' });
+    expect(s).toEqual({ address: 'ns.acct.tmprl.cloud:7233', namespace: 'ns.acct', apiKey: 'key-1', tls: {} });
+    expect(temporalConnectOptions(s)).toEqual({ address: 'ns.acct.tmprl.cloud:7233', apiKey: 'key-1', tls: {} });
+    expect(temporalConnectOptions(temporalSettingsFromEnv({}))).toEqual({ address: 'localhost:7233' });
   });
 
   it('names the bad variable', () => {

@@ -17,6 +17,11 @@ export interface WebhookOptions {
   maxRetryAfterMs?: number;
   timeoutMs?: number;
   log?: (message: string) => void;
+  /**
+   * How to honour a Retry-After: the activity passes `waitToRetry` (under Temporal the attempt fails
+   * with nextRetryDelay and the server waits; locally it sleeps). Default: sleep here (cancellable).
+   */
+  retryAfter?: (ms: number, reason: string) => Promise<void>;
 }
 
 export interface WebhookResult {
@@ -80,6 +85,11 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
       const after = retryAfterMs(res.headers.get('retry-after'));
       if (after !== null) {
         if (after > maxRetryAfter) throw new Error(`webhook ${o.url}: Retry-After ${Math.round(after / 1000)}s exceeds ${maxRetryAfter / 1000}s (${answer})`);
+        if (o.retryAfter && attempt < o.maxAttempts) {
+          o.log?.(`webhook attempt ${attempt}/${o.maxAttempts}: ${answer}; the server asks to retry in ${after} ms`);
+          await o.retryAfter(after, `webhook ${o.url}: ${answer}`);
+          continue;
+        }
         wait = after;
       }
     }

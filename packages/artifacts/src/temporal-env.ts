@@ -14,6 +14,8 @@ const TemporalEnv = z
     TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
     /** Use TLS with the system roots and no client certificate. */
     TEMPORAL_TLS: z.enum(['0', '1', 'true', 'false']).optional(),
+    /** API key (Temporal Cloud API-key auth); implies TLS. */
+    TEMPORAL_API_KEY: z.string().min(1).optional(),
   })
   .refine((e) => !e.TEMPORAL_TLS_CERT === !e.TEMPORAL_TLS_KEY, {
     message: 'set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY, or neither',
@@ -26,9 +28,14 @@ export interface TemporalTls {
   serverNameOverride?: string;
 }
 
+/**
+ * How every Temporal connection of the project connects (worker, CLI, API, the handoff's temporal
+ * trigger): one reading of TEMPORAL_* so none of them can ignore a setting the others honour.
+ */
 export interface TemporalConnectionSettings {
   address: string;
   namespace: string;
+  apiKey?: string;
   /** Present when TLS is on; the same shape the client's Connection and the worker's NativeConnection take. */
   tls?: TemporalTls;
 }
@@ -43,11 +50,11 @@ export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): T
       throw new Error(`${name}=${file}: ${(err as Error).message}`);
     }
   };
-  const tlsOn = e.TEMPORAL_TLS === '1' || e.TEMPORAL_TLS === 'true' || !!e.TEMPORAL_TLS_CERT || !!e.TEMPORAL_TLS_CA;
-  if (!tlsOn) return { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE };
+  const tlsOn = e.TEMPORAL_TLS === '1' || e.TEMPORAL_TLS === 'true' || !!e.TEMPORAL_TLS_CERT || !!e.TEMPORAL_TLS_CA || !!e.TEMPORAL_API_KEY;
+  const base = { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}) };
+  if (!tlsOn) return base;
   return {
-    address: e.TEMPORAL_ADDRESS,
-    namespace: e.TEMPORAL_NAMESPACE,
+    ...base,
     tls: {
       ...(e.TEMPORAL_TLS_CERT && e.TEMPORAL_TLS_KEY
         ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT', e.TEMPORAL_TLS_CERT), key: read('TEMPORAL_TLS_KEY', e.TEMPORAL_TLS_KEY) } }
@@ -56,6 +63,11 @@ export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): T
       ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME } : {}),
     },
   };
+}
+
+/** The options both the client's Connection and the worker's NativeConnection take, from the settings. */
+export function temporalConnectOptions(settings: TemporalConnectionSettings): { address: string; tls?: TemporalTls; apiKey?: string } {
+  return { address: settings.address, ...(settings.tls ? { tls: settings.tls } : {}), ...(settings.apiKey ? { apiKey: settings.apiKey } : {}) };
 }
 
 function pickTemporal(env: NodeJS.ProcessEnv): Record<string, string> {
