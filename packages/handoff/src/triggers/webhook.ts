@@ -86,6 +86,9 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
       if (after !== null) {
         if (after > maxRetryAfter) throw new Error(`webhook ${o.url}: Retry-After ${Math.round(after / 1000)}s exceeds ${maxRetryAfter / 1000}s (${answer})`);
         if (o.retryAfter && attempt < o.maxAttempts) {
+          // The server's wait counts against maxRetrySeconds too, whoever does the waiting.
+          if (waited + after > retryBudget) throw new Error(pastBudget(o.url, attempt, retryBudget, answer));
+          waited += after;
           o.log?.(`webhook attempt ${attempt}/${o.maxAttempts}: ${answer}; the server asks to retry in ${after} ms`);
           await o.retryAfter(after, `webhook ${o.url}: ${answer}`);
           continue;
@@ -95,7 +98,7 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
     }
     if (attempt < o.maxAttempts) {
       if (waited + wait > retryBudget) {
-        throw new Error(`webhook ${o.url}: no success after ${attempt} attempts; the next would start past maxRetrySeconds (${retryBudget / 1000}s) (last: ${lastProblem})`);
+        throw new Error(pastBudget(o.url, attempt, retryBudget, lastProblem));
       }
       waited += wait;
       o.log?.(`webhook attempt ${attempt}/${o.maxAttempts} failed (${lastProblem}); retrying in ${wait} ms`);
@@ -103,6 +106,10 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
     }
   }
   throw new Error(`webhook ${o.url}: no success after ${o.maxAttempts} attempts (last: ${lastProblem})`);
+}
+
+function pastBudget(url: string, attempt: number, budgetMs: number, last: string): string {
+  return `webhook ${url}: no success after ${attempt} attempts; the next would start past maxRetrySeconds (${budgetMs / 1000}s) (last: ${last})`;
 }
 
 function describe(err: unknown): string {
