@@ -89,7 +89,7 @@ const b = await timed(`(b) bucketed, ${lim.batchTokens} tok / ${lim.maxBatchSize
 console.log(`speed-up (b)/(a): ${(b / a).toFixed(2)}x  (target >= 1.5x)`);
 if (model.provider === 'cpu' && realModel) {
   // Which limits suit this model on this CPU (the defaults come from this sweep).
-  const sweep: [number, number][] = [[256, 2], [512, 4], [2048, 16], [4096, 32]];
+  const sweep: [number, number][] = [[512, 4], [2048, 16], [4096, 32]];
   let best = { rate: b, limits: [lim.batchTokens, lim.maxBatchSize] };
   for (const [bt, mb] of sweep) {
     const r = await timed(`    sweep: ${bt} tok / ${mb} rows`, bt, mb);

@@ -72,6 +72,15 @@ def main():
         p = os.path.join(args.out, extra)
         if os.path.exists(p):
             os.remove(p)
+    # config.json records where optimum loaded from (the temporary directory above): name the GGUF instead,
+    # so a rebuild writes byte-identical files.
+    config_path = os.path.join(args.out, "config.json")
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    config["_name_or_path"] = args.gguf_file
+    with open(config_path, "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
     tools = ["torch", "transformers", "optimum", "onnx", "onnxruntime", "gguf", "numpy", "accelerate"]
     versions = {"python": sys.version.split()[0], **{t: version(t) for t in tools}}
     print(json.dumps({"versions": versions, "special_tokens": special}))

@@ -67,8 +67,8 @@ it('rebuilds a corrupt model directory instead of using it, to the same files', 
   expect(r.built).toBe(true);
   expect(logs[0]).toContain('tokenizer.json is missing or does not match its sha256; rebuilding');
   expect(await verifyModelDir(dir, model)).toMatchObject({ ok: true });
-  // The export is deterministic: the rebuilt tokenizer and config are byte-identical to the cache's.
-  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) {
+  // The export is deterministic: the rebuilt graph, tokenizer and config are byte-identical to the cache's.
+  for (const f of ['model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json']) {
     expect(await sha256File(path.join(dir, f)), f).toBe(cached.manifest.files.find((x) => x.file === f)!.sha256);
   }
   expect(fs.readdirSync(tmp).filter((f) => f.includes('.tmp-'))).toEqual([]);
