@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { writeTestModel } from '@rds/encoder';
+import { installModel } from '@rds/models';
 import { LocalBackend } from '@rds/runner';
 import { activities } from '@rds/runner/activities';
 import { PathPolicy, RunDetailResponse, SelectionPage, TokenSet, buildServer } from '../src/index.js';
@@ -21,7 +21,12 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-api-real-'));
   const dataRoot = path.join(tmp, 'data');
   fs.cpSync(EXAMPLES, dataRoot, { recursive: true });
-  await writeTestModel(path.join(dataRoot, 'model'));
+  // Every third example row (100: math 40, general 31, code 29): the real model costs ~0.2 GFLOP per token.
+  const pool = fs.readFileSync(path.join(dataRoot, 'pool.jsonl'), 'utf8').split('\n').filter(Boolean);
+  fs.writeFileSync(path.join(dataRoot, 'pool.jsonl'), pool.filter((_, i) => i % 3 === 0).join('\n') + '\n');
+  // The real pretrained model (SmolLM2-135M), hard-linked from the cache (npx rds model fetch smollm2-135m;
+  // .ci/run installs it; without it this fails, never skips).
+  await installModel('smollm2-135m', path.join(dataRoot, 'model'));
   const paths = await PathPolicy.create([dataRoot], path.join(tmp, 'runs'));
   // The activities the worker and `rds run` use: ingest, ONNX embedding, faiss scoring, selection, handoff.
   const backend = new LocalBackend({ activities });
@@ -37,7 +42,7 @@ afterAll(async () => {
 function config(runDir: string) {
   return {
     runDir,
-    pool: { inputs: ['pool.jsonl'], shardSize: 100 },
+    pool: { inputs: ['pool.jsonl'], shardSize: 34 },
     queries: [
       { task: 'math', path: 'queries/math.jsonl' },
       { task: 'code', path: 'queries/code.jsonl' },
@@ -62,7 +67,7 @@ async function detail(runId: string) {
 }
 
 async function waitFor(runId: string, done: (state: string) => boolean) {
-  for (const end = Date.now() + 120_000; ; await new Promise((r) => setTimeout(r, 50))) {
+  for (const end = Date.now() + 900_000; ; await new Promise((r) => setTimeout(r, 50))) {
     const d = await detail(runId);
     if (done(d.state) || Date.now() > end) return d;
   }
@@ -78,11 +83,11 @@ async function selection(runId: string) {
 
 let firstSelection: SelectionPage;
 
-it('runs the whole pipeline (tiny test model) through the API and serves the selection with its queries', async () => {
+it('runs the whole pipeline (real SmolLM2-135M) through the API and serves the selection with its queries', async () => {
   const runId = await start('example');
   const d = await finished(runId);
   expect(d.state, JSON.stringify(d.status?.error)).toBe('completed');
-  expect(d.status?.counts).toMatchObject({ poolRows: 300, shards: 3, rowsEmbedded: 300, selected: 40, handedOff: 40 });
+  expect(d.status?.counts).toMatchObject({ poolRows: 100, shards: 3, rowsEmbedded: 100, selected: 40, handedOff: 40 });
 
   const page = (firstSelection = await selection(runId));
   expect(page.total).toBe(40);
@@ -96,7 +101,7 @@ it('runs the whole pipeline (tiny test model) through the API and serves the sel
     expect(e.score).toBeGreaterThan(-1);
     expect(e.score).toBeLessThanOrEqual(1.0001); // cosine of unit vectors
   }
-});
+}, 900_000);
 
 it('pause holds a real run before its next stage, resume finishes it with the same selection, cancel of a paused run ends it', async () => {
   // The local backend runs one at a time: a run started behind another is queued, so a pause sent
@@ -132,4 +137,4 @@ it('pause holds a real run before its next stage, resume finishes it with the sa
   expect(cancelled.state).toBe('cancelled');
   expect(cancelled.status?.completedStages).not.toContain('embed-pool');
   expect((await fetch(`${base}/v1/runs/${doomed}/selection`, { headers })).status).toBe(404);
-});
+}, 900_000);

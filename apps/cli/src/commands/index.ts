@@ -11,5 +11,5 @@ registerCommand('resume', 'resume a paused Temporal run', async () => (await imp
 registerCommand('cancel', 'cancel a Temporal run (finished artifacts stay)', async () => (await import('./cancel.js')).default);
 registerCommand('handoff', 'write the selected examples as a training file + dataset card, publish, trigger fine-tuning', async () => (await import('./handoff.js')).default);
 registerCommand('embed', 'embed the pool shards and query sets of a run with an ONNX model (resumable)', async () => (await import('./embed.js')).default);
-registerCommand('model', 'model utilities (test-init: write the generated test model)', async () => (await import('./model.js')).default);
+registerCommand('model', 'model utilities (fetch: install a pretrained model; test-init: write the generated test model)', async () => (await import('./model.js')).default);
 registerCommand('score', 'score the pool against the query sets (max/mean per task, per-query top-K; resumable)', async () => (await import('./score.js')).default);
