@@ -15,7 +15,7 @@ import { readJsonLines } from '@rds/artifacts';
 import { writeTestModel } from '@rds/encoder';
 import { installedModel, PRETRAINED } from '@rds/models';
 import { runLocal } from '@rds/runner';
-import { completeActivities } from '@rds/runner/activities';
+import { activities } from '@rds/runner/activities';
 import { SelectedRow, type RunConfigInput } from '@rds/schemas';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,7 +57,7 @@ async function select(name: string, strategy: 'round-robin-tasks' | 'random'): P
     selection: { strategy, budget, seed: 42 },
   };
   const t0 = performance.now();
-  const status = await runLocal(config, { activities: completeActivities(), log: () => undefined });
+  const status = await runLocal(config, { activities, log: () => undefined });
   if (status.state !== 'completed') throw new Error(`${name} ${strategy}: run ${status.state}: ${JSON.stringify(status.error)}`);
   const picked: SelectedRow[] = [];
   for await (const { value } of readJsonLines(path.join(runDir, 'selection', 'selection.jsonl'), SelectedRow)) picked.push(value);
