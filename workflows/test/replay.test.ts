@@ -60,13 +60,18 @@ function selectionRunHistory(vary: { ingestAttempt?: number } = {}) {
   return h;
 }
 
-function finishFromEmbedQueries(h: HistoryBuilder) {
-  h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
-  h.childWorkflow('embedShards', `${WORKFLOW_ID}/embed`, childInput, totals);
+/** The stages after pool embedding, each completing at once, and the workflow's result. */
+function finishFromScore(h: HistoryBuilder) {
   h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
   h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
   h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
   return h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+}
+
+function finishFromEmbedQueries(h: HistoryBuilder) {
+  h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+  h.childWorkflow('embedShards', `${WORKFLOW_ID}/embed`, childInput, totals);
+  return finishFromScore(h);
 }
 
 describe('selectionRun replay', () => {
@@ -107,10 +112,7 @@ describe('selectionRun replay', () => {
     h.signalExternal(`${WORKFLOW_ID}/embed`, 'pause');
     h.completeChild(child, totals); // paused: scorePool must wait
     h.signal('resume').workflowTask(); // the child is done: nothing to forward; scorePool is scheduled
-    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
-    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
-    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
-    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    finishFromScore(h);
     await expect(replay(h)).resolves.toBeUndefined();
   });
 
@@ -123,10 +125,7 @@ describe('selectionRun replay', () => {
     h.signalExternal(`${WORKFLOW_ID}/embed`, 'pause');
     h.completeChild(child, totals);
     h.signal('resume').workflowTask();
-    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
-    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
-    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
-    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    finishFromScore(h);
     await expect(replay(h)).resolves.toBeUndefined();
   });
 
@@ -138,10 +137,7 @@ describe('selectionRun replay', () => {
     h.signal('resume').workflowTask();
     const child = h.childStarted(starting); // started unpaused, the parent is not paused: nothing to forward
     h.completeChild(child, totals);
-    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
-    h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
-    h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
-    h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
+    finishFromScore(h);
     await expect(replay(h)).resolves.toBeUndefined();
   });
 
