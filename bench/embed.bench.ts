@@ -19,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { batchLimits, embedSequences, loadModel, tokenizeMessages, writeTestModel } from '@rds/encoder';
 import { installedModel, PRETRAINED } from '@rds/models';
 import type { Message } from '@rds/schemas';
+import { writeJsonAtomic } from '@rds/artifacts';
+import { calibrationFile, EmbedCalibration, flopsPerToken as tokenFlops, modelShape } from '@rds/planner';
 import { matmulPeakGflops } from './lib/common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -108,27 +110,24 @@ const as = await timed('(a) batch size 1, rows <= 32 tokens', 1, 1, short);
 const bs = await timed('(b) bucketed, rows <= 32 tokens', lim.batchTokens, Math.max(lim.maxBatchSize, Math.floor(lim.batchTokens / 32)), short);
 console.log(`speed-up on short rows (b)/(a): ${(bs / as).toFixed(2)}x`);
 
-// FLOPs per token of a decoder layer stack: 2 x (Q and O projections 2 H^2 + K and V projections 2 H Hkv,
-// Hkv = H x kv heads / heads, grouped-query attention + MLP: 3 H F gated (Llama's SwiGLU) or 2 H F) per
-// layer, plus attention scores and mixing 2 x 2 x T x H per layer at the mean sequence length T (causal
-// attention could skip half of that; onnxruntime's graph computes it all).
-const c = model.config as Record<string, number | string | undefined>;
-const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
-const H = model.hiddenSize;
-const L = num(c.num_hidden_layers) ?? num(c.n_layer) ?? 1;
-const F = num(c.intermediate_size) ?? 4 * H;
-const heads = num(c.num_attention_heads) ?? 1;
-const Hkv = (H * (num(c.num_key_value_heads) ?? heads)) / heads;
-const gated = ['llama', 'mistral', 'qwen2', 'gemma', 'phi3'].includes(String(c.model_type));
+// FLOPs per token at the mean length of these rows: the planner's formula (packages/planner/src/flops.ts),
+// the same one `rds plan` prices runs with.
+const shape = modelShape(model.config, model.hiddenSize);
 const meanT = tokens / seqs.length;
-const flopsPerToken = L * (2 * (2 * H * H + 2 * H * Hkv + (gated ? 3 : 2) * H * F) + 4 * meanT * H);
-console.log(`FLOPs per token: ${(flopsPerToken / 1e6).toFixed(3)} M (H=${H}, kv ${Hkv}, layers=${L}, ffn=${F}${gated ? ' gated' : ''}, mean length ${meanT.toFixed(0)})`);
+const flopsPerToken = tokenFlops(shape, meanT);
+console.log(`FLOPs per token: ${(flopsPerToken / 1e6).toFixed(3)} M (H=${shape.hiddenSize}, kv heads ${shape.kvHeads}/${shape.heads}, layers=${shape.layers}, ffn=${shape.intermediateSize}${shape.gated ? ' gated' : ''}, mean length ${meanT.toFixed(0)})`);
 
 const M = 2048, K = 1024, N = 1024;
-const peak = (await matmulPeakGflops(M, K, N)) * 1e9;
-console.log(`measured matmul throughput: ${(peak / 1e9).toFixed(1)} GFLOP/s (${M}x${K} x ${K}x${N}, onnxruntime cpu)`);
+const peak = (await matmulPeakGflops(M, K, N, 10, model.provider)) * 1e9;
+console.log(`measured matmul throughput: ${(peak / 1e9).toFixed(1)} GFLOP/s (${M}x${K} x ${K}x${N}, onnxruntime ${model.provider})`);
 for (const [label, rate] of [['(a)', a], ['(b)', b]] as const) {
   console.log(`${label} achieved ${((rate * flopsPerToken) / 1e9).toFixed(2)} GFLOP/s = ${((100 * rate * flopsPerToken) / peak).toFixed(1)}% of measured matmul peak`);
 }
 // (a) already runs at a good fraction of the peak, which bounds what any batching can gain here.
 console.log(`ceiling for (b)/(a) on this machine: ${(peak / (a * flopsPerToken)).toFixed(2)}x (if (b) ran at 100% of the measured matmul peak)`);
+
+// Recorded for `rds plan`: on a GPU provider, the fraction of the matmul peak that (b) reached is the
+// utilisation the plan prices GPU classes with (instead of its assumed default).
+const record = EmbedCalibration.parse({ provider: model.provider, model: model.ref.id, fractionOfPeak: Math.min(1, (b * flopsPerToken) / peak), peakFlops: peak, measuredAt: new Date().toISOString() });
+await writeJsonAtomic(calibrationFile(model.provider), record);
+console.log(`recorded ${(100 * record.fractionOfPeak).toFixed(1)}% of peak on ${model.provider} in ${calibrationFile(model.provider)} (rds plan reads the cuda one)`);

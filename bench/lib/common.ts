@@ -23,7 +23,7 @@ export function rng(seed: number): () => number {
  * a copy of its [M,N] output into fresh JS memory (slow to first-touch on some VMs, ~3 ms per MB
  * here). The sum reads the product once (a few % of the MatMul), a slight underestimate.
  */
-export async function matmulPeakGflops(M = 4096, K = 768, N = 1024, reps = 10): Promise<number> {
+export async function matmulPeakGflops(M = 4096, K = 768, N = 1024, reps = 10, provider: 'cpu' | 'cuda' | 'webgpu' = 'cpu'): Promise<number> {
   const s = await ort.InferenceSession.create(
     encodeModel({
       name: 'peak',
@@ -36,7 +36,7 @@ export async function matmulPeakGflops(M = 4096, K = 768, N = 1024, reps = 10): 
       outputs: [{ name: 'sum', type: DataType.FLOAT, shape: [] }],
     }),
     // Every core, like the sessions it is the yardstick for (onnxruntime's own default used one here).
-    { intraOpNumThreads: onnxCpuThreads() },
+    { intraOpNumThreads: onnxCpuThreads(), executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'] },
   );
   const a = new ort.Tensor('float32', new Float32Array(M * K).fill(0.02), [M, K]);
   await s.run({ a });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Message, RunDetail, RunProgress, RunSummary, SelectionSummary } from '@rds/schemas';
+import { Message, PlanSettings, RunConfig, RunDetail, RunProgress, RunSummary, SelectionSummary } from '@rds/schemas';
 
 /** Request and response shapes of the HTTP API that are not already boundary schemas in @rds/schemas. */
 
@@ -59,3 +59,6 @@ export const SelectionPage = z.object({
   examples: z.array(SelectedExample),
 });
 export type SelectionPage = z.infer<typeof SelectionPage>;
+
+/** POST /v1/plan: the run config the form would submit, and how much of the pool to tokenise / how long to calibrate. */
+export const PlanRequest = PlanSettings.extend({ config: RunConfig });

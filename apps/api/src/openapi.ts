@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { RunConfig } from '@rds/schemas';
-import { ErrorBody, RunDetailResponse, RunList, SelectionPage, StartedRun } from './api-schemas.js';
+import { ComputePlan, RunConfig } from '@rds/schemas';
+import { ErrorBody, PlanRequest, RunDetailResponse, RunList, SelectionPage, StartedRun } from './api-schemas.js';
 
 type Json = Record<string, unknown>;
 
@@ -66,6 +66,13 @@ export function openApiDocument(version: string): Json {
           responses: { '200': json('SelectionPage', 'a page of the selection'), ...errors },
         },
       },
+      '/v1/plan': {
+        post: {
+          summary: 'compute plan of a run config before it embeds anything: rows, tokens, FLOPs, time here and on GPU classes, disk, memory',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('PlanRequest') } } },
+          responses: { '200': json('ComputePlan', 'the plan (estimates are labelled)'), '429': json('Error', 'another plan is being computed'), ...errors },
+        },
+      },
       '/v1/schema/run-config': {
         get: { summary: 'JSON Schema of the run config (input side)', security: [], responses: { '200': { description: 'JSON Schema' } } },
       },
@@ -74,8 +81,8 @@ export function openApiDocument(version: string): Json {
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        ...components('input', { RunConfigInput: RunConfig }),
-        ...components('output', { StartedRun, RunList, RunDetail: RunDetailResponse, SelectionPage, Error: ErrorBody }),
+        ...components('input', { RunConfigInput: RunConfig, PlanRequest }),
+        ...components('output', { StartedRun, RunList, RunDetail: RunDetailResponse, SelectionPage, ComputePlan, Error: ErrorBody }),
       },
     },
   };

@@ -1,11 +1,13 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { runLayout } from '@rds/artifacts';
 import { RunConflictError, RunNotFoundError, type RunBackend } from '@rds/runner';
+import { planRun } from '@rds/planner';
 import { RunConfig, ValidationError, parseOrThrow, runConfigJsonSchema } from '@rds/schemas';
-import { RunIdParams, SelectionQuery, type ErrorBody } from './api-schemas.js';
+import { PlanRequest, RunIdParams, SelectionQuery, type ErrorBody } from './api-schemas.js';
 import { bearerToken, type TokenSet } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import type { PathPolicy } from './paths.js';
@@ -155,6 +157,28 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     const { runId } = await backend.start(config);
     req.log.info({ runId, runDir: config.runDir }, 'run started');
     return reply.code(201).send({ runId });
+  });
+
+  // A plan tokenises the pool and runs the model in this process: one at a time, so a burst of
+  // clicks cannot take every core from the runs the server is also hosting.
+  let planning = false;
+  app.post('/v1/plan', async (req, reply) => {
+    // Settings first, then the config on its own: its issues carry the same field paths as POST /v1/runs.
+    const body = parseOrThrow(PlanRequest.extend({ config: z.unknown() }), req.body, 'request body');
+    const config = await paths.confineConfig(parseOrThrow(RunConfig, body.config, 'config'));
+    if (planning) return sendError(reply, 429, { error: 'a plan is already being computed; try again when it has finished' });
+    planning = true;
+    try {
+      const abort = new AbortController();
+      req.raw.once('close', () => abort.abort(new Error('client went away')));
+      return await planRun(config, { sampleRows: body.sampleRows, calibrateTokens: body.calibrateTokens, signal: abort.signal });
+    } catch (err) {
+      // What the plan could not read (a missing model file, an unreadable pool file) is the request's fault; named relative to the roots.
+      if (err instanceof ValidationError) throw new ValidationError(err.message, err.issues.length ? err.issues : [{ path: 'config', message: paths.relativise(err.message) }]);
+      throw err;
+    } finally {
+      planning = false;
+    }
   });
 
   const LIVE_STATES = new Set(['queued', 'running', 'paused']);

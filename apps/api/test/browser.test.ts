@@ -86,6 +86,14 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   await page.fill('[data-path="model.dir"]', 'model');
   await page.selectOption('[data-path="selection.strategy"]', 'round-robin-queries');
   await page.fill('[data-path="selection.budget"]', '30');
+  // The compute plan of the filled-in form, before anything is started: the pool's 300 rows, exact tokens.
+  await page.click('#plan-button');
+  await page.waitForSelector('#plan [data-plan="rows"]', { timeout: 60_000 });
+  expect(await page.textContent('#plan [data-plan="rows"] td')).toMatch(/^300 to embed \(300 read/);
+  expect(await page.textContent('#plan [data-plan="here"] td')).toMatch(/estimate, cpu/);
+  expect(await page.locator('#plan [data-plan="gpu"]').count()).toBe(5);
+  await page.screenshot({ path: path.join(RESULTS, 'api-ui-plan.png'), fullPage: true });
+
   // The pool has 3 shards of 100 rows: the run is held before its second shard, then its third.
   const beforeShard1 = holds.hold('embedPoolShard', 1);
   const beforeShard2 = holds.hold('embedPoolShard', 2);

@@ -268,12 +268,64 @@ function showIssues(form, issues) {
   return unplaced;
 }
 
+function bytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function duration(sec) {
+  if (sec < 90) return `${sec.toPrecision(2)} s`;
+  if (sec < 5400) return `${(sec / 60).toFixed(0)} min`;
+  if (sec < 172800) return `${(sec / 3600).toFixed(1)} h`;
+  return `${(sec / 86400).toFixed(1)} days`;
+}
+
+/** The compute plan (POST /v1/plan) as a table; estimates say so. */
+function planView(p) {
+  const row = (name, value, testid) => h('tr', { 'data-plan': testid }, h('th', {}, name), h('td', {}, value));
+  const flops = p.flops.pool + p.flops.queries;
+  const rows = [
+    row('pool rows', `${fmt(p.pool.rows)} to embed (${fmt(p.pool.read)} read, ${fmt(p.pool.duplicate)} duplicates, ${fmt(p.pool.rejected)} rejected)`, 'rows'),
+    row('tokens', `${fmt(p.tokens.pool)} pool${p.tokens.sampled ? ` (estimate from a sample of ${fmt(p.tokens.sampledRows)} rows)` : ''} + ${fmt(p.tokens.queries)} queries`, 'tokens'),
+    row('model', `${p.model.id}: hidden ${p.model.hiddenSize}, ${p.model.layers} layers, ${(p.model.matmulParams / 1e6).toFixed(1)}M matmul weights`, 'model'),
+    row('FLOPs', `${(flops / 1e12).toFixed(3)} TFLOP (attention ${(100 * p.flops.attentionShare).toFixed(1)}%)`, 'flops'),
+    row('this machine', p.time.thisMachineSeconds === null ? 'not calibrated' : `${duration(p.time.thisMachineSeconds)} (estimate, ${p.calibration.provider})`, 'here'),
+    ...p.time.gpus.map((g) => row(g.name, `${duration(g.seconds)} (estimate: ${(100 * g.utilisation).toFixed(0)}% of peak, ${g.utilisationSource})`, 'gpu')),
+    row('disk', `embeddings ${bytes(p.disk.embeddings)}, scores ${bytes(p.disk.scores)}, top-K ${bytes(p.disk.topk)}`, 'disk'),
+    row('memory', `embed ~${bytes(p.memory.embed)}, score ~${bytes(p.memory.score)}, select ~${bytes(p.memory.select)} (estimates)`, 'memory'),
+  ];
+  return h('div', {}, h('h3', {}, 'Compute plan'), h('table', {}, h('tbody', {}, rows)), h('ul', { class: 'muted' }, p.notes.map((n) => h('li', {}, n))));
+}
+
 async function newRunView() {
   stopPolling();
   const schema = await fetch('/v1/schema/run-config').then((r) => r.json());
   const root = buildField(schema, '', 'run', true, undefined);
   const errors = h('div', { class: 'errors', role: 'alert' });
-  const form = h('form', { id: 'run-form', novalidate: true }, root.el, h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Start run')), errors);
+  const planPanel = h('section', { id: 'plan', class: 'plan', 'aria-live': 'polite' });
+  const planButton = h('button', { type: 'button', id: 'plan-button' }, 'Estimate cost');
+  const form = h('form', { id: 'run-form', novalidate: true }, root.el, h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Start run'), planButton), errors, planPanel);
+  planButton.addEventListener('click', async () => {
+    errors.textContent = '';
+    planButton.disabled = true;
+    planPanel.replaceChildren(h('p', { class: 'muted' }, 'Planning: reading the pool, tokenising, calibrating on the server…'));
+    try {
+      const plan = await api('POST', '/v1/plan', { config: root.read() });
+      showIssues(form, []);
+      planPanel.replaceChildren(planView(plan));
+    } catch (err) {
+      const rest = err instanceof ApiError ? showIssues(form, err.issues) : [];
+      planPanel.replaceChildren();
+      errors.textContent = [err.message, ...rest].join('\n');
+    } finally {
+      planButton.disabled = false;
+    }
+  });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     errors.textContent = '';

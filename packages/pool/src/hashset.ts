@@ -34,6 +34,12 @@ export class Hash64Set {
     return inserted;
   }
 
+  /** Add the first 8 bytes of a digest (sha256 bits need no further mixing); false when present. */
+  addDigest(digest: Uint8Array): boolean {
+    const v = new DataView(digest.buffer, digest.byteOffset, 8);
+    return this.add(v.getUint32(0), v.getUint32(4));
+  }
+
   has(hi: number, lo: number): boolean {
     if (hi === 0 && lo === 0) lo = 1;
     hi >>>= 0;

@@ -10,6 +10,7 @@ export {
   type RejectedRow,
   type SourceStats,
 } from './ingest.js';
+export { scanPool, type PoolScanCounts, type PoolScanOptions } from './scan.js';
 export { expandInputs } from './glob.js';
 export { Hash64Set } from './hashset.js';
 export { detectShape, normaliseRow, isRejection, strippedMessagesJson, type RejectReason, type RowShape, type Rejection, type NormalisedRow } from './normalise.js';

@@ -68,7 +68,7 @@ export interface RejectedRow {
 }
 
 /** A canonical row, or why the record was rejected. */
-type Outcome =
+export type Outcome =
   | { ok: true; messages: Message[]; messagesJson: string; dedupJson: string | undefined; source: string; id: string | undefined }
   | { ok: false; reason: RejectReason; detail: string; source: string; raw: string };
 
@@ -76,7 +76,7 @@ type Outcome =
  * Normalises the records of one file: detects the shape from the first parseable row (unless
  * forced) and maps every record to canonical messages or a rejection.
  */
-class FileNormaliser {
+export class FileNormaliser {
   private shape: RowShape | undefined;
   readonly defaultSource: string;
 
@@ -122,9 +122,12 @@ function sourceOf(value: unknown): string | undefined {
   return undefined;
 }
 
-/** First 8 bytes of a sha256 as two uint32 halves (the dedup/id-set key). */
-function key64(digest: Buffer): [number, number] {
-  return [digest.readUInt32BE(0), digest.readUInt32BE(4)];
+/**
+ * The exact-dedup key (and the seed of derived ids): sha256 of the contents as the encoder will see
+ * them (role + stripped content), else of the messages as stored. The first row is kept as it came.
+ */
+export function contentDigest(out: { dedupJson: string | undefined }, messages: string | Uint8Array): Buffer {
+  return out.dedupJson === undefined ? hash('sha256', messages, 'buffer') : hash('sha256', out.dedupJson, 'buffer');
 }
 
 /**
@@ -176,13 +179,13 @@ function canonicalLine(id: string, source: string, messagesJson: string): string
   return `${canonicalHead(id, source)}${messagesJson}}\n`;
 }
 
-interface InputFile {
+export interface InputFile {
   path: string;
   bytes: number;
   mtimeMs: number;
 }
 
-async function statInputs(patterns: readonly string[], cwd: string | undefined): Promise<InputFile[]> {
+export async function statInputs(patterns: readonly string[], cwd: string | undefined): Promise<InputFile[]> {
   const files = await expandInputs(patterns, cwd);
   return Promise.all(
     files.map(async (file) => {
@@ -289,10 +292,8 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
             continue;
           }
           const messages = utf8.encode(out.messagesJson);
-          // Dedup (and derived ids) key on the contents as rendered; the first row is kept as it came.
-          const digest = out.dedupJson === undefined ? hash('sha256', messages, 'buffer') : hash('sha256', out.dedupJson, 'buffer');
-          const [hi, lo] = key64(digest);
-          if (!contentSeen.add(hi, lo)) {
+          const digest = contentDigest(out, messages);
+          if (!contentSeen.addDigest(digest)) {
             stats.duplicate++;
             continue;
           }

@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './activities.js';
 export * from './run.js';
 export * from './text.js';
+export * from './plan.js';

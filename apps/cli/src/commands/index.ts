@@ -12,4 +12,5 @@ registerCommand('cancel', 'cancel a Temporal run (finished artifacts stay)', asy
 registerCommand('handoff', 'write the selected examples as a training file + dataset card, publish, trigger fine-tuning', async () => (await import('./handoff.js')).default);
 registerCommand('embed', 'embed the pool shards and query sets of a run with an ONNX model (resumable)', async () => (await import('./embed.js')).default);
 registerCommand('model', 'model utilities (fetch: install a pretrained model; test-init: write the generated test model)', async () => (await import('./model.js')).default);
+registerCommand('plan', 'estimate a run before embedding: rows, tokens, FLOPs, time, disk, memory', async () => (await import('./plan.js')).default);
 registerCommand('score', 'score the pool against the query sets (max/mean per task, per-query top-K; resumable)', async () => (await import('./score.js')).default);
