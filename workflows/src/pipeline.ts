@@ -34,8 +34,13 @@ export async function runPipeline(host: PipelineHost, rawConfig: RunConfigInput,
   host.onValidated?.(validated);
   const { runDir } = config;
 
-  const ingest = await stage('ingest', () => act.ingestPool({ runDir, pool: config.pool, queries: config.queries }));
-  const tasks = ingest.tasks.length > 0 ? ingest.tasks : config.queries.map((q) => q.task);
+  // Decontamination sets are ingested, embedded and scored beside the query sets under their own
+  // names, but only the query sets steer the selection. `?? []`: a config recorded before they existed.
+  const checkSets = (config.decontaminate ?? []).map((d) => ({ task: d.name, path: d.path, format: d.format }));
+  const checkTasks = checkSets.map((c) => c.task);
+  const ingest = await stage('ingest', () => act.ingestPool({ runDir, pool: config.pool, queries: [...config.queries, ...checkSets] }));
+  const tasks = ingest.tasks.length > 0 ? ingest.tasks : [...config.queries.map((q) => q.task), ...checkTasks];
+  const queryTasks = tasks.filter((t) => !checkTasks.includes(t));
   const queryRows = Object.values(ingest.queries ?? {}).reduce((n, q) => n + q.rows, 0);
   tracker.stageDone('ingest', {
     poolRows: ingest.rows,
@@ -54,7 +59,9 @@ export async function runPipeline(host: PipelineHost, rawConfig: RunConfigInput,
   await stage('score', () => act.scorePool({ runDir, tasks, scoring: config.scoring, index: config.index, aggregates }));
   tracker.stageDone('score');
 
-  const selected = await stage('select', () => act.selectPool({ runDir, tasks, selection: config.selection }));
+  const selected = await stage('select', () =>
+    act.selectPool({ runDir, tasks: queryTasks, checkTasks, selection: config.selection, contamination: config.contamination }),
+  );
   tracker.stageDone('select', { selected: selected.selected });
 
   const handoff = await stage('handoff', () => act.handoffSelection({ runDir, runId, handoff: config.handoff }));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Message, PlanSettings, RunConfig, RunDetail, RunProgress, RunSummary, SelectionSummary } from '@rds/schemas';
+import { ContaminationMatch, ContaminationReport, Message, PlanSettings, RunConfig, RunDetail, RunProgress, RunSummary, SelectionSummary } from '@rds/schemas';
 
 /** Request and response shapes of the HTTP API that are not already boundary schemas in @rds/schemas. */
 
@@ -59,6 +59,24 @@ export const SelectionPage = z.object({
   examples: z.array(SelectedExample),
 });
 export type SelectionPage = z.infer<typeof SelectionPage>;
+
+/** A flagged pool row with its messages and, per match, the matching example's messages. */
+export const ContaminatedExample = z.object({
+  row: z.number().int().nonnegative(),
+  id: z.string(),
+  source: z.string(),
+  messages: z.array(Message).nullable(),
+  matches: z.array(ContaminationMatch.extend({ example: z.array(Message).nullable() })),
+});
+
+/** GET /v1/runs/{id}/contamination: the report's totals and a page of its flagged rows. */
+export const ContaminationPage = ContaminationReport.omit({ rows: true }).extend({
+  offset: z.number().int().nonnegative(),
+  limit: z.number().int().positive(),
+  total: z.number().int().nonnegative(),
+  rows: z.array(ContaminatedExample),
+});
+export type ContaminationPage = z.infer<typeof ContaminationPage>;
 
 /** POST /v1/plan: the run config the form would submit, and how much of the pool to tokenise / how long to calibrate. */
 export const PlanRequest = PlanSettings.extend({ config: RunConfig });

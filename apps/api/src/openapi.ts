@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ComputePlan, RunConfig } from '@rds/schemas';
-import { ErrorBody, PlanRequest, RunDetailResponse, RunList, SelectionPage, StartedRun } from './api-schemas.js';
+import { ContaminationPage, ErrorBody, PlanRequest, RunDetailResponse, RunList, SelectionPage, StartedRun } from './api-schemas.js';
 
 type Json = Record<string, unknown>;
 
@@ -66,6 +66,17 @@ export function openApiDocument(version: string): Json {
           responses: { '200': json('SelectionPage', 'a page of the selection'), ...errors },
         },
       },
+      '/v1/runs/{id}/contamination': {
+        get: {
+          summary: 'contamination report: pool rows that are near-copies of query or evaluation examples, with both texts',
+          parameters: [
+            runId,
+            { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 20 } },
+          ],
+          responses: { '200': json('ContaminationPage', 'the totals and a page of flagged rows'), ...errors },
+        },
+      },
       '/v1/plan': {
         post: {
           summary: 'compute plan of a run config before it embeds anything: rows, tokens, FLOPs, time here and on GPU classes, disk, memory',
@@ -82,7 +93,7 @@ export function openApiDocument(version: string): Json {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
         ...components('input', { RunConfigInput: RunConfig, PlanRequest }),
-        ...components('output', { StartedRun, RunList, RunDetail: RunDetailResponse, SelectionPage, ComputePlan, Error: ErrorBody }),
+        ...components('output', { StartedRun, RunList, RunDetail: RunDetailResponse, SelectionPage, ContaminationPage, ComputePlan, Error: ErrorBody }),
       },
     },
   };

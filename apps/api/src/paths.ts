@@ -97,6 +97,8 @@ export class PathPolicy {
     for (const [i, p] of config.pool.inputs.entries()) inputs.push(await check(`pool.inputs[${i}]`, p, this.dataRoots, true));
     const queries = [];
     for (const [i, q] of config.queries.entries()) queries.push({ ...q, path: await check(`queries[${i}].path`, q.path, this.dataRoots) });
+    const decontaminate = [];
+    for (const [i, d] of config.decontaminate.entries()) decontaminate.push({ ...d, path: await check(`decontaminate[${i}].path`, d.path, this.dataRoots) });
     const modelDir = await check('model.dir', config.model.dir, this.dataRoots);
     let destination = config.handoff.destination;
     if (destination.kind === 'local' && destination.dir !== undefined) {
@@ -111,6 +113,7 @@ export class PathPolicy {
       // The activities check again where they open the files (a path may be swapped for a symlink after this check).
       pool: { ...config.pool, inputs, roots: [...this.dataRoots] },
       queries,
+      decontaminate,
       model: { ...config.model, dir: modelDir, roots: [...this.dataRoots] },
       handoff: { ...config.handoff, destination },
     };

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { readJsonFile, runLayout } from '@rds/artifacts';
+import { readJsonFile, runLayout, verifyFileRef } from '@rds/artifacts';
 import { histogram, peekId, readSelection, type SelectionTable } from '@rds/handoff';
-import { Example, PoolManifest, SelectionSummary, ValidationError, parseOrThrow, type Message } from '@rds/schemas';
-import type { SelectionPage } from './api-schemas.js';
+import { ContaminationReport, Example, PoolManifest, SelectionSummary, ValidationError, parseOrThrow, type Message } from '@rds/schemas';
+import type { ContaminationPage, SelectionPage } from './api-schemas.js';
 
 /** Bins of the per-task score histograms the UI draws. */
 const HISTOGRAM_BINS = 20;
@@ -236,6 +236,60 @@ export class SelectionReader {
       }
       if (!stopped) pool.cursor = { shard: shard + 1, offset: 0 };
     }
+  }
+
+  /**
+   * A page of the run's contamination report (selection/contamination.json, checked against the
+   * selection summary), each flagged row with its pool messages and each match with the example's.
+   * null when the run has no report (not selected yet, or selected before the check existed).
+   */
+  async contamination(runDir: string, offset: number, limit: number): Promise<ContaminationPage | null> {
+    const layout = runLayout(runDir);
+    if (!fs.existsSync(layout.selection.summary)) return null;
+    const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
+    if (!summary.contamination) return null;
+    if (!(await verifyFileRef(summary.contamination, layout.selection.dir))) {
+      throw new ValidationError(`${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}`);
+    }
+    const { rows, ...report } = await readJsonFile(layout.selection.contamination, ContaminationReport);
+    const page = rows.slice(offset, offset + limit);
+    const messages = await this.poolMessages(runDir, page.map((r) => r.row));
+    const examples = await this.lookupQueries(runDir, page.flatMap((r) => r.matches.map((m) => ({ task: m.task, index: m.query }))));
+    return {
+      ...report,
+      offset,
+      limit,
+      total: rows.length,
+      rows: page.map((r) => ({
+        ...r,
+        messages: messages.get(r.row) ?? null,
+        matches: r.matches.map((m) => ({ ...m, example: examples.get(`${m.task}\n${m.query}`) ?? null })),
+      })),
+    };
+  }
+
+  /** Messages of global pool rows (shard order), reading each shard only up to the last row wanted. */
+  private async poolMessages(runDir: string, rows: number[]): Promise<Map<number, Message[]>> {
+    const out = new Map<number, Message[]>();
+    const manifestFile = runLayout(runDir).pool.manifest;
+    const manifest = await readJsonFile(manifestFile, PoolManifest);
+    const wanted = new Set(rows);
+    let first = 0;
+    for (const shard of manifest.shards) {
+      const mine = rows.filter((r) => r >= first && r < first + shard.rows);
+      if (mine.length) {
+        const file = path.resolve(path.dirname(manifestFile), shard.file);
+        const last = Math.max(...mine);
+        let row = first - 1;
+        await eachLine(file, (line, lineNo) => {
+          row++;
+          if (wanted.has(row)) out.set(row, parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages);
+          return row < last;
+        });
+      }
+      first += shard.rows;
+    }
+    return out;
   }
 
   /** Messages of query `index` of `task` (canonical query set: line i = query i), keyed `task\nindex`. */

@@ -50,6 +50,7 @@ function artifactFiles(runDir: string): [string, string][] {
     ['rejected-rows', l.pool.rejected],
     ['selection', l.selection.rows],
     ['selection-summary', l.selection.summary],
+    ['contamination', l.selection.contamination],
     ['handoff-receipt', l.handoff.receipt],
   ];
 }
@@ -235,6 +236,20 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
         })
       : null;
     if (!page) return sendError(reply, 404, { error: 'no selection for this run yet' });
+    return page;
+  });
+
+  app.get('/v1/runs/:id/contamination', async (req, reply) => {
+    const id = runIdOf(req);
+    const { offset, limit } = parseOrThrow(SelectionQuery, req.query, 'query string');
+    const detail = await backend.get(id);
+    if (!detail) throw new RunNotFoundError(id);
+    const page = (await paths.isRunDirAllowed(detail.runDir))
+      ? await selections.contamination(detail.runDir, offset, limit).catch((err: unknown) => {
+          throw err instanceof ValidationError ? new Error(`run ${id}: unreadable contamination report: ${err.message}`, { cause: err }) : err;
+        })
+      : null;
+    if (!page) return sendError(reply, 404, { error: 'no contamination report for this run (not selected yet, or selected before the check existed)' });
     return page;
   });
 

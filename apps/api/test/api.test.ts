@@ -161,7 +161,7 @@ describe('public documents', () => {
     const doc = res.json as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/openapi.json', '/v1/plan', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/cancel', '/v1/runs/{id}/pause', '/v1/runs/{id}/resume', '/v1/runs/{id}/selection', '/v1/schema/run-config'].sort(),
+      ['/openapi.json', '/v1/plan', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/cancel', '/v1/runs/{id}/contamination', '/v1/runs/{id}/pause', '/v1/runs/{id}/resume', '/v1/runs/{id}/selection', '/v1/schema/run-config'].sort(),
     );
     const input = doc.components.schemas.RunConfigInput!;
     expect(Object.keys(doc.components.schemas.ComputePlan!.properties!)).toEqual(expect.arrayContaining(['pool', 'tokens', 'time']));

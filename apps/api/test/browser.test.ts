@@ -27,6 +27,12 @@ beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-api-ui-'));
   const dataRoot = path.join(tmp, 'data');
   fs.cpSync(EXAMPLES, dataRoot, { recursive: true });
+  // A copy of a query replaces the pool's first row (300 rows stay 300): the contamination panel must list it.
+  const query = JSON.parse(fs.readFileSync(path.join(dataRoot, 'queries', 'math.jsonl'), 'utf8').split('\n')[0]!);
+  const poolFile = path.join(dataRoot, 'pool.jsonl');
+  const poolLines = fs.readFileSync(poolFile, 'utf8').split('\n');
+  poolLines[0] = JSON.stringify({ ...query, id: 'planted-copy', dataset: 'planted' });
+  fs.writeFileSync(poolFile, poolLines.join('\n'));
   // A tiny generated causal LM: the run goes through the real activities (ingest, ONNX embedding,
   // faiss scoring, selection, handoff), exactly as the API's default LocalBackend runs them. Hold
   // points stop it where the test looks at it, so what the UI shows never depends on machine speed.
@@ -158,6 +164,15 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   expect(await why.locator('.message').count()).toBeGreaterThanOrEqual(4);
   await page.click('text=next ›');
   await expect.poll(() => page.locator('#examples tbody tr').count()).toBe(10);
+  // The contamination panel lists the planted copy; clicking it shows the query it copies.
+  await page.waitForSelector('#contamination-summary');
+  expect(await page.locator('#contamination-summary').textContent()).toMatch(/^\d+ of 300 pool rows are near-copies/);
+  await page.click('#contamination tr[data-contaminated="planted-copy"]');
+  await expect.poll(() => page.locator('.why h3').filter({ hasText: 'Pool row planted-copy' }).count()).toBe(1);
+  // An exact copy: caught by both tests, each naming the same query.
+  expect(await page.locator('.why h3', { hasText: /^math example query_math_0$/ }).count()).toBe(2);
+  expect(await page.locator('.why p.muted', { hasText: /^similarity: score 1\.0000$|^similarity: score 0\.99\d\d$/ }).count()).toBe(1);
+  expect(await page.locator('.why p.muted', { hasText: /^ngram: shares “/ }).count()).toBe(1);
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-run.png'), fullPage: true });
   expect(pageErrors).toEqual([]);
-});
+}, 240_000); // each wait has its own bound; the whole walk-through may take minutes on a loaded 2-core machine

@@ -125,6 +125,10 @@ function fieldRow(path, label, control, schema, required) {
 function buildField(schema, path, label, required, initial) {
   const value = initial !== undefined ? initial : schema.default;
   if (schema.oneOf) return buildUnion(schema, path, label, value);
+  // Nullable fields (anyOf [T, null], e.g. contamination.minSimilarity): T's control; left empty, the
+  // server's default applies (a form cannot type null; the JSON config can).
+  const nonNull = schema.anyOf?.filter((v) => v.type !== 'null');
+  if (nonNull?.length === 1) return buildField({ ...nonNull[0], description: schema.description, default: schema.default ?? undefined }, path, label, required, initial ?? undefined);
   if (schema.enum) {
     const select = h('select', {}, required || schema.default !== undefined ? null : h('option', { value: '' }, '(none)'), schema.enum.map((v) => h('option', { value: v, selected: v === value }, v)));
     return { el: fieldRow(path, label, select, schema, required), read: () => (select.value === '' ? undefined : select.value) };
@@ -466,10 +470,41 @@ async function selectionSection(runId, holder) {
   await load();
 }
 
+function matchText(m) {
+  return m.kind === 'similarity' ? `score ${fmt(m.score, 4)}` : `shares “${m.ngram}”`;
+}
+
+/** The contamination report: flagged pool rows, each with the example it copies (first page). */
+async function contaminationSection(runId, holder) {
+  const page = await api('GET', `/v1/runs/${encodeURIComponent(runId)}/contamination?limit=${PAGE_SIZE}`);
+  const tests = [page.settings.minSimilarity !== null ? `score ≥ ${page.settings.minSimilarity}` : null, page.settings.ngram ? `${page.settings.ngram} shared words` : null].filter(Boolean).join(' or ');
+  const detail = h('div');
+  const rows = page.rows.map((r) => {
+    const first = r.messages?.find((m) => m.role === 'user')?.content ?? '';
+    const row = h('tr', { class: 'clickable', 'data-contaminated': r.id, onclick: () => {
+      detail.replaceChildren(h('div', { class: 'why' },
+        h('section', {}, h('h3', {}, `Pool row ${r.id}`), h('p', { class: 'muted' }, r.source), messagesView(r.messages)),
+        ...r.matches.map((m) => h('section', {}, h('h3', {}, `${m.task} example ${m.queryId}`), h('p', { class: 'muted' }, `${m.kind}: ${matchText(m)}`), messagesView(m.example))),
+      ));
+    } }, h('td', {}, r.id), h('td', {}, r.source), h('td', {}, r.matches.map((m) => `${m.task} ${m.queryId} (${m.kind === 'similarity' ? fmt(m.score, 4) : 'n-gram'})`).join('; ')), h('td', {}, first.length > 120 ? `${first.slice(0, 120)}…` : first));
+    return row;
+  });
+  holder.replaceChildren(
+    h('h2', {}, 'Contamination'),
+    h('p', { id: 'contamination-summary' }, `${page.flagged} of ${page.poolRows} pool rows are near-copies of query or evaluation examples (${tests || 'no test enabled'}); ${page.excluded ? 'excluded from the selection' : 'not excluded (selection.excludeContaminated)'}.`),
+    page.rows.length
+      ? h('table', { id: 'contamination' }, h('thead', {}, h('tr', {}, ['id', 'source', 'matches', 'first user turn'].map((c) => h('th', {}, c)))), h('tbody', {}, ...rows))
+      : h('p', { class: 'muted' }, 'nothing flagged'),
+    page.total > page.rows.length ? h('p', { class: 'muted' }, `first ${page.rows.length} of ${page.total}; all in selection/contamination.json`) : h('span'),
+    detail,
+  );
+}
+
 async function runView(runId) {
   const head = h('div');
   const selection = h('div');
-  main.replaceChildren(h('h2', {}, `Run ${runId}`), head, selection);
+  const contamination = h('div');
+  main.replaceChildren(h('h2', {}, `Run ${runId}`), head, selection, contamination);
   let selectionShown = false;
   const act = (action) => h('button', { type: 'button', 'data-action': action, onclick: async () => {
     try {
@@ -498,6 +533,7 @@ async function runView(runId) {
     if (!selectionShown && d.artifacts.some((a) => a.name === 'selection-summary')) {
       selectionShown = true;
       await selectionSection(runId, selection);
+      if (d.artifacts.some((a) => a.name === 'contamination')) await contaminationSection(runId, contamination);
     }
   });
 }

@@ -44,6 +44,8 @@ export function runLayout(runDir: string) {
       dir: path.join(root, 'selection'),
       rows: path.join(root, 'selection', 'selection.jsonl'),
       summary: path.join(root, 'selection', 'summary.json'),
+      /** Pool rows that are near-copies of query/evaluation examples (ContaminationReport). */
+      contamination: path.join(root, 'selection', 'contamination.json'),
     },
     handoff: {
       dir: path.join(root, 'handoff'),

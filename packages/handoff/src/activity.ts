@@ -18,6 +18,7 @@ import {
   writeJsonAtomic,
 } from '@rds/artifacts';
 import {
+  ContaminationReport,
   HandoffConfig,
   HandoffInput,
   HandoffReceipt,
@@ -159,6 +160,7 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
     model: await modelOf(ctx.runDir, sel.summary.tasks ?? sel.tasks),
     config,
     configPath: layout.config,
+    ...(await contaminationOf(ctx.runDir, sel)),
     trigger: {
       kind: trigger.kind,
       ...(trigger.kind === 'command'
@@ -199,6 +201,8 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
         // The card embeds the run config: an edited config.json means a new card.
         config: await sha256File(layout.config).catch(() => null),
         handoff,
+        // The card reports the contamination check (only keyed when there is one: older cards stay valid).
+        ...(selection.summary.contamination ? { contamination: selection.summary.contamination.sha256 } : {}),
       }),
     )
     .digest('hex');
@@ -325,4 +329,17 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
 export async function handoffSelection(raw: HandoffInput): Promise<HandoffOutput> {
   const { skipped, location, rows, triggerStatus } = await runHandoff(raw);
   return { skipped, location, rows, triggerStatus };
+}
+
+/** The selection's contamination report (checked against the summary) and the dataset's ids, for the card. */
+async function contaminationOf(runDir: string, sel: SelectionTable): Promise<{ contamination: ContaminationReport | null; selectedIds: Set<string> | null }> {
+  const ref = sel.summary.contamination;
+  if (!ref) return { contamination: null, selectedIds: null };
+  const layout = runLayout(runDir);
+  if (!(await verifyFileRef(ref, layout.selection.dir))) {
+    throw new ValidationError(`${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}; run select again`);
+  }
+  const contamination = await readJsonFile(layout.selection.contamination, ContaminationReport);
+  const selectedIds = contamination.rows.length && !contamination.excluded ? new Set(sel.ids) : null;
+  return { contamination, selectedIds };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileRef, ModelRef, type PoolManifest, type RunConfig, type SelectionSummary } from '@rds/schemas';
+import { ContaminationMatch, FileRef, ModelRef, type ContaminationReport, type PoolManifest, type RunConfig, type SelectionSummary } from '@rds/schemas';
 
 /** Quantile levels of `scoreQuantiles` (the selection summary uses the same ones). */
 export const QUANTILE_LEVELS = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
@@ -48,6 +48,24 @@ export const DatasetCard = z.object({
   scoreQuantiles: z.record(z.string(), z.array(z.number())),
   histogram: z.object({ file: z.string(), bins: z.number(), min: z.number().nullable(), max: z.number().nullable(), counts: z.record(z.string(), z.array(z.number())) }),
   trigger: z.object({ kind: z.string(), command: z.string().optional() }),
+  /**
+   * The contamination check (selection/contamination.json): rows of the pool that are near-copies of
+   * query or evaluation examples, whether the selection dropped them, and the first few with their match.
+   * Null for runs made before the check existed.
+   */
+  contamination: z
+    .object({
+      flagged: z.number(),
+      excluded: z.boolean(),
+      /** Flagged rows that are in this dataset (0 when excluded). */
+      inDataset: z.number(),
+      minSimilarity: z.number().nullable(),
+      ngram: z.number(),
+      sets: z.array(z.object({ task: z.string(), role: z.string(), examples: z.number(), flagged: z.number() })),
+      examples: z.array(z.object({ id: z.string(), source: z.string(), matches: z.array(ContaminationMatch) })),
+    })
+    .nullable()
+    .default(null),
   reproduce: z.string(),
   config: z.unknown().nullable(),
   createdAt: z.string(),
@@ -157,6 +175,25 @@ export interface CardInputs {
   config: RunConfig | null;
   configPath: string;
   trigger: DatasetCard['trigger'];
+  contamination: ContaminationReport | null;
+  /** Ids of the dataset's rows (to count flagged rows that were selected). */
+  selectedIds: ReadonlySet<string> | null;
+}
+
+/** Flagged rows shown in the card (the full list is selection/contamination.json). */
+const CARD_CONTAMINATION_EXAMPLES = 20;
+
+function cardContamination(report: ContaminationReport | null, selectedIds: ReadonlySet<string> | null): DatasetCard['contamination'] {
+  if (!report) return null;
+  return {
+    flagged: report.flagged,
+    excluded: report.excluded,
+    inDataset: selectedIds ? report.rows.filter((r) => selectedIds.has(r.id)).length : 0,
+    minSimilarity: report.settings.minSimilarity,
+    ngram: report.settings.ngram,
+    sets: report.sets.map((s) => ({ ...s, flagged: report.perSet[s.task] ?? 0 })),
+    examples: report.rows.slice(0, CARD_CONTAMINATION_EXAMPLES).map((r) => ({ id: r.id, source: r.source, matches: r.matches })),
+  };
 }
 
 const pct = (n: number, total: number) => (total > 0 ? Math.round((1e4 * n) / total) / 100 : 0);
@@ -196,6 +233,7 @@ export function buildCard(c: CardInputs): DatasetCard {
     scoreQuantiles: Object.fromEntries(tasks.map((t) => [t, quantiles(c.stats.scores.get(t) ?? [])])),
     histogram: { file: c.histogramFile.file, ...c.histogram },
     trigger: c.trigger,
+    contamination: cardContamination(c.contamination, c.selectedIds),
     reproduce: `rds run --config ${c.configPath}`,
     config: c.config,
     createdAt: new Date().toISOString(),
@@ -233,6 +271,7 @@ export function cardMarkdown(card: DatasetCard): string {
     '|---|---|---|---|---|',
     ...Object.entries(card.counts.perSource).map(([s, c]) => `| ${s} | ${c.selected} | ${c.selectedPct}% | ${c.pool} | ${c.poolPct}% |`),
     '',
+    ...contaminationLines(card.contamination),
     '## Provenance',
     '',
     `- model: ${card.model ? `\`${card.model.id}\` (sha256 \`${card.model.sha256}\`)` : 'unknown (no embedding manifest found)'}`,
@@ -250,4 +289,25 @@ export function cardMarkdown(card: DatasetCard): string {
   if (card.trigger.command) lines.push('', '## Fine-tuning command', '', '```sh', card.trigger.command, '```');
   if (card.config) lines.push('', '## Run config', '', '```json', JSON.stringify(card.config, null, 2), '```');
   return lines.join('\n') + '\n';
+}
+
+function contaminationLines(c: DatasetCard['contamination']): string[] {
+  if (!c) return [];
+  const tests = [c.minSimilarity !== null ? `RDS+ score >= ${c.minSimilarity}` : null, c.ngram > 0 ? `a shared run of ${c.ngram} words` : null].filter(Boolean);
+  const match = (m: ContaminationMatch) =>
+    `${m.task} \`${m.queryId}\` (${m.kind === 'similarity' ? `score ${m.score!.toFixed(4)}` : `"${m.ngram!.length > 80 ? m.ngram!.slice(0, 77) + '...' : m.ngram}"`})`;
+  return [
+    '## Contamination check',
+    '',
+    `${c.flagged} pool rows are near-copies of query or evaluation examples (${tests.join(' or ')}); ` +
+      (c.excluded ? 'they were excluded before selecting.' : `${c.inDataset} of them are in this dataset (set \`selection.excludeContaminated\` to drop them).`),
+    '',
+    '| set | role | examples | flagged pool rows |',
+    '|---|---|---|---|',
+    ...c.sets.map((s) => `| ${s.task} | ${s.role} | ${s.examples} | ${s.flagged} |`),
+    ...(c.examples.length
+      ? ['', `First ${c.examples.length} (all in \`selection/contamination.json\`):`, '', ...c.examples.map((e) => `- \`${e.id}\` (${e.source}): ${e.matches.map(match).join('; ')}`)]
+      : []),
+    '',
+  ];
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { batchLimits, embedSequences, getModel, renderTulu, type LoadedModel } from '@rds/encoder';
 import { scanPool } from '@rds/pool';
-import { aggregatesFor, ComputePlan, type Message, type PoolConfig, type RunConfig } from '@rds/schemas';
+import { aggregatesForRun, ComputePlan, type Message, type PoolConfig, type RunConfig } from '@rds/schemas';
 import { forwardFlops, matmulParams, modelShape, type ModelShape } from './flops.js';
 import { ASSUMED_GPU_UTILISATION, GPU_CLASSES, readCalibration } from './gpus.js';
 import { BottomKSample } from './sample.js';
@@ -103,7 +103,9 @@ export async function planRun(config: RunConfig, options: PlanOptions = {}): Pro
   let queryTokens = 0;
   let querySquares = 0;
   let queryRows = 0;
-  for (const q of config.queries) {
+  // Decontamination sets are embedded and scored like query sets (listed under their name).
+  const sets = [...config.queries, ...(config.decontaminate ?? []).map((d) => ({ task: d.name, path: d.path, format: d.format }))];
+  for (const q of sets) {
     const rows: Message[][] = [];
     const qpool: PoolConfig = { inputs: [q.path], format: q.format, shardSize: config.pool.shardSize, maxRowBytes: config.pool.maxRowBytes, roots: config.pool.roots };
     await scanPool(qpool, { cwd: options.cwd, signal: options.signal, dedup: false, onRow: (r) => rows.push(r.messages) });
@@ -137,8 +139,8 @@ export async function planRun(config: RunConfig, options: PlanOptions = {}): Pro
   // Disk: embedding shards (pool + queries) in the configured dtype; per task one float32 per pool
   // row for each vector aggregate the strategy reads; per query K (id, score) pairs for top-K lists.
   const H = model.hiddenSize;
-  const aggregates = aggregatesFor(config.selection.strategy);
-  const tasks = config.queries.length;
+  const aggregates = aggregatesForRun(config);
+  const tasks = sets.length;
   const vectorAggregates = aggregates.filter((a) => a !== 'topk').length;
   const topkBytes = aggregates.includes('topk') ? queryRows * Math.min(config.scoring.topK, counts.kept) * 8 : 0;
   const dtypeBytes = config.model.dtype === 'float16' ? 2 : 4;

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { activityRuntime, runLayout, writeJsonAtomic } from '@rds/artifacts';
-import { aggregatesFor, parseOrThrow, RunConfig, ValidationError, type RunConfigInput } from '@rds/schemas';
+import { aggregatesForRun, parseOrThrow, RunConfig, ValidationError, type RunConfigInput } from '@rds/schemas';
 import type { ValidateConfigInput, ValidateConfigOutput } from '@rds/workflows/plan';
 
 /** Parse a run config (throws ValidationError naming every bad field path). */
@@ -30,7 +30,7 @@ export async function validateConfig(input: ValidateConfigInput): Promise<Valida
   await assertRunDirUsable(config.runDir);
   await writeJsonAtomic(runLayout(config.runDir).config, config);
   activityRuntime().log(`run ${input.runId}: config valid, recorded in ${runLayout(config.runDir).config}`);
-  return { config, aggregates: aggregatesFor(config.selection.strategy) };
+  return { config, aggregates: aggregatesForRun(config) };
 }
 
 /**
@@ -50,6 +50,9 @@ export function resolveConfigPaths(config: unknown, baseDir: string): RunConfigI
   }
   if (Array.isArray(c.queries)) {
     c.queries = c.queries.map((q: unknown) => (q && typeof q === 'object' ? { ...q, path: abs((q as { path?: unknown }).path) } : q));
+  }
+  if (Array.isArray(c.decontaminate)) {
+    c.decontaminate = c.decontaminate.map((d: unknown) => (d && typeof d === 'object' ? { ...d, path: abs((d as { path?: unknown }).path) } : d));
   }
   if (c.model && typeof c.model === 'object') c.model = { ...c.model, dir: abs((c.model as { dir?: unknown }).dir) };
   const dest = (c.handoff as { destination?: { kind?: unknown; dir?: unknown } } | undefined)?.destination;
@@ -72,6 +75,7 @@ export function requireAbsolutePaths(config: RunConfig, where = 'run config'): v
   check(config.runDir, 'runDir');
   config.pool.inputs.forEach((p, i) => check(p, `pool.inputs[${i}]`));
   config.queries.forEach((q, i) => check(q.path, `queries[${i}].path`));
+  config.decontaminate.forEach((d, i) => check(d.path, `decontaminate[${i}].path`));
   check(config.model.dir, 'model.dir');
   const dest = config.handoff.destination;
   if (dest.kind === 'local' && dest.dir) check(dest.dir, 'handoff.destination.dir');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HandoffConfig, IndexConfig, ModelConfig, PoolConfig, QuerySetConfig, ScoringConfig, SelectionConfig } from './config.js';
+import { ContaminationConfig, HandoffConfig, IndexConfig, ModelConfig, PoolConfig, QuerySetConfig, ScoringConfig, SelectionConfig } from './config.js';
 
 /**
  * The contract between workflows (and the CLI's local runner) and the activities in the packages.
@@ -79,11 +79,17 @@ export const SelectInput = z.object({
   runDir: z.string().min(1),
   tasks: z.array(z.string()).min(1),
   selection: SelectionConfig,
+  /** Decontamination sets: scored like tasks, checked for contamination, never selected for. */
+  checkTasks: z.array(z.string()).default([]),
+  /** Absent (a run started before the contamination report existed): no check. */
+  contamination: ContaminationConfig.optional(),
 });
 export type SelectInput = z.infer<typeof SelectInput>;
 export interface SelectOutput {
   skipped: boolean;
   selected: number;
+  /** Pool rows the contamination check flagged (excluded when selection.excludeContaminated). */
+  contaminated?: number;
   warnings: string[];
 }
 
@@ -100,7 +106,17 @@ export interface HandoffOutput {
   triggerStatus: string;
 }
 
-/** Which score aggregates a selection strategy needs (so scoring computes only those). */
+/**
+ * Which score aggregates a run needs (so scoring computes only those): the strategy's, plus the
+ * per-task max the contamination check's similarity test reads.
+ */
+export function aggregatesForRun(config: { selection: SelectionConfig; contamination?: ContaminationConfig }): ('max' | 'mean' | 'topk')[] {
+  const own = aggregatesFor(config.selection.strategy);
+  const similarity = config.contamination ? config.contamination.minSimilarity !== null : false;
+  return similarity && !own.includes('max') ? [...own, 'max'] : own;
+}
+
+/** Which score aggregates a selection strategy needs. */
 export function aggregatesFor(strategy: SelectionConfig['strategy']): ('max' | 'mean' | 'topk')[] {
   switch (strategy) {
     case 'round-robin-queries':

@@ -122,8 +122,38 @@ export const SelectionConfig = z.strictObject({
   sourceQuotas: z.record(z.string(), z.number().nonnegative()).optional(),
   /** Rows scoring below this are never selected. */
   minScore: z.number().optional(),
+  /** Drop the rows the contamination check flags (see `contamination`) before selecting. */
+  excludeContaminated: z.boolean().default(false),
 });
 export type SelectionConfig = z.infer<typeof SelectionConfig>;
+
+/**
+ * An evaluation file checked for contamination but not used as a query set (its rows never steer the
+ * selection). Named like a task; the name must differ from every query set's task.
+ */
+export const DecontaminationSet = z.strictObject({
+  name: TaskName,
+  path: z.string().min(1),
+  format: PoolFormat.default('auto'),
+});
+export type DecontaminationSet = z.infer<typeof DecontaminationSet>;
+
+/** Which pool rows count as near-copies of a query or evaluation example (the report lists them). */
+export const ContaminationConfig = z.strictObject({
+  /**
+   * A pool row whose RDS+ score (cosine of the pooled embeddings) with any query or evaluation example
+   * is at or above this is flagged; null: no similarity check. The default sits above what distinct
+   * texts reach with the embedding models this project ships (README, "Contamination report").
+   */
+  minSimilarity: z.number().min(-1).max(1).nullable().default(0.98),
+  /**
+   * Length in words of the exact-overlap check (13, as in common decontamination practice): a pool row
+   * sharing a run of this many words with an example is flagged. An example shorter than this is
+   * matched as a whole. 0: no n-gram check.
+   */
+  ngram: z.number().int().min(0).max(64).default(13),
+});
+export type ContaminationConfig = z.infer<typeof ContaminationConfig>;
 
 export const LocalDestination = z.strictObject({
   kind: z.literal('local'),
@@ -193,6 +223,9 @@ export const RunConfig = z.strictObject({
   index: IndexConfig.default({ kind: 'flat', nprobe: 16 }),
   scoring: ScoringConfig.default({ blockRows: 16_384, topK: 4096, engine: 'auto' }),
   selection: SelectionConfig,
+  /** Evaluation files checked for contamination besides the query sets (never used as queries). */
+  decontaminate: z.array(DecontaminationSet).default([]),
+  contamination: ContaminationConfig.default({ minSimilarity: 0.98, ngram: 13 }),
   handoff: HandoffConfig.default({
     format: 'tulu',
     order: 'selection',
@@ -200,6 +233,16 @@ export const RunConfig = z.strictObject({
     destination: { kind: 'local' },
     trigger: { kind: 'none' },
   }),
+}).superRefine((c, ctx) => {
+  // Decontamination sets are embedded and scored beside the query sets, under their own name.
+  const tasks = new Set(c.queries.map((q) => q.task));
+  const seen = new Set<string>();
+  c.decontaminate.forEach((d, i) => {
+    if (tasks.has(d.name) || seen.has(d.name)) {
+      ctx.addIssue({ code: 'custom', path: ['decontaminate', i, 'name'], message: `"${d.name}" is already the name of a query set or another decontamination set` });
+    }
+    seen.add(d.name);
+  });
 });
 export type RunConfig = z.infer<typeof RunConfig>;
 /** What a user writes: defaults not yet applied. */

@@ -124,11 +124,50 @@ export const SelectionSummary = z.object({
   tasks: z.array(z.string()).optional(),
   minScore: z.number().nullable().optional(),
   sourceQuotas: z.record(z.string(), z.number()).nullable().optional(),
+  /** The contamination report written with this selection (absent in runs before it existed) and its count. */
+  contamination: FileRef.nullable().optional(),
+  contaminated: z.number().int().nonnegative().optional(),
+  excludeContaminated: z.boolean().optional(),
   /** sha256 over the settings above and the pool/score inputs: same fingerprint = same selection (skip). */
   fingerprint: Sha256.optional(),
   createdAt: z.string(),
 });
 export type SelectionSummary = z.infer<typeof SelectionSummary>;
+
+/** One reason a pool row was flagged: a query/evaluation example it is a near-copy of. */
+export const ContaminationMatch = z.object({
+  kind: z.enum(['similarity', 'ngram']),
+  /** Query set task or decontamination set name. */
+  task: z.string(),
+  /** Index of the example within its set (queries/<task>.jsonl line order) and its id. */
+  query: z.number().int().nonnegative(),
+  queryId: z.string(),
+  /** similarity: the RDS+ score (cosine) of the pair. */
+  score: z.number().optional(),
+  /** ngram: the shared words (normalised: lower case, punctuation dropped). */
+  ngram: z.string().optional(),
+});
+export type ContaminationMatch = z.infer<typeof ContaminationMatch>;
+
+/** selection/contamination.json: pool rows that are near-copies of query or evaluation examples. */
+export const ContaminationReport = z.object({
+  kind: z.literal('contamination'),
+  version: z.literal(1),
+  settings: z.object({ minSimilarity: z.number().nullable(), ngram: z.number().int().nonnegative() }),
+  /** The sets checked: query sets (steer the selection) and decontamination sets (only checked). */
+  sets: z.array(z.object({ task: z.string(), role: z.enum(['query', 'evaluation']), examples: z.number().int().nonnegative() })),
+  poolRows: z.number().int().nonnegative(),
+  /** Pool rows flagged (each listed once in `rows`, with every set it matches). */
+  flagged: z.number().int().nonnegative(),
+  /** Whether the selection dropped them (selection.excludeContaminated). */
+  excluded: z.boolean(),
+  perSet: z.record(z.string(), z.number().int().nonnegative()),
+  perSource: z.record(z.string(), z.number().int().nonnegative()),
+  /** Flagged rows in pool order. */
+  rows: z.array(z.object({ row: z.number().int().nonnegative(), id: z.string(), source: z.string(), matches: z.array(ContaminationMatch).min(1) })),
+  createdAt: z.string(),
+});
+export type ContaminationReport = z.infer<typeof ContaminationReport>;
 
 export const HandoffReceipt = z.object({
   kind: z.literal('receipt'),

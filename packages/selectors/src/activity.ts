@@ -4,6 +4,7 @@ import {
   AtomicFileWriter,
   activityRuntime,
   cleanTempFiles,
+  fileRef,
   readJsonFile,
   readJsonIfExists,
   runLayout,
@@ -11,9 +12,11 @@ import {
   verifyFileRef,
   writeJsonAtomic,
   ProgressMeter,
+  sha256File,
 } from '@rds/artifacts';
 import type { z } from 'zod';
-import { PoolManifest, SelectInput, SelectionSummary, parseOrThrow, type SelectOutput, type SelectedRow } from '@rds/schemas';
+import { ContaminationReport, PoolManifest, SelectInput, SelectionSummary, parseOrThrow, type SelectOutput, type SelectedRow } from '@rds/schemas';
+import { findContamination, type PairsAtLeast } from './contamination.js';
 import { readPoolRows } from './pool-rows.js';
 import { readScoreVector, readScoresManifest, readTopK, type Aggregate } from './score-files.js';
 import { select, type FetchMore, type QueryLists, type Selection } from './strategies/index.js';
@@ -46,10 +49,17 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
   const minScore = input.selection.minScore ?? null;
   const sourceQuotas = input.selection.sourceQuotas && Object.keys(input.selection.sourceQuotas).length ? input.selection.sourceQuotas : null;
   const aggregates = aggregatesOf(strategy);
+  const contamination = input.contamination ?? null;
+  const exclude = contamination !== null && input.selection.excludeContaminated;
+  // Every set the check reads: the query sets' and decontamination sets' canonical files and max scores.
+  const checkedSets = contamination ? [...input.tasks, ...input.checkTasks] : [];
 
   // Fingerprint from manifests only (cheap), so an unchanged selection is recognised without reading scores.
   const poolManifest = await readJsonFile(layout.pool.manifest, PoolManifest);
   const scoreManifests = await Promise.all(input.tasks.flatMap((task) => aggregates.map((a) => readScoresManifest(input.runDir, task, a))));
+  const checkedManifests =
+    contamination?.minSimilarity != null ? await Promise.all(checkedSets.map((task) => readScoresManifest(input.runDir, task, 'max'))) : [];
+  const checkedFiles = await Promise.all(checkedSets.map((task) => sha256File(layout.queries.file(task))));
   const fingerprint = createHash('sha256')
     .update(
       JSON.stringify({
@@ -62,19 +72,60 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
         tasks: input.tasks,
         pool: [poolManifest.fingerprint, poolManifest.shards.map((s) => s.sha256)],
         scores: scoreManifests.map((m) => [m.task, m.aggregate, m.k ?? null, m.embeddingsFingerprint, m.files.map((f) => f.sha256)]),
+        // Added only when a contamination check runs, so earlier runs keep their fingerprints.
+        ...(contamination
+          ? {
+              contamination: [contamination.minSimilarity, contamination.ngram, exclude, input.checkTasks, checkedFiles],
+              checkedScores: checkedManifests.map((m) => [m.task, m.embeddingsFingerprint, m.files.map((f) => f.sha256)]),
+            }
+          : {}),
       }),
     )
     .digest('hex');
   const existing = await readJsonIfExists(layout.selection.summary, SelectionSummary).catch(() => null);
-  if (existing?.fingerprint === fingerprint && (await verifyFileRef(existing.selection, layout.selection.dir))) {
+  if (
+    existing?.fingerprint === fingerprint &&
+    (await verifyFileRef(existing.selection, layout.selection.dir)) &&
+    (!existing.contamination || (await verifyFileRef(existing.contamination, layout.selection.dir)))
+  ) {
     rt.log(`selection already done (${existing.selected} rows, ${strategy}); skipping`);
-    return { skipped: true, selected: existing.selected, warnings: existing.warnings };
+    return { skipped: true, selected: existing.selected, warnings: existing.warnings, ...(existing.contaminated !== undefined ? { contaminated: existing.contaminated } : {}) };
   }
   await cleanTempFiles(layout.selection.dir);
 
   const poolMeter = new ProgressMeter('select:read-pool', poolManifest.shards.reduce((a, s) => a + s.rows, 0), 'rows', (p) => rt.heartbeat(p));
   const pool = await readPoolRows(input.runDir, rt.signal, (rows) => poolMeter.update(rows));
   if (pool.manifest.fingerprint !== poolManifest.fingerprint) throw new Error(`${layout.pool.manifest} changed while selecting; run select again`);
+
+  let contaminationRef = null;
+  let excluded: Uint8Array | undefined;
+  let contaminated: number | undefined;
+  if (contamination) {
+    const meter = new ProgressMeter('select:contamination', pool.rows, 'rows', (p) => rt.heartbeat(p));
+    const found = await findContamination({
+      runDir: input.runDir,
+      queryTasks: input.tasks,
+      checkTasks: input.checkTasks,
+      settings: contamination,
+      pool,
+      pairsAtLeast: () => vectorIndexExport<(runDir: string, task: string, minScore: number, k: number, signal?: AbortSignal) => ReturnType<PairsAtLeast>>('pairsAtLeast').then(
+        (fn) => (task, minScore, k) => fn(input.runDir, task, minScore, k, rt.signal),
+      ),
+      signal: rt.signal,
+      onProgress: (rows) => meter.update(rows),
+    });
+    const report = parseOrThrow(ContaminationReport, { ...found.report, excluded: exclude, createdAt: new Date().toISOString() }, 'contamination report');
+    // Written before the selection and the summary that vouches for both (a crash leaves no summary naming it).
+    await writeJsonAtomic(layout.selection.contamination, report);
+    contaminationRef = await fileRef(layout.selection.contamination, layout.selection.dir);
+    contaminated = report.flagged;
+    if (exclude) excluded = found.flagged;
+    rt.log(
+      `contamination check: ${report.flagged} of ${pool.rows} pool rows are near-copies of query/evaluation examples` +
+        (report.flagged ? ` (${Object.entries(report.perSet).filter(([, n]) => n > 0).map(([t, n]) => `${t}: ${n}`).join(', ')})` : '') +
+        (exclude ? '; excluded from the selection' : ''),
+    );
+  }
 
   const vectorAggregate = strategy === 'top-k-mean' ? 'mean' : 'max';
   const tasks = [];
@@ -94,6 +145,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
     seed,
     minScore: minScore ?? undefined,
     sourceQuotas: sourceQuotas ?? undefined,
+    excluded,
     pool,
     tasks,
     queryLists: strategy === 'round-robin-queries' ? queryLists : undefined,
@@ -141,12 +193,13 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
     tasks: input.tasks,
     minScore,
     sourceQuotas,
+    ...(contamination ? { contamination: contaminationRef, contaminated, excludeContaminated: exclude } : {}),
     fingerprint,
     createdAt: new Date().toISOString(),
   };
   await writeJsonAtomic(layout.selection.summary, parseOrThrow(SelectionSummary, summary, 'selection summary'));
   writeMeter.update(selection.count, undefined, true);
-  return { skipped: false, selected: selection.count, warnings: selection.warnings };
+  return { skipped: false, selected: selection.count, warnings: selection.warnings, ...(contaminated !== undefined ? { contaminated } : {}) };
 }
 
 function selectedRow(s: Selection, i: number, pool: Awaited<ReturnType<typeof readPoolRows>>, tasks: string[]): SelectedRow {
@@ -189,15 +242,13 @@ function tally(s: Selection, pool: { sources: string[]; sourceOf: ArrayLike<numb
  * and fails with a clear message if a query runs out of them.
  */
 async function deeperListsFromVectorIndex(runDir: string, tasks: string[], log: (m: string) => void): Promise<FetchMore | undefined> {
-  let fn: unknown;
+  let topKForQueries;
   try {
-    fn = ((await import('@rds/vector-index')) as Record<string, unknown>).topKForQueries;
+    topKForQueries = await vectorIndexExport<(runDir: string, task: string, queries: number[], k: number) => Promise<{ ids: Int32Array; scores: Float32Array }>>('topKForQueries');
   } catch (err) {
-    log(`cannot load @rds/vector-index for deeper top-K lists: ${(err as Error).message}`);
+    log(`${(err as Error).message}; selecting from the stored lists alone`);
     return undefined;
   }
-  if (typeof fn !== 'function') return undefined;
-  const topKForQueries = fn as (runDir: string, task: string, queries: number[], k: number) => Promise<{ ids: Int32Array; scores: Float32Array }>;
   return async (task, queries, k) => {
     const out = await topKForQueries(runDir, tasks[task]!, queries, k);
     if (!(out?.ids instanceof Int32Array) || !(out.scores instanceof Float32Array)) {
@@ -206,4 +257,13 @@ async function deeperListsFromVectorIndex(runDir: string, tasks: string[], log: 
     const n = queries.length * k;
     return { ids: out.ids.subarray(0, n), scores: out.scores.subarray(0, n) };
   };
+}
+
+/** A function exported by @rds/vector-index, loaded on first use (selection needs it only now and then). */
+async function vectorIndexExport<F>(name: string): Promise<F> {
+  const mod = (await import('@rds/vector-index').catch((err: Error) => {
+    throw new Error(`cannot load @rds/vector-index for ${name}: ${err.message}`);
+  })) as Record<string, unknown>;
+  if (typeof mod[name] !== 'function') throw new Error(`@rds/vector-index does not export ${name}`);
+  return mod[name] as F;
 }

@@ -85,3 +85,34 @@ export async function streamTopK(
   }
   return { ids: running.ids, scores: running.scores };
 }
+
+/** A pool row and the query (index within its task) it scores at least a bar with. */
+export interface ScorePair {
+  row: number;
+  query: number;
+  score: number;
+}
+
+/**
+ * Every (pool row, query) pair of `task` scoring at least `minScore`, found exactly with per-query
+ * top-`k` lists: when `k` is the number of rows whose task max reaches the bar, no query can have
+ * more than `k` rows above it. Used by the contamination check for the rows it flagged, so `k` is small.
+ * Best first (score desc, row asc).
+ */
+export async function pairsAtLeast(runDir: string, task: string, minScore: number, k: number, signal?: AbortSignal): Promise<ScorePair[]> {
+  if (!Number.isInteger(k) || k <= 0) throw new ValidationError(`pairsAtLeast: k must be a positive integer, got ${k}`);
+  const pool = await readPoolEmbeddings(runDir);
+  const { queries } = await readQueries(runDir, [task], pool.settings);
+  const lists = await streamTopK(pool, queries, Math.min(k, pool.rows), autoEngine(), { blockRows: DEEPER_BLOCK_ROWS, ...(signal ? { signal } : {}) });
+  const depth = Math.min(k, pool.rows);
+  const pairs: ScorePair[] = [];
+  for (let q = 0; q < queryCount(queries); q++) {
+    for (let i = 0; i < depth; i++) {
+      const row = lists.ids[q * depth + i]!;
+      const score = lists.scores[q * depth + i]!;
+      if (row < 0 || score < minScore) break; // lists are sorted: the rest are below the bar
+      pairs.push({ row, query: q, score });
+    }
+  }
+  return pairs.sort((a, b) => b.score - a.score || a.row - b.row || a.query - b.query);
+}

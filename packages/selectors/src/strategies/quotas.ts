@@ -50,7 +50,10 @@ export function computeQuotas(capacity: ArrayLike<number>, weights: ArrayLike<nu
   return quota;
 }
 
-/** Tracks how many rows each source has taken against its quota (no quotas: unlimited). */
+/**
+ * Tracks how many rows each source has taken against its quota (no quotas: unlimited), and which rows
+ * are excluded outright (contamination): every strategy skips a row this does not allow for free.
+ */
 export class QuotaTracker {
   readonly taken: Int32Array;
 
@@ -58,12 +61,14 @@ export class QuotaTracker {
     private readonly sourceOf: ArrayLike<number>,
     sources: number,
     private readonly quota: Int32Array | null,
+    private readonly excluded: Uint8Array | null = null,
   ) {
     this.taken = new Int32Array(sources);
   }
 
-  /** Whether `row`'s source can take another row. */
+  /** Whether `row` may be taken: not excluded, and its source can take another row. */
   allows(row: number): boolean {
+    if (this.excluded && this.excluded[row]) return false;
     if (!this.quota) return true;
     const s = this.sourceOf[row]!;
     return this.taken[s]! < this.quota[s]!;

@@ -74,7 +74,8 @@ class Picker {
  * order. Async only because round-robin-queries may wait for deeper lists (params.fetchMore).
  *
  * Common rules for every strategy:
- * - A row is eligible when its best task score (max over tasks) is >= minScore (all rows without minScore).
+ * - A row is eligible when its best task score (max over tasks) is >= minScore (all rows without
+ *   minScore) and it is not excluded (params.excluded).
  * - A row is selected at most once. The result has exactly min(B, eligible) rows; with quotas,
  *   exactly the sum of the quotas (see quotas.ts), which is B unless the weighted sources run out.
  * - Ranking ties are broken by the lower global row index; tasks and queries go in the given order.
@@ -107,10 +108,13 @@ export async function select(params: SelectParams): Promise<Selection> {
       }
     }
   });
+  const excluded = params.excluded ?? null;
+  if (excluded && excluded.length !== pool.rows) throw new ValidationError(`exclusion mask has ${excluded.length} rows, the pool has ${pool.rows}`);
+  const isEligible = (r: number) => best[r]! >= minScore && !(excluded && excluded[r]);
   const capacity = new Array<number>(pool.sources.length).fill(0);
   let eligible = 0;
   for (let r = 0; r < pool.rows; r++) {
-    if (best[r]! >= minScore) {
+    if (isEligible(r)) {
       eligible++;
       capacity[pool.sourceOf[r]!]!++;
     }
@@ -126,7 +130,7 @@ export async function select(params: SelectParams): Promise<Selection> {
         : `budget ${budget} exceeds the ${eligible} eligible pool rows${params.minScore !== undefined ? ` (score >= ${params.minScore})` : ''}; selecting all ${eligible}`,
     );
   }
-  const picker = new Picker(pool.rows, target, new QuotaTracker(pool.sourceOf, pool.sources.length, quota), params.onProgress);
+  const picker = new Picker(pool.rows, target, new QuotaTracker(pool.sourceOf, pool.sources.length, quota, excluded), params.onProgress);
   const maxKey = descKey(float32AtLeast(minScore));
 
   switch (params.strategy) {
@@ -142,7 +146,7 @@ export async function select(params: SelectParams): Promise<Selection> {
       break;
     case 'random':
     case 'balanced-random':
-      randomPick(picker, params.seed, best, bestTask, minScore);
+      randomPick(picker, params.seed, best, bestTask, isEligible);
       break;
   }
   if (picker.count < target) {
@@ -334,12 +338,12 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
  * balanced-random = random with equal quota weights for every source (see quotas.ts for how an
  * exhausted source's remainder is shared). Rows are labelled with their best task and its score.
  */
-function randomPick(picker: Picker, seed: number, best: Float32Array, bestTask: Uint16Array, minScore: number): void {
+function randomPick(picker: Picker, seed: number, best: Float32Array, bestTask: Uint16Array, isEligible: (row: number) => boolean): void {
   let n = 0;
-  for (let r = 0; r < best.length; r++) if (best[r]! >= minScore) n++;
+  for (let r = 0; r < best.length; r++) if (isEligible(r)) n++;
   const order = new Uint32Array(n);
   n = 0;
-  for (let r = 0; r < best.length; r++) if (best[r]! >= minScore) order[n++] = r;
+  for (let r = 0; r < best.length; r++) if (isEligible(r)) order[n++] = r;
   const rng = new SplitMix32(seed);
   for (let i = 0; i < n && !picker.full; i++) {
     const j = i + rng.nextBelow(n - i);

@@ -51,6 +51,11 @@ export interface SelectParams {
   sourceQuotas?: Record<string, number> | undefined;
   /** Rows whose score is below this are never selected. */
   minScore?: number | undefined;
+  /**
+   * excluded[row] = 1: the row is dropped before selecting (not eligible, not counted in quotas'
+   * capacity, skipped for free by every ranking), e.g. rows the contamination check flagged.
+   */
+  excluded?: Uint8Array | undefined;
   pool: PoolSources;
   /** Per task score vectors, in task order (max vectors; mean vectors for top-k-mean). */
   tasks: TaskScores[];
