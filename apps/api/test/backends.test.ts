@@ -49,7 +49,7 @@ async function temporalHarness(holds: HoldController): Promise<Harness> {
       { roles: ['cpu', 'gpu'], queues, maxActivities: { cpu: 2, gpu: 1 }, shutdownGraceMs: 0, bundle: 'fresh' },
       holds.activities,
       { address: server.address, namespace: server.namespace },
-      new DefaultLogger((process.env.RDS_TEST_WORKER_LOG as 'WARN') ?? 'WARN'),
+      new DefaultLogger('WARN'),
     );
     // A short heartbeat timeout, so a cancellation (delivered in a heartbeat's reply) reaches a running activity in seconds.
     const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 1, heartbeatTimeout: '3s' });
