@@ -185,9 +185,16 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
   const LIVE_STATES = new Set(['queued', 'running', 'paused']);
   app.get('/v1/runs', async () => {
     const runs = await backend.list();
-    // Progress lives in each run's detail; only live runs have any, so only they are looked up.
-    const progress = await Promise.all(runs.map(async (r) => (LIVE_STATES.has(r.state) ? ((await backend.get(r.runId))?.progress ?? null) : null)));
-    return { runs: runs.map((r, i) => ({ ...r, progress: progress[i] ?? null })) };
+    // Progress lives in each run's detail; only live runs have any, so only they are looked up. Their
+    // state and stage come from the detail too: a Temporal listing (visibility) knows neither a pause
+    // nor the stage, only that the workflow is open.
+    const live = await Promise.all(runs.map(async (r) => (LIVE_STATES.has(r.state) ? await backend.get(r.runId) : null)));
+    return {
+      runs: runs.map((r, i) => {
+        const d = live[i];
+        return d ? { ...r, state: d.state, stage: d.stage, progress: d.progress ?? null } : { ...r, progress: null };
+      }),
+    };
   });
 
   const runIdOf = (req: FastifyRequest) => parseOrThrow(RunIdParams, req.params, 'path').id;

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { HoldController, LocalBackend, type RunBackend } from '@rds/runner';
 import { RunConfig, RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
 import { PathPolicy, RunDetailResponse, RunList, SelectionPage, SelectionReader, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
+import { apiCaller, until } from './http.js';
 import { pipelineActivities } from './pipeline.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
@@ -24,23 +25,7 @@ let paths: PathPolicy;
 let holds: HoldController;
 const tokens = new TokenSet([RW, `ro:${RO}`]);
 
-async function call(method: string, url: string, opts: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...opts.headers };
-  const token = opts.token === undefined ? RW : opts.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  let body: string | undefined = opts.raw;
-  if (opts.body !== undefined) body = JSON.stringify(opts.body);
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(base + url, { method, headers, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
-  let json: unknown = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    /* not JSON (the UI's HTML) */
-  }
-  return { status: res.status, headers: res.headers, text, json: json as Record<string, unknown> };
-}
+const call = apiCaller(() => base, RW);
 
 function config(runDir: string, overrides: Partial<RunConfigInput> = {}): RunConfigInput {
   return {
@@ -54,16 +39,6 @@ function config(runDir: string, overrides: Partial<RunConfigInput> = {}): RunCon
     selection: { strategy: 'round-robin-queries', budget: 24, seed: 7 },
     ...overrides,
   };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function detail(runId: string) {
@@ -337,6 +312,9 @@ describe('runs through the LocalBackend', () => {
   it('pause holds the run, resume continues it, cancel stops another', async () => {
     // Held at ingest, so the pause is in place before the next stage whatever the machine's speed.
     const atIngest = holds.hold('ingestPool');
+    const atEmbedQueries = holds.hold('embedQueries');
+    let nextStageReached = false;
+    void atEmbedQueries.reached.then(() => (nextStageReached = true));
     const start = await call('POST', '/v1/runs', { body: config('steered', { selection: { strategy: 'round-robin-tasks', budget: 10 } }) });
     const runId = start.json.runId as string;
     await atIngest.reached;
@@ -346,11 +324,12 @@ describe('runs through the LocalBackend', () => {
       const d = await detail(runId);
       return d.state === 'paused' ? d : null;
     });
-    await new Promise((r) => setTimeout(r, 700));
-    const still = await detail(runId);
-    expect(still.state).toBe('paused');
-    expect(still.status?.completedStages).toEqual(paused.status?.completedStages ?? []);
+    // The local gate reports "paused" only once it holds the run between stages: ingest done, nothing after it started.
+    expect(paused.status?.completedStages).toEqual(['validate', 'ingest']);
+    expect(nextStageReached).toBe(false);
     expect((await call('POST', `/v1/runs/${runId}/resume`)).status).toBe(202);
+    await atEmbedQueries.reached;
+    atEmbedQueries.release();
     const done = await finished(runId);
     expect(done.state).toBe('completed');
     expect(done.status?.counts.selected).toBe(10);

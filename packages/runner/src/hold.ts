@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { activityRuntime } from '@rds/artifacts';
+import { activityRuntime, withHeartbeats, type Progress } from '@rds/artifacts';
 import { ValidationError } from '@rds/schemas';
 import type { RunActivities } from '@rds/workflows/plan';
 import { abortReason } from './pause-gate.js';
@@ -8,7 +8,9 @@ import { abortReason } from './pause-gate.js';
  * Hold points: stop a run just before the n-th call (0-based) of one of its activities until the
  * holder releases it. Tests use them to observe a live run in a known state (running, with one
  * shard embedded and the next not started) however fast or loaded the machine is, instead of
- * polling a run that may already have finished. A held call still honours cancellation.
+ * polling a run that may already have finished. A held call still honours cancellation, and under
+ * Temporal it heartbeats while it waits: without beats the server would time the activity out, and
+ * a cancellation (delivered in a heartbeat's reply) would never reach it.
  */
 export interface HoldPoint {
   activity: keyof RunActivities;
@@ -76,6 +78,11 @@ function awaitRelease(hold: HoldState, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** What a held call heartbeats: nothing done yet (the unit says why; embedding progress counts only `rows`). */
+function heldProgress(activity: keyof RunActivities): Progress {
+  return { stage: `held:${activity}`, done: 0, total: 0, unit: 'held', ratePerSec: 0, etaSec: null };
+}
+
 type AnyActivity = (input: never) => Promise<unknown>;
 
 /**
@@ -97,7 +104,8 @@ export class HoldController {
         this.calls.set(name, n + 1);
         for (const h of this.holds.filter((h) => h.activity === name && h.call === n)) {
           h.reach();
-          await awaitRelease(h, activityRuntime().signal);
+          const rt = activityRuntime();
+          await withHeartbeats(rt, () => heldProgress(name), () => awaitRelease(h, rt.signal));
         }
         return real(input);
       };

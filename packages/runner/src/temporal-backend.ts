@@ -242,7 +242,14 @@ export class TemporalBackend implements RunBackend {
   }
 
   async cancel(runId: string): Promise<void> {
-    await this.guard(runId, () => this.options.client.workflow.getHandle(runId).cancel());
+    // The server accepts a cancel request for a closed execution without complaint: refuse it here,
+    // as a signal to a closed run (and the local backend) is refused.
+    await this.guard(runId, async () => {
+      const handle = this.options.client.workflow.getHandle(runId);
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING') throw new RunConflictError(`run ${runId} has already finished (${STATE_BY_STATUS[status.name]})`);
+      await handle.cancel();
+    });
   }
 
   private signal(runId: string, name: string): Promise<void> {

@@ -1,14 +1,19 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CancelledFailure } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { ValidationError, type RunStatus } from '@rds/schemas';
 import { HoldController, PauseGate, parseHoldSpec, runLocal } from '../src/index.js';
 import { configFor, fakeActivities } from './fake-activities.js';
 
 let dir: string;
 beforeEach(async () => void (dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-hold-'))));
-afterEach(async () => fs.rm(dir, { recursive: true, force: true }));
+afterEach(async () => {
+  vi.useRealTimers();
+  await fs.rm(dir, { recursive: true, force: true });
+});
 
 describe('hold points', () => {
   it('hold a run before a given call until released: the run is observably mid-stage, then finishes as usual', async () => {
@@ -68,6 +73,35 @@ describe('hold points', () => {
     const again = await runLocal(configFor(dir), { activities: fake.activities });
     expect(again.state).toBe('completed');
     expect(fake.computed).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('under Temporal a held call heartbeats for as long as it is held (so it is not timed out), and a cancellation reaches it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const fake = fakeActivities({ shards: 1, rowsPerShard: 1 });
+    const holds = new HoldController(fake.activities);
+    const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 4000 });
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const input = { runDir: dir, selection: { budget: 5 } } as never;
+
+    const first = holds.hold('selectPool');
+    const released = env.run(() => holds.activities.selectPool(input));
+    await first.reached;
+    await vi.advanceTimersByTimeAsync(60_000); // far past the 4 s heartbeat timeout
+    expect(beats.length).toBeGreaterThanOrEqual(1 + 60_000 / 1000); // one at once, then every quarter timeout
+    expect(beats[0]).toMatchObject({ stage: 'held:selectPool', unit: 'held', done: 0 });
+    first.release();
+    await expect(released).resolves.toMatchObject({ skipped: false, selected: 5 });
+    const after = beats.length;
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(beats.length).toBe(after); // the timer stops with the hold
+
+    const second = holds.hold('selectPool');
+    const cancelled = env.run(() => holds.activities.selectPool(input));
+    await second.reached;
+    env.cancel('CANCELLED');
+    await expect(cancelled).rejects.toBeInstanceOf(CancelledFailure);
+    expect(fake.calls.filter((c) => c.startsWith('select'))).toEqual(['select']); // the cancelled call never ran
   });
 
   it('RDS_HOLD_BEFORE is parsed with errors naming the variable', () => {
