@@ -241,7 +241,7 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
   });
 
   it('the temporal handoff trigger connects as the worker does: its workflow starts in TEMPORAL_NAMESPACE', async () => {
-    const payload = { runId: 'run-e2e', idempotencyKey: `rds-${process.pid}`, location: '/x', dataset: { location: '/x/train.jsonl', format: 'tulu' as const, rows: 3, bytes: 10, sha256: 'f'.repeat(64) }, files: [], counts: { perTask: {}, perSource: {} } };
+    const payload = { runId: 'run-e2e', name: 'selection', baseline: null, idempotencyKey: `rds-${process.pid}`, location: '/x', dataset: { location: '/x/train.jsonl', format: 'tulu' as const, rows: 3, bytes: 10, sha256: 'f'.repeat(64) }, files: [], counts: { perTask: {}, perSource: {} } };
     const plan = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'e2e-training', namespace: 'default' }, payload, {
       TEMPORAL_ADDRESS: server.address,
       TEMPORAL_NAMESPACE: HANDOFF_NAMESPACE,

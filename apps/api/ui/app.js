@@ -164,13 +164,17 @@ function buildObject(schema, path, label, required, value) {
   const children = Object.entries(schema.properties ?? {}).map(([key, sub]) => [key, buildField(sub, joinPath(path, key), key, (schema.required ?? []).includes(key), value?.[key])]);
   const body = children.map(([, c]) => c.el);
   let el;
+  // An optional section without a default of its own (e.g. handoff.baselines) is off until ticked:
+  // its fields' defaults alone must not switch it on.
+  const include = !required && path !== '' && schema.default === undefined ? h('input', { type: 'checkbox', 'data-include': path }) : null;
   if (path === '') el = h('div', {}, body);
   else if (required) el = h('fieldset', { 'data-path': path }, h('legend', {}, label), body);
   // Optional sections (all defaults) fold away.
-  else el = h('details', { 'data-path': path }, h('summary', {}, `${label} (optional)`), h('fieldset', {}, body));
+  else el = h('details', { 'data-path': path }, h('summary', {}, include ? [include, ` ${label} (optional, off unless ticked)`] : `${label} (optional)`), h('fieldset', {}, body));
   return {
     el,
     read() {
+      if (include && !include.checked) return undefined;
       const out = {};
       for (const [key, c] of children) {
         const v = c.read();
@@ -209,7 +213,10 @@ function buildStringList(schema, path, label, required, value) {
     el,
     read: () => {
       const lines = area.value.split('\n').map((l) => l.trim()).filter(Boolean);
-      return lines.length || required ? lines : undefined;
+      // Lists of numbers (e.g. baseline seeds) are sent as numbers; a non-number is left for the server to name.
+      const numeric = schema.items?.type === 'integer' || schema.items?.type === 'number';
+      const values = numeric ? lines.map((l) => (Number.isFinite(Number(l)) ? Number(l) : l)) : lines;
+      return values.length || required ? values : undefined;
     },
   };
 }

@@ -29,13 +29,16 @@ import {
   parseOrThrow,
   type FileRef,
   type HandoffOutput,
+  type ReceiptTrigger,
 } from '@rds/schemas';
-import { CardStats, DatasetCard, buildCard, cardMarkdown, histogram, histogramSvg } from './card.js';
+import { readPoolRows } from '@rds/selectors';
+import { BASELINES_DIR, baselineFile, baselineSelection, baselineSpecs, type BaselineSpec } from './baselines.js';
+import { CardStats, DatasetCard, NO_TASK, buildCard, cardMarkdown, histogram, histogramSvg, perSourceCounts, type CardBaseline } from './card.js';
 import { datasetFileName, trainingFileWriter } from './formats.js';
 import { materialise, type MaterialiseStats } from './materialise.js';
 import { outputSlots } from './order.js';
 import { s3Key, s3Location, uploadToS3 } from './s3.js';
-import { readSelection, type SelectionTable } from './selection.js';
+import { readSelection, type RowTable, type SelectionTable } from './selection.js';
 import { renderCommand, runCommand } from './triggers/command.js';
 import { NonRetryableError, idempotencyKey, type HandoffPayload } from './triggers/payload.js';
 import { runTemporalTrigger, temporalTriggerPlan } from './triggers/temporal.js';
@@ -81,7 +84,7 @@ async function modelOf(runDir: string, tasks: string[]): Promise<ModelRef | null
 async function finishedCard(dir: string, fingerprint: string): Promise<DatasetCard | null> {
   const card = await readJsonIfExists(path.join(dir, CARD_FILE), DatasetCard).catch(() => null);
   if (card?.fingerprint !== fingerprint) return null;
-  for (const ref of [card.dataset, ...card.files]) if (!(await verifyFileRef(ref, dir))) return null;
+  for (const ref of [card.dataset, ...card.files, ...card.baselines.map((b) => b.dataset)]) if (!(await verifyFileRef(ref, dir))) return null;
   return card;
 }
 
@@ -97,24 +100,20 @@ interface WriteContext {
   selection: SelectionTable;
   pool: PoolManifest;
   options: HandoffOptions;
-  /** Where the dataset file will be published (path or s3:// URL), for the rendered command. */
-  datasetLocation: string;
+  baselines: BaselineSpec[];
+  /** Where a file (relative to outDir) will be published (path or s3:// URL), for the rendered commands. */
+  locate: (file: string) => string;
 }
 
-/** Materialise the training file, then the histogram, README and (last: it vouches for the rest) card.json. */
-async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; stats: MaterialiseStats }> {
+/** Stream one table of rows into a training file at `target`; the card's tallies of what was written. */
+async function writeTrainingFile(ctx: WriteContext, sel: RowTable, target: string, seed: number, stage: string, stats: MaterialiseStats) {
   const rt = activityRuntime();
   const { handoff } = ctx.input;
-  const layout = runLayout(ctx.runDir);
-  const sel = ctx.selection;
-  const fileName = datasetFileName(handoff.format);
-  const writer = trainingFileWriter(handoff.format, path.join(ctx.outDir, fileName), handoff.includeMetadata);
+  const writer = trainingFileWriter(handoff.format, target, handoff.includeMetadata);
   const cardStats = new CardStats();
-  const stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 };
   const poolRows = ctx.pool.shards.reduce((a, s) => a + s.rows, 0);
-  const scan = new ProgressMeter('handoff:scan-pool', poolRows, 'rows', (p) => rt.heartbeat(p));
-  const emit = new ProgressMeter('handoff:write', sel.count, 'rows', (p) => rt.heartbeat(p));
-  let written;
+  const scan = new ProgressMeter(`${stage}:scan-pool`, poolRows, 'rows', (p) => rt.heartbeat(p));
+  const emit = new ProgressMeter(`${stage}:write`, sel.count, 'rows', (p) => rt.heartbeat(p));
   try {
     let n = 0;
     const rows = materialise(
@@ -122,7 +121,7 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
         runDir: ctx.runDir,
         manifest: ctx.pool,
         selection: sel,
-        slots: outputSlots(sel.count, handoff.order, sel.summary.seed),
+        slots: outputSlots(sel.count, handoff.order, seed),
         scratchDir: path.join(ctx.outDir, `.scratch-${process.pid}-${randomBytes(4).toString('hex')}`),
         signal: rt.signal,
         bucketRows: ctx.options.bucketRows,
@@ -137,12 +136,65 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
       await writer.add(example, handoff.includeMetadata ? { source: example.source, task, score, rank: position } : null);
       if ((++n & 0xfff) === 0) emit.update(n);
     }
-    written = await writer.commit();
+    const written = await writer.commit();
     emit.update(n, undefined, true);
+    return { written, cardStats };
   } catch (err) {
     await writer.abort();
     throw err;
   }
+}
+
+/**
+ * The matched baselines: each drawn over the whole ingested pool (less the rows the selection
+ * excluded as contaminated) with exactly as many rows as the selection, then written like the main
+ * file under baselines/<name>/.
+ */
+async function writeBaselines(ctx: WriteContext): Promise<CardBaseline[]> {
+  if (ctx.baselines.length === 0) return [];
+  const rt = activityRuntime();
+  const { handoff } = ctx.input;
+  const layout = runLayout(ctx.runDir);
+  const meter = new ProgressMeter('handoff:baselines:read-pool', ctx.pool.shards.reduce((a, s) => a + s.rows, 0), 'rows', (p) => rt.heartbeat(p));
+  const pool = await readPoolRows(ctx.runDir, rt.signal, (rows) => meter.update(rows));
+  if (pool.manifest.fingerprint !== ctx.pool.fingerprint) throw new Error(`${layout.pool.manifest} changed during the handoff; run it again`);
+  const { contamination } = await contaminationOf(ctx.runDir, ctx.selection);
+  let excluded: Uint8Array | undefined;
+  if (contamination?.excluded) {
+    excluded = new Uint8Array(pool.rows);
+    for (const r of contamination.rows) excluded[r.row] = 1;
+  }
+  const out: CardBaseline[] = [];
+  for (const spec of ctx.baselines) {
+    const table = await baselineSelection(pool, spec, ctx.selection.count, rt.signal, excluded);
+    const file = baselineFile(spec, handoff.format);
+    await cleanTempFiles(path.dirname(path.join(ctx.outDir, file)));
+    const stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 };
+    const { written, cardStats } = await writeTrainingFile(ctx, table, path.join(ctx.outDir, file), spec.seed, `handoff:baseline:${spec.name}`, stats);
+    const trigger = handoff.trigger;
+    out.push({
+      name: spec.name,
+      strategy: spec.strategy,
+      seed: spec.seed,
+      dataset: { file, ...written, format: handoff.format, order: handoff.order, includeMetadata: handoff.includeMetadata, rows: table.count },
+      counts: { perSource: perSourceCounts(ctx.pool, cardStats, table.count) },
+      ...(trigger.kind === 'command'
+        ? { command: renderCommand(trigger.template, { dataset: ctx.locate(file), runId: ctx.runId, rows: table.count, format: handoff.format, name: spec.name }) }
+        : {}),
+    });
+  }
+  return out;
+}
+
+/** Materialise the training file and the baselines, then the histogram, README and (last: it vouches for the rest) card.json. */
+async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; stats: MaterialiseStats }> {
+  const { handoff } = ctx.input;
+  const layout = runLayout(ctx.runDir);
+  const sel = ctx.selection;
+  const fileName = datasetFileName(handoff.format);
+  const stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 };
+  const { written, cardStats } = await writeTrainingFile(ctx, sel, path.join(ctx.outDir, fileName), sel.summary.seed, 'handoff', stats);
+  const baselines = await writeBaselines(ctx);
 
   const hist = histogram(cardStats.scores);
   await writeFileAtomic(path.join(ctx.outDir, HISTOGRAM_FILE), histogramSvg(hist));
@@ -164,20 +216,44 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
     trigger: {
       kind: trigger.kind,
       ...(trigger.kind === 'command'
-        ? { command: renderCommand(trigger.template, { dataset: ctx.datasetLocation, runId: ctx.runId, rows: sel.count, format: handoff.format }) }
+        ? { command: renderCommand(trigger.template, { dataset: ctx.locate(fileName), runId: ctx.runId, rows: sel.count, format: handoff.format, name: 'selection' }) }
         : {}),
     },
+    baselines,
   });
   await writeFileAtomic(path.join(ctx.outDir, README_FILE), cardMarkdown(card));
   await writeJsonAtomic(path.join(ctx.outDir, CARD_FILE), parseOrThrow(DatasetCard, card, 'dataset card'));
   return { card, stats };
 }
 
+/** Leave only this handoff's training files: other formats' (the format was switched) and baselines no longer asked for go. */
+async function removeStaleFiles(outDir: string, fileName: string, baselines: BaselineSpec[]): Promise<void> {
+  const others = HANDOFF_FORMATS.map(datasetFileName).filter((f) => f !== fileName);
+  for (const other of others) await fsp.rm(path.join(outDir, other), { force: true });
+  const dir = path.join(outDir, BASELINES_DIR);
+  if (baselines.length === 0) return fsp.rm(dir, { recursive: true, force: true });
+  const keep = new Set(baselines.map((b) => b.name));
+  for (const entry of await fsp.readdir(dir)) {
+    if (!keep.has(entry)) await fsp.rm(path.join(dir, entry), { recursive: true, force: true });
+    else for (const other of others) await fsp.rm(path.join(dir, entry, other), { force: true });
+  }
+}
+
+/** One training file's announcement: its payload, rendered command and what its trigger did. */
+interface Announcement {
+  payload: HandoffPayload;
+  command: string | undefined;
+  trigger: ReceiptTrigger;
+  /** Already announced (same key, same location, not failed) by an earlier run: not sent again. */
+  done: boolean;
+}
+
 /**
- * Materialise, describe, publish and announce a selection. Each step is idempotent: the dataset is
- * rewritten only when its inputs or settings changed (card fingerprint), S3 objects with the same
- * checksum are not re-sent, and a receipt with the same idempotency key (run id + dataset checksum)
- * means the trigger already fired: the call returns `skipped` and sends nothing.
+ * Materialise, describe, publish and announce a selection (and its matched baselines, if asked).
+ * Each step is idempotent: the files are rewritten only when their inputs or settings changed (card
+ * fingerprint), S3 objects with the same checksum are not re-sent, and a receipt entry with the same
+ * idempotency key (run id + file checksum [+ baseline name]) means that file's trigger already fired:
+ * it is not sent again, and when every file's was, the call returns `skipped` and sends nothing.
  */
 export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}): Promise<HandoffResult> {
   const input = parseOrThrow(HandoffInput, raw, 'handoffSelection input');
@@ -187,6 +263,7 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
   const { handoff } = input;
   const dest = handoff.destination;
   const outDir = dest.kind === 'local' ? path.resolve(dest.dir ?? layout.handoff.dir) : layout.handoff.dir;
+  const specs = baselineSpecs(handoff.baselines);
 
   const selection = await readSelection(input.runDir);
   const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
@@ -208,41 +285,107 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     .digest('hex');
   const fileName = datasetFileName(handoff.format);
   const location = dest.kind === 's3' ? s3Location(dest) : outDir;
-  const datasetLocation = dest.kind === 's3' ? `s3://${dest.bucket}/${s3Key(dest, fileName)}` : path.join(outDir, fileName);
+  const locate = (file: string) => (dest.kind === 's3' ? `s3://${dest.bucket}/${s3Key(dest, file)}` : path.join(outDir, file));
 
   let card = await finishedCard(outDir, fingerprint);
   let stats: MaterialiseStats | null = null;
   const materialised = !card;
   if (card) {
-    rt.log(`handoff files in ${outDir} are up to date (${card.dataset.rows} rows); not rewriting`);
+    rt.log(`handoff files in ${outDir} are up to date (${card.dataset.rows} rows, ${card.baselines.length} baselines); not rewriting`);
   } else {
     await cleanTempFiles(outDir);
-    ({ card, stats } = await writeDataset({ runDir: input.runDir, runId: input.runId, outDir, fingerprint, input, selection, pool, options, datasetLocation }));
-    // A training file of another format (the handoff's format was switched) is not this handoff's:
-    // only the files the card and receipt name stay beside them.
-    for (const format of HANDOFF_FORMATS) if (datasetFileName(format) !== fileName) await fsp.rm(path.join(outDir, datasetFileName(format)), { force: true });
+    ({ card, stats } = await writeDataset({ runDir: input.runDir, runId: input.runId, outDir, fingerprint, input, selection, pool, options, baselines: specs, locate }));
+    // Only the files the card and receipt name stay beside them.
+    await removeStaleFiles(outDir, fileName, specs);
   }
 
-  const key = idempotencyKey(input.runId, card.dataset.sha256);
   const previous = await readJsonIfExists(layout.handoff.receipt, HandoffReceipt).catch(() => null);
-  if (previous && previous.trigger.idempotencyKey === key && previous.location === location && previous.trigger.status !== 'failed') {
-    rt.log(`receipt ${layout.handoff.receipt} already records this dataset (trigger ${previous.trigger.status}); nothing to send`);
-    return { skipped: true, location, rows: previous.rows, triggerStatus: previous.trigger.status, receipt: previous, card, materialised, stats };
-  }
-
-  const files: FileRef[] = [
+  const doneBefore = (key: string, before: ReceiptTrigger | undefined) => previous?.location === location && before?.idempotencyKey === key && before.status !== 'failed';
+  const trigger = handoff.trigger;
+  const baselineFiles: FileRef[] = card.baselines.map((b) => ({ file: b.dataset.file, bytes: b.dataset.bytes, sha256: b.dataset.sha256 }));
+  const mainFiles: FileRef[] = [
     { file: card.dataset.file, bytes: card.dataset.bytes, sha256: card.dataset.sha256 },
     ...card.files,
     await fileRef(path.join(outDir, README_FILE), outDir),
     await fileRef(path.join(outDir, CARD_FILE), outDir),
   ];
+  const selected = (perSource: DatasetCard['counts']['perSource']) => Object.fromEntries(Object.entries(perSource).filter(([, c]) => c.selected > 0).map(([s, c]) => [s, c.selected]));
+  const counts = { perTask: card.counts.perTask, perSource: selected(card.counts.perSource) };
+  const key = idempotencyKey(input.runId, card.dataset.sha256);
+  const main: Announcement = {
+    payload: {
+      runId: input.runId,
+      name: 'selection',
+      baseline: null,
+      idempotencyKey: key,
+      location,
+      dataset: { location: locate(card.dataset.file), format: handoff.format, rows: card.dataset.rows, bytes: card.dataset.bytes, sha256: card.dataset.sha256 },
+      files: mainFiles,
+      counts,
+    },
+    command: card.trigger.command,
+    trigger: doneBefore(key, previous?.trigger) ? previous!.trigger : { kind: trigger.kind, idempotencyKey: key, status: 'skipped' },
+    done: doneBefore(key, previous?.trigger),
+  };
+  const baselines = card.baselines.map((b, i): Announcement => {
+    const bkey = idempotencyKey(input.runId, b.dataset.sha256, b.name);
+    const before = previous?.baselines?.find((p) => p.name === b.name)?.trigger;
+    return {
+      payload: {
+        runId: input.runId,
+        name: b.name,
+        baseline: { strategy: b.strategy, seed: b.seed, selectionSha256: card.dataset.sha256 },
+        idempotencyKey: bkey,
+        location,
+        dataset: { location: locate(b.dataset.file), format: handoff.format, rows: b.dataset.rows, bytes: b.dataset.bytes, sha256: b.dataset.sha256 },
+        files: [baselineFiles[i]!],
+        counts: { perTask: b.dataset.rows > 0 ? { [NO_TASK]: b.dataset.rows } : {}, perSource: selected(b.counts.perSource) },
+      },
+      command: b.command,
+      trigger: doneBefore(bkey, before) ? before! : { kind: trigger.kind, idempotencyKey: bkey, status: 'skipped' },
+      done: doneBefore(bkey, before),
+    };
+  });
+  const all = [main, ...baselines];
+  const receipt: HandoffReceipt = {
+    kind: 'receipt',
+    version: 1,
+    runId: input.runId,
+    location,
+    files: [...mainFiles, ...baselineFiles],
+    rows: card.dataset.rows,
+    trigger: main.trigger,
+    format: handoff.format,
+    datasetSha256: card.dataset.sha256,
+    counts,
+    ...(baselines.length
+      ? {
+          baselines: card.baselines.map((b, i) => ({
+            name: b.name,
+            strategy: b.strategy,
+            seed: b.seed,
+            dataset: baselines[i]!.payload.dataset.location,
+            file: baselineFiles[i]!,
+            rows: b.dataset.rows,
+            counts: baselines[i]!.payload.counts,
+            trigger: baselines[i]!.trigger,
+          })),
+        }
+      : {}),
+    createdAt: new Date().toISOString(),
+  };
+  if (previous && all.every((a) => a.done) && (previous.baselines?.length ?? 0) === baselines.length) {
+    rt.log(`receipt ${layout.handoff.receipt} already records these ${all.length} file(s) (trigger ${previous.trigger.status}); nothing to send`);
+    return { skipped: true, location, rows: previous.rows, triggerStatus: previous.trigger.status, receipt: previous, card, materialised, stats };
+  }
+
   // Uploads and triggers wait on other services: heartbeat on a timer meanwhile (liveness, cancellation).
   const waiting = (step: string, done = 0, total = 1) => () => ({ stage: `handoff:${step}`, done, total, unit: 'steps', ratePerSec: 0, etaSec: null });
   if (dest.kind === 's3') {
     const up = await withHeartbeats(rt, waiting('upload'), () =>
       uploadToS3(
         dest,
-        files.map((f) => ({ path: path.join(outDir, f.file), name: f.file, bytes: f.bytes, sha256: f.sha256, contentType: contentType(f.file) })),
+        receipt.files.map((f) => ({ path: path.join(outDir, f.file), name: f.file, bytes: f.bytes, sha256: f.sha256, contentType: contentType(f.file) })),
         rt.signal,
         options.s3PartBytes,
       ),
@@ -250,49 +393,26 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     rt.log(`published to ${up.location}: ${up.uploaded.length} uploaded, ${up.unchanged.length} already there`);
   }
 
-  const counts = {
-    perTask: card.counts.perTask,
-    perSource: Object.fromEntries(Object.entries(card.counts.perSource).filter(([, c]) => c.selected > 0).map(([s, c]) => [s, c.selected])),
-  };
-  const payload: HandoffPayload = {
-    runId: input.runId,
-    idempotencyKey: key,
-    location,
-    dataset: { location: datasetLocation, format: handoff.format, rows: card.dataset.rows, bytes: card.dataset.bytes, sha256: card.dataset.sha256 },
-    files,
-    counts,
-  };
-  const receipt: HandoffReceipt = {
-    kind: 'receipt',
-    version: 1,
-    runId: input.runId,
-    location,
-    files,
-    rows: card.dataset.rows,
-    trigger: { kind: handoff.trigger.kind, idempotencyKey: key, status: 'skipped' },
-    format: handoff.format,
-    datasetSha256: card.dataset.sha256,
-    counts,
-    createdAt: new Date().toISOString(),
-  };
-  const writeReceipt = () => writeJsonAtomic(layout.handoff.receipt, parseOrThrow(HandoffReceipt, receipt, 'handoff receipt'));
-
-  const trigger = handoff.trigger;
-  const renderedCommand = card.trigger.command;
-  try {
-    await withHeartbeats(rt, waiting('trigger'), () => fireTrigger());
-  } catch (err) {
-    // Record the failure (a re-run tries again: only a successful receipt is final), then fail the activity.
-    receipt.trigger.status = 'failed';
-    receipt.trigger.detail = (err as Error).message.slice(0, 2000);
-    await writeReceipt();
-    throw err;
+  // Every file not announced yet gets its trigger; one failing does not hold back the others (a
+  // re-run retries only the failed ones), and the first failure fails the activity afterwards.
+  let failure: unknown = null;
+  for (const [i, a] of all.entries()) {
+    if (a.done) continue;
+    if (rt.signal.aborted && failure) break;
+    try {
+      await withHeartbeats(rt, waiting('trigger', i, all.length), () => fire(a));
+    } catch (err) {
+      a.trigger.status = 'failed';
+      a.trigger.detail = (err as Error).message.slice(0, 2000);
+      failure ??= err;
+    }
   }
-  await writeReceipt();
-  rt.log(`handed off ${receipt.rows} rows to ${location} (trigger ${trigger.kind}: ${receipt.trigger.status})`);
+  await writeJsonAtomic(layout.handoff.receipt, parseOrThrow(HandoffReceipt, receipt, 'handoff receipt'));
+  if (failure) throw failure;
+  rt.log(`handed off ${receipt.rows} rows${baselines.length ? ` and ${baselines.length} baselines` : ''} to ${location} (trigger ${trigger.kind}: ${receipt.trigger.status})`);
   return { skipped: false, location, rows: receipt.rows, triggerStatus: receipt.trigger.status, receipt, card, materialised, stats };
 
-  async function fireTrigger(): Promise<void> {
+  async function fire({ payload, command, trigger: record }: Announcement): Promise<void> {
     if (trigger.kind === 'webhook') {
       const secret = env[trigger.secretEnv];
       if (!secret) throw new ValidationError(`handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`);
@@ -307,19 +427,18 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
         retryAfter: (ms, reason) => waitToRetry(rt, ms, reason),
         ...options.webhook,
       });
-      Object.assign(receipt.trigger, { status: 'sent', attempts: res.attempts, detail: res.detail });
+      Object.assign(record, { status: 'sent', attempts: res.attempts, detail: res.detail });
     } else if (trigger.kind === 'temporal') {
       const res = await runTemporalTrigger(temporalTriggerPlan(trigger, payload, env), options.temporalConnectTimeoutMs);
-      Object.assign(receipt.trigger, res);
+      Object.assign(record, res);
     } else if (trigger.kind === 'command') {
-      const command = renderedCommand!;
-      receipt.trigger.command = command;
-      receipt.trigger.status = 'rendered';
+      record.command = command!;
+      record.status = 'rendered';
       if (trigger.run) {
-        const res = await runCommand(command, rt.signal, 4096, outDir);
-        Object.assign(receipt.trigger, { exitCode: res.exitCode, outputTail: res.outputTail });
+        const res = await runCommand(command!, rt.signal, 4096, outDir);
+        Object.assign(record, { exitCode: res.exitCode, outputTail: res.outputTail });
         if (res.exitCode !== 0) throw new NonRetryableError(`handoff command exited with code ${res.exitCode}: ${command}\n${res.outputTail.slice(-1000)}`);
-        receipt.trigger.status = 'ran';
+        record.status = 'ran';
       }
     }
   }

@@ -6,6 +6,21 @@ export const QUANTILE_LEVELS = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
 /** perTask key for rows selected without a task (e.g. random baselines with no task). */
 export const NO_TASK = '(none)';
 
+const PerSource = z.record(z.string(), z.object({ selected: z.number(), pool: z.number(), selectedPct: z.number(), poolPct: z.number() }));
+
+/** One matched baseline (handoff.baselines): its file, how it was drawn, what it holds. */
+export const CardBaseline = z.object({
+  name: z.string(),
+  strategy: z.enum(['random', 'balanced-random']),
+  seed: z.number(),
+  /** Path relative to the card's directory: baselines/<name>/<training file>. */
+  dataset: FileRef.extend({ format: z.string(), order: z.enum(['selection', 'shuffled']), includeMetadata: z.boolean(), rows: z.number().int().nonnegative() }),
+  counts: z.object({ perSource: PerSource }),
+  /** The fine-tuning command rendered for this file (command trigger). */
+  command: z.string().optional(),
+});
+export type CardBaseline = z.infer<typeof CardBaseline>;
+
 /** card.json: everything needed to trust, compare and reproduce the dataset. */
 export const DatasetCard = z.object({
   kind: z.literal('dataset-card'),
@@ -42,7 +57,7 @@ export const DatasetCard = z.object({
   counts: z.object({
     perTask: z.record(z.string(), z.number()),
     /** Selected vs pool rows per source, with shares in percent. */
-    perSource: z.record(z.string(), z.object({ selected: z.number(), pool: z.number(), selectedPct: z.number(), poolPct: z.number() })),
+    perSource: PerSource,
   }),
   quantileLevels: z.array(z.number()),
   scoreQuantiles: z.record(z.string(), z.array(z.number())),
@@ -66,6 +81,8 @@ export const DatasetCard = z.object({
     })
     .nullable()
     .default(null),
+  /** Matched random baselines, each the size of the selection (empty unless handoff.baselines is set). */
+  baselines: z.array(CardBaseline).default([]),
   reproduce: z.string(),
   config: z.unknown().nullable(),
   createdAt: z.string(),
@@ -175,6 +192,7 @@ export interface CardInputs {
   config: RunConfig | null;
   configPath: string;
   trigger: DatasetCard['trigger'];
+  baselines?: CardBaseline[];
   contamination: ContaminationReport | null;
   /** Ids of the dataset's rows (to count flagged rows that were selected). */
   selectedIds: ReadonlySet<string> | null;
@@ -198,15 +216,22 @@ function cardContamination(report: ContaminationReport | null, selectedIds: Read
 
 const pct = (n: number, total: number) => (total > 0 ? Math.round((1e4 * n) / total) / 100 : 0);
 
-export function buildCard(c: CardInputs): DatasetCard {
-  const poolRows = c.pool.shards.reduce((a, s) => a + s.rows, 0);
-  const sources = [...new Set([...Object.keys(c.pool.perSource), ...c.stats.perSource.keys()])].sort();
+/** Selected vs pool rows per source (every pool source listed, sorted by name). */
+export function perSourceCounts(pool: PoolManifest, stats: CardStats, rows: number): DatasetCard['counts']['perSource'] {
+  const poolRows = pool.shards.reduce((a, s) => a + s.rows, 0);
+  const sources = [...new Set([...Object.keys(pool.perSource), ...stats.perSource.keys()])].sort();
   const perSource: DatasetCard['counts']['perSource'] = {};
   for (const s of sources) {
-    const selected = c.stats.perSource.get(s) ?? 0;
-    const pool = c.pool.perSource[s] ?? 0;
-    perSource[s] = { selected, pool, selectedPct: pct(selected, c.dataset.rows), poolPct: pct(pool, poolRows) };
+    const selected = stats.perSource.get(s) ?? 0;
+    const inPool = pool.perSource[s] ?? 0;
+    perSource[s] = { selected, pool: inPool, selectedPct: pct(selected, rows), poolPct: pct(inPool, poolRows) };
   }
+  return perSource;
+}
+
+export function buildCard(c: CardInputs): DatasetCard {
+  const poolRows = c.pool.shards.reduce((a, s) => a + s.rows, 0);
+  const perSource = perSourceCounts(c.pool, c.stats, c.dataset.rows);
   const tasks = [...(c.summary.tasks ?? []), ...[...c.stats.perTask.keys()].sort()].filter((t, i, all) => all.indexOf(t) === i);
   return {
     kind: 'dataset-card',
@@ -234,6 +259,7 @@ export function buildCard(c: CardInputs): DatasetCard {
     histogram: { file: c.histogramFile.file, ...c.histogram },
     trigger: c.trigger,
     contamination: cardContamination(c.contamination, c.selectedIds),
+    baselines: c.baselines ?? [],
     reproduce: `rds run --config ${c.configPath}`,
     config: c.config,
     createdAt: new Date().toISOString(),
@@ -286,7 +312,10 @@ export function cardMarkdown(card: DatasetCard): string {
     card.reproduce,
     '```',
   ];
+  if (card.baselines.length) lines.push('', ...baselinesMarkdown(card));
   if (card.trigger.command) lines.push('', '## Fine-tuning command', '', '```sh', card.trigger.command, '```');
+  const commands = card.baselines.filter((b) => b.command);
+  if (card.trigger.command && commands.length) lines.push('', 'Baselines:', '', '```sh', ...commands.map((b) => b.command!), '```');
   if (card.config) lines.push('', '## Run config', '', '```json', JSON.stringify(card.config, null, 2), '```');
   return lines.join('\n') + '\n';
 }
@@ -309,5 +338,29 @@ function contaminationLines(c: DatasetCard['contamination']): string[] {
       ? ['', `First ${c.examples.length} (all in \`selection/contamination.json\`):`, '', ...c.examples.map((e) => `- \`${e.id}\` (${e.source}): ${e.matches.map(match).join('; ')}`)]
       : []),
     '',
+  ];
+}
+
+/** The card's baselines section: one row per file, then selection vs each baseline per source. */
+function baselinesMarkdown(card: DatasetCard): string[] {
+  const names = card.baselines.map((b) => b.name);
+  const sources = Object.keys(card.counts.perSource);
+  return [
+    '## Matched random baselines',
+    '',
+    `${card.baselines.length} training files of ${card.dataset.rows} rows each (the selection's size), drawn from the same pool with the seeded \`random\` / \`balanced-random\` (equal share per source) strategies, for A/B fine-tuning against this selection.`,
+    '',
+    '| name | strategy | seed | file | rows | bytes | sha256 |',
+    '|---|---|---|---|---|---|---|',
+    ...card.baselines.map((b) => `| ${b.name} | ${b.strategy} | ${b.seed} | \`${b.dataset.file}\` | ${b.dataset.rows} | ${b.dataset.bytes} | \`${b.dataset.sha256}\` |`),
+    '',
+    '### Rows per source: selection vs baselines',
+    '',
+    `| source | pool | selection | ${names.join(' | ')} |`,
+    `|---|---|---|${names.map(() => '---|').join('')}`,
+    ...sources.map((s) => {
+      const c = card.counts.perSource[s]!;
+      return `| ${s} | ${c.pool} | ${c.selected} | ${card.baselines.map((b) => b.counts.perSource[s]?.selected ?? 0).join(' | ')} |`;
+    }),
   ];
 }

@@ -6,7 +6,7 @@ import readline from 'node:readline';
 import { once } from 'node:events';
 import { runLayout, throwIfCancelled } from '@rds/artifacts';
 import { Example, ValidationError, parseOrThrow, type PoolManifest } from '@rds/schemas';
-import type { SelectionTable } from './selection.js';
+import type { RowTable } from './selection.js';
 
 /** One selected example in output order, with its position in the selection (= rank). */
 export interface MaterialisedRow {
@@ -17,7 +17,7 @@ export interface MaterialisedRow {
 export interface MaterialiseOptions {
   runDir: string;
   manifest: PoolManifest;
-  selection: SelectionTable;
+  selection: RowTable;
   /** Output slot of each selection position (see outputSlots). */
   slots: Uint32Array;
   /** Scratch directory for bucket files (removed afterwards). */

@@ -20,6 +20,9 @@ export interface SelectionTable {
   positionOf: Map<string, number>;
 }
 
+/** The rows of a selection without its summary: what materialising needs (a baseline has no summary). */
+export type RowTable = Omit<SelectionTable, 'summary'>;
+
 function intern(names: string[], index: Map<string, number>, name: string): number {
   let i = index.get(name);
   if (i === undefined) {

@@ -25,18 +25,20 @@ export async function tempDir(prefix = 'rds-handoff-'): Promise<string> {
  * A finished run directory as ingest + select leave it: pool shards of canonical rows, the pool
  * manifest (checksummed), selection.jsonl in rank order and summary.json vouching for it.
  */
-export async function writeRun(opts: { rows?: number; shardSize?: number; budget?: number; tasks?: string[]; seed?: number; config?: boolean } = {}): Promise<Fixture> {
+export async function writeRun(
+  opts: { rows?: number; shardSize?: number; budget?: number; tasks?: string[]; seed?: number; config?: boolean; runDir?: string; sourceOf?: (row: number) => string } = {},
+): Promise<Fixture> {
   const rows = opts.rows ?? 120;
   const shardSize = opts.shardSize ?? 50;
   const budget = opts.budget ?? 40;
   const tasks = opts.tasks ?? ['gsm8k', 'general'];
-  const runDir = await tempDir();
+  const runDir = opts.runDir ?? (await tempDir());
   const layout = runLayout(runDir);
   const rand = lcg(7);
   const sources = ['alpaca', 'code_alpaca', 'gsm8k'];
   const pool: Example[] = [];
   for (let i = 0; i < rows; i++) {
-    const source = sources[i % 3]!;
+    const source = opts.sourceOf ? opts.sourceOf(i) : sources[i % 3]!;
     const messages: Example['messages'] =
       i % 10 === 9
         ? [

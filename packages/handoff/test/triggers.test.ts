@@ -208,14 +208,14 @@ describe('command trigger', () => {
   });
 
   it('quotes values so they stay one word, and rejects unknown placeholders', () => {
-    expect(renderCommand('train --data {{dataset}} --n {{rows}}', { dataset: "/tmp/a b/it's.jsonl", runId: 'r', rows: 5, format: 'tulu' })).toBe(`train --data '/tmp/a b/it'\\''s.jsonl' --n 5`);
+    expect(renderCommand('train --data {{dataset}} --n {{rows}}', { dataset: "/tmp/a b/it's.jsonl", runId: 'r', rows: 5, format: 'tulu', name: 'selection' })).toBe(`train --data '/tmp/a b/it'\\''s.jsonl' --n 5`);
     expect(shellQuote('$(rm -rf /)')).toBe("'$(rm -rf /)'");
-    expect(() => renderCommand('x {{bogus}}', { dataset: 'd', runId: 'r', rows: 1, format: 'tulu' })).toThrow(/unknown placeholder \{\{bogus\}\}/);
+    expect(() => renderCommand('x {{bogus}}', { dataset: 'd', runId: 'r', rows: 1, format: 'tulu', name: 'selection' })).toThrow(/unknown placeholder \{\{bogus\}\}/);
   });
 });
 
 describe('temporal trigger', () => {
-  const payload = { runId: 'run-7', idempotencyKey: 'rds-abc', location: '/x', dataset: { location: '/x/train.jsonl', format: 'tulu', rows: 3, bytes: 10, sha256: 'f'.repeat(64) }, files: [], counts: { perTask: {}, perSource: {} } };
+  const payload = { runId: 'run-7', name: 'selection', baseline: null, idempotencyKey: 'rds-abc', location: '/x', dataset: { location: '/x/train.jsonl', format: 'tulu', rows: 3, bytes: 10, sha256: 'f'.repeat(64) }, files: [], counts: { perTask: {}, perSource: {} } };
 
   it('starts a workflow whose id derives from the idempotency key, rejecting duplicates', () => {
     const plan = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'training', namespace: 'ml' }, payload, { TEMPORAL_ADDRESS: 'temporal.internal:7233' });
@@ -229,6 +229,11 @@ describe('temporal trigger', () => {
     });
     const named = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'training', namespace: 'default', workflowId: 'ft-1' }, payload, {});
     expect(named).toMatchObject({ address: 'localhost:7233', options: { workflowId: 'ft-1' } });
+    // A baseline's start under a fixed workflowId gets its own id (not a rejected duplicate of the main one).
+    const baseline = { ...payload, name: 'random-seed2', baseline: { strategy: 'random', seed: 2, selectionSha256: 'f'.repeat(64) }, idempotencyKey: 'rds-def' };
+    const named2 = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'training', namespace: 'default', workflowId: 'ft-1' }, baseline, {});
+    expect(named2).toMatchObject({ options: { workflowId: 'ft-1-random-seed2' } });
+    expect(temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'training', namespace: 'default' }, baseline, {})).toMatchObject({ options: { workflowId: 'rds-handoff-rds-def' } });
   });
 
   it('signals a named running workflow; a signal without a workflow id is a config error', () => {

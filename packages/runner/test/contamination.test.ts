@@ -64,7 +64,7 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-const config = (runDir: string, over: { excludeContaminated?: boolean; minSimilarity?: number | null } = {}): RunConfigInput => ({
+const config = (runDir: string, over: { excludeContaminated?: boolean; minSimilarity?: number | null; budget?: number } = {}): RunConfigInput => ({
   runDir: path.join(dir, runDir),
   pool: { inputs: [poolFile], shardSize: 128 },
   queries: [{ task: 'gsm8k', path: queryFile }],
@@ -73,7 +73,8 @@ const config = (runDir: string, over: { excludeContaminated?: boolean; minSimila
   // trained model's, so only a bar this close to 1 separates copies from the rest.
   contamination: { minSimilarity: over.minSimilarity === undefined ? 0.999 : over.minSimilarity, ngram: 13 },
   model: { dir: path.join(dir, 'model'), maxTokens: 256 },
-  selection: { budget: 40, excludeContaminated: over.excludeContaminated ?? false },
+  selection: { budget: over.budget ?? 40, excludeContaminated: over.excludeContaminated ?? false },
+  handoff: { baselines: { strategies: ['random'], seeds: [1, 2] } },
 });
 
 const PLANTED = ['plant-exact', 'plant-eval-shouted', 'plant-13-words'];
@@ -126,20 +127,28 @@ describe('contamination check', () => {
   });
 
   it('excludeContaminated drops the flagged rows before selecting and still fills the budget', async () => {
-    const status = await runLocal(config('excluded', { excludeContaminated: true }), { activities });
+    // 380 of the 401 clean rows: a selection or baseline that ignored the exclusion would hardly miss all three.
+    const status = await runLocal(config('excluded', { excludeContaminated: true, budget: 380 }), { activities });
     expect(status.state).toBe('completed');
     const layout = runLayout(path.join(dir, 'excluded'));
     const selected = (await fs.readFile(layout.selection.rows, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string });
-    expect(selected).toHaveLength(40);
+    expect(selected).toHaveLength(380);
     expect(selected.filter((r) => PLANTED.includes(r.id))).toEqual([]);
     const report = await readJsonFile(layout.selection.contamination, ContaminationReport);
     expect(report).toMatchObject({ flagged: 3, excluded: true });
     const card = JSON.parse(await fs.readFile(path.join(layout.handoff.dir, 'card.json'), 'utf8'));
     expect(card.contamination).toMatchObject({ flagged: 3, excluded: true, inDataset: 0 });
+    // Matched baselines draw from the same rows the selection could: none of the excluded ones.
+    expect(card.baselines).toHaveLength(2);
+    for (const b of card.baselines as { dataset: { file: string; rows: number } }[]) {
+      const ids = (await fs.readFile(path.join(layout.handoff.dir, b.dataset.file), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+      expect(ids).toHaveLength(380);
+      expect(ids.filter((id) => PLANTED.includes(id))).toEqual([]);
+    }
 
     // Turning the check's similarity test off is a new selection (fingerprint), not a skipped one:
     // the exact copy is still caught by its n-grams.
-    const again = await runLocal(config('excluded', { excludeContaminated: true, minSimilarity: null }), { activities });
+    const again = await runLocal(config('excluded', { excludeContaminated: true, minSimilarity: null, budget: 380 }), { activities });
     expect(again.state).toBe('completed');
     const report2 = await readJsonFile(layout.selection.contamination, ContaminationReport);
     expect(report2.settings.minSimilarity).toBeNull();

@@ -64,6 +64,27 @@ describe('RunConfig', () => {
     expect(RunConfig.parse({ ...minimal, scoring: { topK: 1 << 20 } }).scoring.topK).toBe(1 << 20);
   });
 
+  it('handoff.baselines: absent means none, {} the paper set, and bad entries are named', () => {
+    expect(RunConfig.parse(minimal).handoff.baselines).toBeUndefined();
+    expect(RunConfig.parse({ ...minimal, handoff: { baselines: {} } }).handoff.baselines).toEqual({ strategies: ['random', 'balanced-random'], seeds: [1, 2, 3] });
+    expect(RunConfig.parse({ ...minimal, handoff: { baselines: { seeds: [7] } } }).handoff.baselines).toEqual({ strategies: ['random', 'balanced-random'], seeds: [7] });
+    const paths = (baselines: unknown) => {
+      const err = errorOf(() => parseOrThrow(RunConfig, { ...minimal, handoff: { baselines } }, 'config.json'));
+      expect(err).toBeInstanceOf(ValidationError);
+      return (err as ValidationError).issues.map((i) => [i.path, i.message]);
+    };
+    expect(paths({ strategies: ['random', 'top-k-max'], seeds: [1, -2], seed: 3 })).toEqual([
+      ['handoff.baselines.strategies[1]', expect.stringMatching(/random.*balanced-random/)],
+      ['handoff.baselines.seeds[1]', expect.stringMatching(/>=\s*0/)],
+      ['handoff.baselines.seed', expect.stringMatching(/unknown key/)],
+    ]);
+    expect(paths({ strategies: ['random', 'random'], seeds: [2, 2] })).toEqual([
+      ['handoff.baselines.strategies[1]', 'strategy "random" is listed twice'],
+      ['handoff.baselines.seeds[1]', 'seed 2 is listed twice'],
+    ]);
+    expect(paths({ strategies: [], seeds: [] }).map(([p]) => p)).toEqual(['handoff.baselines.strategies', 'handoff.baselines.seeds']);
+  });
+
   it('rejects duplicate task names', () => {
     const r = RunConfig.safeParse({ ...minimal, queries: [minimal.queries[0], minimal.queries[0]] });
     expect(r.success).toBe(false);
@@ -74,6 +95,8 @@ describe('RunConfig', () => {
     expect(Object.keys(s.properties)).toEqual(expect.arrayContaining(['runDir', 'pool', 'queries', 'model', 'selection']));
     expect(s.required).toEqual(expect.arrayContaining(['runDir', 'pool', 'queries', 'model', 'selection']));
     expect(s.required).not.toContain('handoff');
+    const handoff = (s.properties.handoff as { properties: Record<string, { properties?: Record<string, unknown> }> }).properties;
+    expect(Object.keys(handoff.baselines!.properties!)).toEqual(['strategies', 'seeds']);
   });
 });
 

@@ -194,12 +194,40 @@ export const Trigger = z.discriminatedUnion('kind', [
   }),
   z.strictObject({
     kind: z.literal('command'),
-    /** Template with {{dataset}}, {{runId}}, {{rows}}, {{format}} placeholders (values are shell-quoted). */
+    /**
+     * Template with {{dataset}}, {{runId}}, {{rows}}, {{format}} and {{name}} ("selection", or the
+     * baseline's "<strategy>-seed<seed>") placeholders (values are shell-quoted); rendered once per training file.
+     */
     template: z.string().min(1),
     run: z.boolean().default(false),
   }),
 ]);
 export type Trigger = z.infer<typeof Trigger>;
+
+/** Strategies a matched baseline can use: the paper's random and balanced-random (equal share per source). */
+export const BaselineStrategy = z.enum(['random', 'balanced-random']);
+export type BaselineStrategy = z.infer<typeof BaselineStrategy>;
+
+const noRepeats = <T>(what: string) => (list: T[], ctx: z.RefinementCtx) => {
+  list.forEach((v, i) => {
+    if (list.indexOf(v) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `${what} ${JSON.stringify(v)} is listed twice` });
+  });
+};
+
+/**
+ * Matched baselines (the paper compares every selection with random and balanced-random selections
+ * of the same size, averaged over 3 seeds): one extra training file per (strategy, seed), of exactly
+ * as many rows as the main selection, drawn from the same ingested (deduplicated) pool.
+ */
+export const BaselinesConfig = z.strictObject({
+  strategies: z.array(BaselineStrategy).min(1, 'give at least one strategy').superRefine(noRepeats('strategy')).default(['random', 'balanced-random']),
+  seeds: z
+    .array(z.number().int().nonnegative().max(0xffffffff))
+    .min(1, 'give at least one seed')
+    .superRefine(noRepeats('seed'))
+    .default([1, 2, 3]),
+});
+export type BaselinesConfig = z.infer<typeof BaselinesConfig>;
 
 export const HandoffConfig = z.strictObject({
   format: z.enum(['tulu', 'parquet', 'alpaca']).default('tulu'),
@@ -207,6 +235,8 @@ export const HandoffConfig = z.strictObject({
   includeMetadata: z.boolean().default(false),
   destination: Destination.default({ kind: 'local' }),
   trigger: Trigger.default({ kind: 'none' }),
+  /** Absent: no baselines. `{}`: random and balanced-random, seeds 1, 2, 3 (six files). */
+  baselines: BaselinesConfig.optional(),
 });
 export type HandoffConfig = z.infer<typeof HandoffConfig>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EmbeddingDtype, Pooling, RoundRobinTurns, SelectionStrategy } from './config.js';
+import { BaselineStrategy, EmbeddingDtype, Pooling, RoundRobinTurns, SelectionStrategy } from './config.js';
 
 /**
  * Manifests describe artifacts on disk. They are written last (atomically), so a manifest's
@@ -169,6 +169,39 @@ export const ContaminationReport = z.object({
 });
 export type ContaminationReport = z.infer<typeof ContaminationReport>;
 
+/** What a trigger did for one training file (the main selection's or a baseline's). */
+export const ReceiptTrigger = z.object({
+  kind: z.string(),
+  idempotencyKey: z.string(),
+  /** `failed`: the trigger was attempted and failed; a re-run tries it again (only success is final). */
+  status: z.enum(['skipped', 'sent', 'started', 'signalled', 'rendered', 'ran', 'failed']),
+  detail: z.string().optional(),
+  /** Webhook: HTTP attempts made. */
+  attempts: z.number().int().nonnegative().optional(),
+  /** Command trigger: the rendered command, its exit code and the tail of its output. */
+  command: z.string().optional(),
+  exitCode: z.number().int().nullable().optional(),
+  outputTail: z.string().optional(),
+});
+export type ReceiptTrigger = z.infer<typeof ReceiptTrigger>;
+
+const ReceiptCounts = z.object({ perTask: z.record(z.string(), z.number().int().nonnegative()), perSource: z.record(z.string(), z.number().int().nonnegative()) });
+
+/** One matched baseline's training file as published, and its own trigger. */
+export const BaselineReceipt = z.object({
+  /** `<strategy>-seed<seed>`; also the directory under `baselines/`. */
+  name: z.string(),
+  strategy: BaselineStrategy,
+  seed: z.number().int().nonnegative(),
+  /** Path or s3:// URL of the training file. */
+  dataset: z.string(),
+  file: FileRef,
+  rows: z.number().int().nonnegative(),
+  counts: ReceiptCounts,
+  trigger: ReceiptTrigger,
+});
+export type BaselineReceipt = z.infer<typeof BaselineReceipt>;
+
 export const HandoffReceipt = z.object({
   kind: z.literal('receipt'),
   version: z.literal(1),
@@ -177,25 +210,13 @@ export const HandoffReceipt = z.object({
   location: z.string(),
   files: z.array(FileRef),
   rows: z.number().int().nonnegative(),
-  trigger: z.object({
-    kind: z.string(),
-    idempotencyKey: z.string(),
-    /** `failed`: the trigger was attempted and failed; a re-run tries it again (only success is final). */
-    status: z.enum(['skipped', 'sent', 'started', 'signalled', 'rendered', 'ran', 'failed']),
-    detail: z.string().optional(),
-    /** Webhook: HTTP attempts made. */
-    attempts: z.number().int().nonnegative().optional(),
-    /** Command trigger: the rendered command, its exit code and the tail of its output. */
-    command: z.string().optional(),
-    exitCode: z.number().int().nullable().optional(),
-    outputTail: z.string().optional(),
-  }),
+  trigger: ReceiptTrigger,
   /** Training-file format, the dataset file's sha256 and per-task / per-source row counts. */
   format: z.string().optional(),
   datasetSha256: Sha256.optional(),
-  counts: z
-    .object({ perTask: z.record(z.string(), z.number().int().nonnegative()), perSource: z.record(z.string(), z.number().int().nonnegative()) })
-    .optional(),
+  counts: ReceiptCounts.optional(),
+  /** Matched baselines (handoff.baselines), each with its own trigger; absent when none were asked for. */
+  baselines: z.array(BaselineReceipt).optional(),
   createdAt: z.string(),
 });
 export type HandoffReceipt = z.infer<typeof HandoffReceipt>;

@@ -6,6 +6,8 @@ export interface CommandValues {
   runId: string;
   rows: number;
   format: string;
+  /** `selection`, or the baseline's `<strategy>-seed<seed>` (e.g. for a per-file output directory). */
+  name: string;
 }
 
 /** POSIX single-quoting: the value reaches the command as one literal word, whatever it contains. */
@@ -13,10 +15,10 @@ export function shellQuote(value: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Fill {{dataset}}, {{runId}}, {{rows}}, {{format}} (shell-quoted); any other placeholder is an error. */
+/** Fill {{dataset}}, {{runId}}, {{rows}}, {{format}}, {{name}} (shell-quoted); any other placeholder is an error. */
 export function renderCommand(template: string, values: CommandValues): string {
   return template.replace(/\{\{\s*([A-Za-z]+)\s*\}\}/g, (_, name: string) => {
-    if (!Object.hasOwn(values, name)) throw new ValidationError(`handoff.trigger.template: unknown placeholder {{${name}}} (use {{dataset}}, {{runId}}, {{rows}}, {{format}})`);
+    if (!Object.hasOwn(values, name)) throw new ValidationError(`handoff.trigger.template: unknown placeholder {{${name}}} (use {{dataset}}, {{runId}}, {{rows}}, {{format}}, {{name}})`);
     return shellQuote(String(values[name as keyof CommandValues]));
   });
 }

@@ -34,7 +34,8 @@ export function temporalTriggerPlan(trigger: TemporalTrigger, payload: HandoffPa
     workflowType: trigger.workflowType,
     options: {
       taskQueue: trigger.taskQueue,
-      workflowId: trigger.workflowId ?? `rds-handoff-${payload.idempotencyKey}`,
+      // A fixed workflowId would make every baseline's start a rejected duplicate of the main one's.
+      workflowId: trigger.workflowId ? (payload.baseline ? `${trigger.workflowId}-${payload.name}` : trigger.workflowId) : `rds-handoff-${payload.idempotencyKey}`,
       args: [payload],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
     },
