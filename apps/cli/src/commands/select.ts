@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import { z } from 'zod';
 import { readJsonFile, readJsonIfExists, runLayout } from '@rds/artifacts';
 import { selectPool } from '@rds/selectors';
-import { RoundRobinTurns, SelectionConfig, SelectionStrategy, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
+import { ContaminationConfig, RoundRobinTurns, SelectionConfig, SelectionStrategy, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
 import { runInTerminal } from '../terminal.js';
 import { existingRunDir, parseFlags, required, type Command } from '../args.js';
 
@@ -17,6 +17,16 @@ async function tasksOf(runDir: string): Promise<string[]> {
   const tasks = new Set(names.map((n) => /^(.+)\.(max|mean|topk)\.manifest\.json$/.exec(n)?.[1]).filter((t): t is string => !!t));
   if (tasks.size === 0) throw new ValidationError(`rds ${NAME}: no score manifests under ${layout.scores.dir}; run scoring first`);
   return [...tasks].sort();
+}
+
+/** The run config's contamination check (settings and decontamination set names), if the run has a config. */
+async function contaminationOf(runDir: string): Promise<{ contamination?: ContaminationConfig; checkTasks: string[] }> {
+  const config = await readJsonIfExists(
+    runLayout(runDir).config,
+    z.object({ contamination: ContaminationConfig.optional(), decontaminate: z.array(z.object({ name: z.string() })).optional() }).loose(),
+  );
+  if (!config?.contamination) return { checkTasks: [] };
+  return { contamination: config.contamination, checkTasks: (config.decontaminate ?? []).map((d) => d.name) };
 }
 
 function parseQuota(spec: string): [string, number] {
@@ -49,7 +59,7 @@ function report(s: SelectionSummary, skipped: boolean, seconds: number, rowsFile
 const command: Command = {
   name: NAME,
   summary: 're-select from stored scores (no recomputation) with any strategy, turn rule, budget, seed, quotas',
-  usage: `rds select --run <runDir> --strategy ${SelectionStrategy.options.join('|')} --budget N [--turns ${RoundRobinTurns.options.join('|')}] [--seed S] [--min-score x] [--quota source=weight ...] [--task t ...]`,
+  usage: `rds select --run <runDir> --strategy ${SelectionStrategy.options.join('|')} --budget N [--turns ${RoundRobinTurns.options.join('|')}] [--seed S] [--min-score x] [--quota source=weight ...] [--task t ...] [--exclude-contaminated]`,
   async run(argv) {
     const { values } = parseFlags(NAME, argv, {
       run: { type: 'string' },
@@ -60,6 +70,7 @@ const command: Command = {
       'min-score': { type: 'string' },
       quota: { type: 'string', multiple: true },
       task: { type: 'string', multiple: true },
+      'exclude-contaminated': { type: 'boolean' },
     });
     const runDir = existingRunDir(NAME, values.run);
     const num = (flag: string, v: string | undefined) => {
@@ -78,13 +89,16 @@ const command: Command = {
         ...(values.seed !== undefined ? { seed: num('seed', values.seed) } : {}),
         ...(values['min-score'] !== undefined ? { minScore: num('min-score', values['min-score']) } : {}),
         ...(quotas ? { sourceQuotas: Object.fromEntries(quotas) } : {}),
+        ...(values['exclude-contaminated'] ? { excludeContaminated: true } : {}),
       },
       `rds ${NAME} options`,
     );
     const tasks = values.task?.length ? values.task : await tasksOf(runDir);
 
     const started = Date.now();
-    const out = await runInTerminal(() => selectPool({ runDir, tasks, selection }));
+    // The run's contamination check (from its config.json) runs again with the new selection.
+    const check = await contaminationOf(runDir);
+    const out = await runInTerminal(() => selectPool({ runDir, tasks, selection, ...check }));
     const layout = runLayout(runDir);
     const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
     console.error(report(summary, out.skipped, (Date.now() - started) / 1000, layout.selection.rows));
