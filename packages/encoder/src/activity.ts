@@ -88,15 +88,24 @@ async function embedToMatrix(job: EmbedJob): Promise<{ rows: number; tokens: num
       const seqs = await next!;
       const following = start + job.cfg.checkpointRows;
       next = following < job.examples.length ? tokenizer.tokenize(chunkAt(following), job.cfg.maxTokens) : null;
+      // Progress per batch, not per checkpoint: a chunk of long rows can take minutes on a CPU.
+      let chunkRows = 0;
+      let chunkTokens = 0;
       const vectors = await embedSequences(job.model, seqs, {
         pooling: job.cfg.pooling,
         ...batchLimits(job.model.provider, job.cfg),
         signal: rt.signal,
+        onBatch: (rows, batchTokens) => {
+          chunkRows += rows;
+          chunkTokens += batchTokens;
+          meter.update(writer.rows + chunkRows, { rowsCheckpointed: writer.rows, tokens: tokens + chunkTokens });
+        },
       });
       writer.append(vectors);
       tokens += seqs.reduce((a, s) => a + s.length, 0);
       await writer.checkpoint({ tokens });
-      meter.update(writer.rows, { rowsCheckpointed: writer.rows, tokens });
+      // Every checkpoint is reported (not throttled): what a heartbeat says is durable, a crash keeps.
+      meter.update(writer.rows, { rowsCheckpointed: writer.rows, tokens }, true);
     }
     const matrix = await writer.finish();
     const dir = path.dirname(job.manifestPath);

@@ -69,8 +69,8 @@ describe('embedPoolShard', () => {
     const killed = await ingestedRun();
     const matrix = runLayout(killed).embeddings.poolMatrix(0);
     const checkpoint = `${matrix}.checkpoint.json`;
-    // The child crashes itself at its first heartbeat, which always follows the first durable
-    // checkpoint (40 rows; the progress meter reports its first update at once), long before the shard is done.
+    // The child crashes itself at the first heartbeat reporting a durable checkpoint (every checkpoint
+    // is reported: 40 rows), long before the shard is done.
     const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'embed-child.ts'), killed, modelDir, '40', '40'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -94,8 +94,11 @@ describe('embedPoolShard', () => {
     const runDir = await ingestedRun();
     const model = ModelConfig.parse({ dir: modelDir, checkpointRows: 40, threads: 1 });
     const ac = new AbortController();
-    // Cancel as soon as the first chunk reports progress: the next chunk must not start.
-    const rt = { ...quietRuntime([], ac.signal), heartbeat: () => ac.abort(new Error('cancelled by test')) };
+    // Cancel as soon as the first checkpoint is reported: the next chunk must not get far.
+    const rt = {
+      ...quietRuntime([], ac.signal),
+      heartbeat: (p: { detail?: Record<string, unknown> }) => void (Number(p.detail?.rowsCheckpointed ?? 0) >= 40 && ac.abort(new Error('cancelled by test'))),
+    };
     await expect(runWithRuntime(rt, () => embedPoolShard({ runDir, shard: 0, model }))).rejects.toThrow(/cancelled by test/);
     const cp = JSON.parse(fs.readFileSync(`${runLayout(runDir).embeddings.poolMatrix(0)}.checkpoint.json`, 'utf8')) as { rows: number };
     expect(cp.rows).toBe(40);
