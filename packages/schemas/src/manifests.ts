@@ -165,7 +165,7 @@ export const ContaminationReport = z.object({
   perSource: z.record(z.string(), z.number().int().nonnegative()),
   /** Flagged rows in pool order. */
   rows: z.array(z.object({ row: z.number().int().nonnegative(), id: z.string(), source: z.string(), matches: z.array(ContaminationMatch).min(1) })),
-  createdAt: z.string(),
+  // No timestamp: the summary vouches for this file by checksum, so the same inputs must give the same bytes.
 });
 export type ContaminationReport = z.infer<typeof ContaminationReport>;
 

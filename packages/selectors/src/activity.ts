@@ -114,7 +114,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
       signal: rt.signal,
       onProgress: (rows) => meter.update(rows),
     });
-    const report = parseOrThrow(ContaminationReport, { ...found.report, excluded: exclude, createdAt: new Date().toISOString() }, 'contamination report');
+    const report = parseOrThrow(ContaminationReport, { ...found.report, excluded: exclude }, 'contamination report');
     // Written before the selection and the summary that vouches for both (a crash leaves no summary naming it).
     await writeJsonAtomic(layout.selection.contamination, report);
     contaminationRef = await fileRef(layout.selection.contamination, layout.selection.dir);

@@ -33,7 +33,7 @@ export interface ContaminationInput {
 }
 
 export interface ContaminationResult {
-  report: Omit<ContaminationReport, 'createdAt' | 'excluded'>;
+  report: Omit<ContaminationReport, 'excluded'>;
   /** flagged[row] = 1 for every flagged pool row. */
   flagged: Uint8Array;
 }
