@@ -145,7 +145,7 @@ export const ContaminationConfig = z.strictObject({
    * is at or above this is flagged; null: no similarity check. The default sits above what distinct
    * texts reach with the embedding models this project ships (README, "Contamination report").
    */
-  minSimilarity: z.number().min(-1).max(1).nullable().default(0.98),
+  minSimilarity: z.number().min(-1).max(1).nullable().default(0.995),
   /**
    * Length in words of the exact-overlap check (13, as in common decontamination practice): a pool row
    * sharing a run of this many words with an example is flagged. An example shorter than this is
@@ -255,7 +255,7 @@ export const RunConfig = z.strictObject({
   selection: SelectionConfig,
   /** Evaluation files checked for contamination besides the query sets (never used as queries). */
   decontaminate: z.array(DecontaminationSet).default([]),
-  contamination: ContaminationConfig.default({ minSimilarity: 0.98, ngram: 13 }),
+  contamination: ContaminationConfig.default({ minSimilarity: 0.995, ngram: 13 }),
   handoff: HandoffConfig.default({
     format: 'tulu',
     order: 'selection',
