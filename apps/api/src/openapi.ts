@@ -28,6 +28,11 @@ const errors = {
   '500': json('Error', 'internal error (details in the server log)'),
 };
 const runId = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const pageParameters = [
+  runId,
+  { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 20 } },
+];
 const action = (summary: string) => ({
   summary,
   parameters: [runId],
@@ -58,22 +63,14 @@ export function openApiDocument(version: string): Json {
       '/v1/runs/{id}/selection': {
         get: {
           summary: 'selection summary and a page of selected examples (with the matching query)',
-          parameters: [
-            runId,
-            { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 20 } },
-          ],
+          parameters: pageParameters,
           responses: { '200': json('SelectionPage', 'a page of the selection'), ...errors },
         },
       },
       '/v1/runs/{id}/contamination': {
         get: {
           summary: 'contamination report: pool rows that are near-copies of query or evaluation examples, with both texts',
-          parameters: [
-            runId,
-            { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 20 } },
-          ],
+          parameters: pageParameters,
           responses: { '200': json('ContaminationPage', 'the totals and a page of flagged rows'), ...errors },
         },
       },

@@ -230,35 +230,30 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     });
   }
 
-  app.get('/v1/runs/:id/selection', async (req, reply) => {
-    const id = runIdOf(req);
-    const { offset, limit } = parseOrThrow(SelectionQuery, req.query, 'query string');
-    const detail = await backend.get(id);
-    if (!detail) throw new RunNotFoundError(id);
-    // A run directory outside the runs root (a Temporal run started elsewhere) is not served.
-    // The run's own files failing validation is the server's fault, not the request's: a 500, not a 400.
-    const page = (await paths.isRunDirAllowed(detail.runDir))
-      ? await selections.page(detail.runDir, offset, limit).catch((err: unknown) => {
-          throw err instanceof ValidationError ? new Error(`run ${id}: unreadable selection artifacts: ${err.message}`, { cause: err }) : err;
-        })
-      : null;
-    if (!page) return sendError(reply, 404, { error: 'no selection for this run yet' });
-    return page;
-  });
+  /**
+   * A paged read of a run's artifacts. A run directory outside the runs root (a Temporal run started
+   * elsewhere) is not served. The run's own files failing validation is the server's fault, not the
+   * request's: a 500, not a 400.
+   */
+  const pagedRoute = <P>(route: string, what: string, missing: string, read: (runDir: string, offset: number, limit: number) => Promise<P | null>) =>
+    app.get(route, async (req, reply) => {
+      const id = runIdOf(req);
+      const { offset, limit } = parseOrThrow(SelectionQuery, req.query, 'query string');
+      const detail = await backend.get(id);
+      if (!detail) throw new RunNotFoundError(id);
+      const page = (await paths.isRunDirAllowed(detail.runDir))
+        ? await read(detail.runDir, offset, limit).catch((err: unknown) => {
+            throw err instanceof ValidationError ? new Error(`run ${id}: unreadable ${what}: ${err.message}`, { cause: err }) : err;
+          })
+        : null;
+      if (!page) return sendError(reply, 404, { error: missing });
+      return page;
+    });
+  pagedRoute('/v1/runs/:id/selection', 'selection artifacts', 'no selection for this run yet', (dir, o, l) => selections.page(dir, o, l));
+  pagedRoute('/v1/runs/:id/contamination', 'contamination report', 'no contamination report for this run (not selected yet, or selected before the check existed)', (dir, o, l) =>
+    selections.contamination(dir, o, l),
+  );
 
-  app.get('/v1/runs/:id/contamination', async (req, reply) => {
-    const id = runIdOf(req);
-    const { offset, limit } = parseOrThrow(SelectionQuery, req.query, 'query string');
-    const detail = await backend.get(id);
-    if (!detail) throw new RunNotFoundError(id);
-    const page = (await paths.isRunDirAllowed(detail.runDir))
-      ? await selections.contamination(detail.runDir, offset, limit).catch((err: unknown) => {
-          throw err instanceof ValidationError ? new Error(`run ${id}: unreadable contamination report: ${err.message}`, { cause: err }) : err;
-        })
-      : null;
-    if (!page) return sendError(reply, 404, { error: 'no contamination report for this run (not selected yet, or selected before the check existed)' });
-    return page;
-  });
 
   return app;
 }

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { HoldController, LocalBackend, type RunBackend } from '@rds/runner';
 import { RunConfig, RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
 import { PathPolicy, RunDetailResponse, RunList, SelectionPage, SelectionReader, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
-import { apiCaller, until } from './http.js';
+import { apiCaller, exampleRunConfig, until } from './http.js';
 import { pipelineActivities } from './pipeline.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../../examples/data/', import.meta.url));
@@ -27,19 +27,7 @@ const tokens = new TokenSet([RW, `ro:${RO}`]);
 
 const call = apiCaller(() => base, RW);
 
-function config(runDir: string, overrides: Partial<RunConfigInput> = {}): RunConfigInput {
-  return {
-    runDir,
-    pool: { inputs: ['pool.jsonl'], shardSize: 100 },
-    queries: [
-      { task: 'math', path: 'queries/math.jsonl' },
-      { task: 'code', path: 'queries/code.jsonl' },
-    ],
-    model: { dir: 'model' },
-    selection: { strategy: 'round-robin-queries', budget: 24, seed: 7 },
-    ...overrides,
-  };
-}
+const config = exampleRunConfig;
 
 async function detail(runId: string) {
   const res = await call('GET', `/v1/runs/${runId}`);

@@ -11,7 +11,7 @@ import { startDevServer, temporalTestsOptOut, type DevServer } from '@rds/runner
 import type { RunConfigInput } from '@rds/schemas';
 import { startWorkers, type StartedWorkers } from '@rds/worker';
 import { PathPolicy, RunDetailResponse, RunList, SelectionPage, TokenSet, buildServer } from '../src/index.js';
-import { apiCaller, until } from './http.js';
+import { apiCaller, exampleRunConfig, until } from './http.js';
 import { pipelineActivities } from './pipeline.js';
 
 /**
@@ -100,19 +100,7 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  function config(runDir: string, overrides: Partial<RunConfigInput> = {}): RunConfigInput {
-    return {
-      runDir,
-      pool: { inputs: ['pool.jsonl'], shardSize: 100 },
-      queries: [
-        { task: 'math', path: 'queries/math.jsonl' },
-        { task: 'code', path: 'queries/code.jsonl' },
-      ],
-      model: { dir: 'model' },
-      selection: { strategy: 'round-robin-queries', budget: 24, seed: 7 },
-      ...overrides,
-    };
-  }
+  const config = exampleRunConfig;
 
   async function start(body: RunConfigInput): Promise<string> {
     const res = await call('POST', '/v1/runs', { body });

@@ -1,3 +1,5 @@
+import type { RunConfigInput } from '@rds/schemas';
+
 /** A response as the API tests look at it: status, headers, the raw text and the parsed JSON body (null when not JSON). */
 export interface ApiResponse {
   status: number;
@@ -44,4 +46,19 @@ export async function until<T>(what: string, probe: () => Promise<T | null | und
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A run over the examples data (copied into the test's data root): 300 rows in 3 shards, two query sets. */
+export function exampleRunConfig(runDir: string, overrides: Partial<RunConfigInput> = {}): RunConfigInput {
+  return {
+    runDir,
+    pool: { inputs: ['pool.jsonl'], shardSize: 100 },
+    queries: [
+      { task: 'math', path: 'queries/math.jsonl' },
+      { task: 'code', path: 'queries/code.jsonl' },
+    ],
+    model: { dir: 'model' },
+    selection: { strategy: 'round-robin-queries', budget: 24, seed: 7 },
+    ...overrides,
+  };
 }
