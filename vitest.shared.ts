@@ -5,7 +5,9 @@ import { defineConfig } from 'vitest/config';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 /** The project being tested (vitest runs in its directory): `@rds/runner` -> `rds-runner`. */
-const project = (JSON.parse(fs.readFileSync(path.join(process.cwd(), 'package.json'), 'utf8')) as { name: string }).name.replace(/^@/, '').replace(/\//g, '-');
+const project = (JSON.parse(fs.readFileSync(path.join(process.cwd(), 'package.json'), 'utf8')) as { name: string }).name
+  .replace(/^@/, '')
+  .replace(/\//g, '-');
 
 /**
  * Shared vitest settings. Packages export their TypeScript sources under the `@rds/source`

@@ -21,7 +21,8 @@ const budget = Number(process.argv[2] ?? 5000);
 const limit = Number(process.argv[3] ?? 200);
 const TOKEN = 'bench-token';
 
-if (!fs.existsSync(path.join(DATA, 'pool.jsonl'))) throw new Error(`missing ${DATA}pool.jsonl (the shared data directory beside the repo)`);
+if (!fs.existsSync(path.join(DATA, 'pool.jsonl')))
+  throw new Error(`missing ${DATA}pool.jsonl (the shared data directory beside the repo)`);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-api-bench-'));
 fs.mkdirSync(path.join(tmp, 'model'));
 const paths = await PathPolicy.create([DATA, tmp], path.join(tmp, 'runs'));
@@ -53,10 +54,13 @@ try {
   for (;;) {
     const d = (await get(`/v1/runs/${runId}`)) as { state: string; status: { error: unknown } | null };
     if (d.state === 'completed') break;
-    if (d.state === 'failed' || d.state === 'cancelled') throw new Error(`run ${d.state}: ${JSON.stringify(d.status?.error)}`);
+    if (d.state === 'failed' || d.state === 'cancelled')
+      throw new Error(`run ${d.state}: ${JSON.stringify(d.status?.error)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  console.log(`run through the API (ingest, word-overlap scores, select ${budget}, handoff): ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  console.log(
+    `run through the API (ingest, word-overlap scores, select ${budget}, handoff): ${((performance.now() - t) / 1000).toFixed(1)} s`,
+  );
 
   const n = 2000;
   t = performance.now();
@@ -67,14 +71,23 @@ try {
   const timePage = async (offset: number, reps: number) => {
     const t0 = performance.now();
     let page: { examples: unknown[] } | undefined;
-    for (let i = 0; i < reps; i++) page = (await get(`/v1/runs/${runId}/selection?offset=${offset}&limit=${limit}`)) as { examples: unknown[] };
+    for (let i = 0; i < reps; i++)
+      page = (await get(`/v1/runs/${runId}/selection?offset=${offset}&limit=${limit}`)) as { examples: unknown[] };
     return { ms: (performance.now() - t0) / reps, rows: page!.examples.length };
   };
   const cold = await timePage(0, 1);
-  console.log(`selection page, first request (read + verify ${budget} rows, histogram, page of ${cold.rows}): ${cold.ms.toFixed(1)} ms`);
-  for (const [label, offset] of [['start', 0], ['middle', Math.floor(budget / 2)], ['end', Math.max(0, budget - limit)]] as const) {
+  console.log(
+    `selection page, first request (read + verify ${budget} rows, histogram, page of ${cold.rows}): ${cold.ms.toFixed(1)} ms`,
+  );
+  for (const [label, offset] of [
+    ['start', 0],
+    ['middle', Math.floor(budget / 2)],
+    ['end', Math.max(0, budget - limit)],
+  ] as const) {
     const warm = await timePage(offset, 20);
-    console.log(`selection page (${label}, offset ${offset}, ${warm.rows} examples with messages + queries), warm: ${warm.ms.toFixed(1)} ms`);
+    console.log(
+      `selection page (${label}, offset ${offset}, ${warm.rows} examples with messages + queries), warm: ${warm.ms.toFixed(1)} ms`,
+    );
   }
   console.log(`peak RSS: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
 } finally {

@@ -35,8 +35,11 @@ if (rows < poolLines.length) {
   input = path.join(out, 'pool.jsonl');
   fs.writeFileSync(input, poolLines.slice(0, rows).join('\n') + '\n');
 }
-const count = (d: string) => poolLines.slice(0, rows).filter((l) => (JSON.parse(l) as { dataset: string }).dataset === d).length;
-console.log(`pool: ${rows} rows (gsm8k ${count('gsm8k')}, alpaca ${count('alpaca')}, code_alpaca ${count('code_alpaca')}); budget ${budget}, round-robin-tasks`);
+const count = (d: string) =>
+  poolLines.slice(0, rows).filter((l) => (JSON.parse(l) as { dataset: string }).dataset === d).length;
+console.log(
+  `pool: ${rows} rows (gsm8k ${count('gsm8k')}, alpaca ${count('alpaca')}, code_alpaca ${count('code_alpaca')}); budget ${budget}, round-robin-tasks`,
+);
 
 async function modelDir(name: string): Promise<string> {
   if (name === 'test') return writeTestModel(path.join(out, 'test-model'));
@@ -58,22 +61,31 @@ async function select(name: string, strategy: 'round-robin-tasks' | 'random'): P
   };
   const t0 = performance.now();
   const status = await runLocal(config, { activities, log: () => undefined });
-  if (status.state !== 'completed') throw new Error(`${name} ${strategy}: run ${status.state}: ${JSON.stringify(status.error)}`);
+  if (status.state !== 'completed')
+    throw new Error(`${name} ${strategy}: run ${status.state}: ${JSON.stringify(status.error)}`);
   const picked: SelectedRow[] = [];
-  for await (const { value } of readJsonLines(path.join(runDir, 'selection', 'selection.jsonl'), SelectedRow)) picked.push(value);
-  console.log(`  ${name} ${strategy}: ${((performance.now() - t0) / 1000).toFixed(0)} s (0 when already finished), peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
+  for await (const { value } of readJsonLines(path.join(runDir, 'selection', 'selection.jsonl'), SelectedRow))
+    picked.push(value);
+  console.log(
+    `  ${name} ${strategy}: ${((performance.now() - t0) / 1000).toFixed(0)} s (0 when already finished), peak RSS so far ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+  );
   return picked;
 }
 
-const share = (picks: readonly SelectedRow[], source: string) => (picks.length ? picks.filter((p) => p.source === source).length / picks.length : NaN);
+const share = (picks: readonly SelectedRow[], source: string) =>
+  picks.length ? picks.filter((p) => p.source === source).length / picks.length : NaN;
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const results: string[] = [];
 for (const name of models) {
   const picks = await select(name, 'round-robin-tasks');
   const g = picks.filter((p) => p.task === 'gsm8k');
   const a = picks.filter((p) => p.task === 'general');
-  results.push(`${name.padEnd(14)} gsm8k task: ${pct(share(g, 'gsm8k'))} gsm8k of ${g.length}   general task: ${pct(share(a, 'alpaca'))} alpaca of ${a.length}`);
+  results.push(
+    `${name.padEnd(14)} gsm8k task: ${pct(share(g, 'gsm8k'))} gsm8k of ${g.length}   general task: ${pct(share(a, 'alpaca'))} alpaca of ${a.length}`,
+  );
 }
 const random = await select(models.includes('test') ? 'test' : models[0]!, 'random');
-results.push(`${'random'.padEnd(14)} all picks:  ${pct(share(random, 'gsm8k'))} gsm8k, ${pct(share(random, 'alpaca'))} alpaca of ${random.length}`);
+results.push(
+  `${'random'.padEnd(14)} all picks:  ${pct(share(random, 'gsm8k'))} gsm8k, ${pct(share(random, 'alpaca'))} alpaca of ${random.length}`,
+);
 console.log(results.join('\n'));

@@ -25,7 +25,14 @@ try {
   // 1. overhead
   const instant: RunActivities = {
     validateConfig,
-    ingestPool: async ({ queries }) => ({ skipped: true, shards, rows: shards * 1000, rejected: 0, duplicate: 0, tasks: queries.map((q) => q.task) }),
+    ingestPool: async ({ queries }) => ({
+      skipped: true,
+      shards,
+      rows: shards * 1000,
+      rejected: 0,
+      duplicate: 0,
+      tasks: queries.map((q) => q.task),
+    }),
     embedQueries: async () => ({ skipped: true, rows: 100 }),
     embedPoolShard: async ({ shard }) => ({ skipped: true, shard, rows: 1000, tokens: 0, seconds: 0 }),
     scorePool: async ({ tasks }) => ({ skipped: true, tasks, seconds: 0 }),
@@ -33,11 +40,19 @@ try {
     handoffSelection: async ({ runDir }) => ({ skipped: true, location: runDir, rows: 0, triggerStatus: 'skipped' }),
   };
   let updates = 0;
-  const config = { runDir: path.join(tmp, 'overhead'), pool: { inputs: ['x'] }, queries: [{ task: 't', path: 'q' }], model: { dir: 'm' }, selection: { budget: 10 } };
+  const config = {
+    runDir: path.join(tmp, 'overhead'),
+    pool: { inputs: ['x'] },
+    queries: [{ task: 't', path: 'q' }],
+    model: { dir: 'm' },
+    selection: { budget: 10 },
+  };
   const t0 = performance.now();
   const status = await runLocal(config, { activities: instant, onStatus: () => void updates++ });
   const secs = (performance.now() - t0) / 1000;
-  console.log(`overhead: ${shards} shards in ${secs.toFixed(2)} s = ${Math.round(shards / secs).toLocaleString('en-US')} shards/s, ${((1000 * secs) / shards).toFixed(3)} ms/shard, ${updates} status updates (${status.state}), peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
+  console.log(
+    `overhead: ${shards} shards in ${secs.toFixed(2)} s = ${Math.round(shards / secs).toLocaleString('en-US')} shards/s, ${((1000 * secs) / shards).toFixed(3)} ms/shard, ${updates} status updates (${status.state}), peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`,
+  );
 
   // 2. end to end on the example data
   {
@@ -63,7 +78,9 @@ try {
     );
     const total = (performance.now() - t1) / 1000;
     if (done.stage) stageSecs.push([done.stage, (performance.now() - stageStart.get(done.stage)!) / 1000]);
-    console.log(`end to end (example, ${done.counts.poolRows} rows, ${done.counts.shards} shards, test model): ${total.toFixed(2)} s, ${Math.round((done.counts.poolRows ?? 0) / total)} rows/s, selected ${done.counts.selected}`);
+    console.log(
+      `end to end (example, ${done.counts.poolRows} rows, ${done.counts.shards} shards, test model): ${total.toFixed(2)} s, ${Math.round((done.counts.poolRows ?? 0) / total)} rows/s, selected ${done.counts.selected}`,
+    );
     console.log(`  per stage: ${stageSecs.map(([s, t]) => `${s} ${t.toFixed(2)}s`).join(', ')}`);
     console.log(`  peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
   }

@@ -55,7 +55,11 @@ async function timed(label: string, fn: () => Promise<{ count: number }>) {
   const t0 = performance.now();
   const s = await fn();
   const secs = (performance.now() - t0) / 1000;
-  console.log(`${label.padEnd(44)} ${secs.toFixed(2).padStart(7)} s  ${Math.round(s.count / secs).toLocaleString('en-US').padStart(12)} rows/s  selected ${s.count.toLocaleString('en-US')}  peak RSS ${rss()}`);
+  console.log(
+    `${label.padEnd(44)} ${secs.toFixed(2).padStart(7)} s  ${Math.round(s.count / secs)
+      .toLocaleString('en-US')
+      .padStart(12)} rows/s  selected ${s.count.toLocaleString('en-US')}  peak RSS ${rss()}`,
+  );
 }
 
 async function main() {
@@ -75,15 +79,25 @@ async function main() {
     });
     return { queries: qs.length, k: K, ids, scores };
   });
-  console.log(`pool ${rows.toLocaleString('en-US')} rows, ${tasks.length} tasks, ${perms.flat().length} queries, top-K ${K}, budget ${budget.toLocaleString('en-US')} (inputs ready, peak RSS ${rss()})`);
+  console.log(
+    `pool ${rows.toLocaleString('en-US')} rows, ${tasks.length} tasks, ${perms.flat().length} queries, top-K ${K}, budget ${budget.toLocaleString('en-US')} (inputs ready, peak RSS ${rss()})`,
+  );
 
   for (const turns of ['reference', 'fill'] as const) {
-    await timed(`round-robin-tasks (turns ${turns})`, () => select({ strategy: 'round-robin-tasks', turns, budget, seed: 1, pool: p, tasks }));
+    await timed(`round-robin-tasks (turns ${turns})`, () =>
+      select({ strategy: 'round-robin-tasks', turns, budget, seed: 1, pool: p, tasks }),
+    );
     let fetches = 0;
     let lists = 0;
     await timed(`round-robin-queries (turns ${turns})`, () =>
       select({
-        strategy: 'round-robin-queries', turns, budget, seed: 1, pool: p, tasks, queryLists,
+        strategy: 'round-robin-queries',
+        turns,
+        budget,
+        seed: 1,
+        pool: p,
+        tasks,
+        queryLists,
         fetchMore: (t, qs, k) => {
           fetches++;
           lists += qs.length;
@@ -103,7 +117,15 @@ async function main() {
   await timed('top-k-max', () => select({ strategy: 'top-k-max', budget, seed: 1, pool: p, tasks }));
   await timed('balanced-random', () => select({ strategy: 'balanced-random', budget, seed: 1, pool: p, tasks }));
   await timed('round-robin-tasks + quotas + minScore', () =>
-    select({ strategy: 'round-robin-tasks', budget, seed: 1, pool: p, tasks, minScore: 0.3, sourceQuotas: { flan: 3, sharegpt: 1, alpaca: 1, code: 1, math: 1 } }),
+    select({
+      strategy: 'round-robin-tasks',
+      budget,
+      seed: 1,
+      pool: p,
+      tasks,
+      minScore: 0.3,
+      sourceQuotas: { flan: 3, sharegpt: 1, alpaca: 1, code: 1, math: 1 },
+    }),
   );
 
   if (process.env.BENCH_SELECT_LARGE !== '0') {
@@ -111,9 +133,13 @@ async function main() {
     const bigBudget = 2_500_000;
     const bp = pool(big, rng);
     const bt = taskVectors(big, rng);
-    console.log(`pool ${big.toLocaleString('en-US')} rows, ${bt.length} tasks, budget ${bigBudget.toLocaleString('en-US')} (inputs ready, peak RSS ${rss()})`);
+    console.log(
+      `pool ${big.toLocaleString('en-US')} rows, ${bt.length} tasks, budget ${bigBudget.toLocaleString('en-US')} (inputs ready, peak RSS ${rss()})`,
+    );
     for (const turns of ['reference', 'fill'] as const) {
-      await timed(`round-robin-tasks (5.8M / 2.5M, turns ${turns})`, () => select({ strategy: 'round-robin-tasks', turns, budget: bigBudget, seed: 1, pool: bp, tasks: bt }));
+      await timed(`round-robin-tasks (5.8M / 2.5M, turns ${turns})`, () =>
+        select({ strategy: 'round-robin-tasks', turns, budget: bigBudget, seed: 1, pool: bp, tasks: bt }),
+      );
     }
   }
 }

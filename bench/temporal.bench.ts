@@ -34,7 +34,14 @@ const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-bench-temporal-'));
 
 const instant: RunActivities = {
   validateConfig,
-  ingestPool: async ({ queries }) => ({ skipped: true, shards, rows: shards, rejected: 0, duplicate: 0, tasks: queries.map((q) => q.task) }),
+  ingestPool: async ({ queries }) => ({
+    skipped: true,
+    shards,
+    rows: shards,
+    rejected: 0,
+    duplicate: 0,
+    tasks: queries.map((q) => q.task),
+  }),
   embedQueries: async () => ({ skipped: true, rows: 1 }),
   embedPoolShard: async ({ shard }) => ({ skipped: false, shard, rows: 1, tokens: 1, seconds: 0 }),
   scorePool: async ({ tasks }) => ({ skipped: true, tasks, seconds: 0 }),
@@ -47,7 +54,13 @@ const server = await startDevServer();
 try {
   // Yardstick: the local runner over the same number of shards.
   const l0 = performance.now();
-  const config = { runDir: path.join(tmp, 'local'), pool: { inputs: ['x'] }, queries: [{ task: 't', path: 'q' }], model: { dir: 'm' }, selection: { budget: 1 } };
+  const config = {
+    runDir: path.join(tmp, 'local'),
+    pool: { inputs: ['x'] },
+    queries: [{ task: 't', path: 'q' }],
+    model: { dir: 'm' },
+    selection: { budget: 1 },
+  };
   await runLocal(config, { activities: instant });
   const localMs = (performance.now() - l0) / shards;
 
@@ -55,7 +68,12 @@ try {
   const code = await bundleWorkflows(new DefaultLogger('WARN'));
   const queues = { cpu: 'bench-cpu', gpu: 'bench-gpu' };
   const workflows = await Worker.create({ connection, taskQueue: queues.cpu, workflowBundle: { code } });
-  const gpu = await Worker.create({ connection, taskQueue: queues.gpu, activities: { embedPoolShard: instant.embedPoolShard }, maxConcurrentActivityTaskExecutions: parallelism });
+  const gpu = await Worker.create({
+    connection,
+    taskQueue: queues.gpu,
+    activities: { embedPoolShard: instant.embedPoolShard },
+    maxConcurrentActivityTaskExecutions: parallelism,
+  });
   const input: EmbedShardsInput = {
     runDir: path.join(tmp, 'temporal'),
     model: ModelConfig.parse({ dir: '/m' }),
@@ -70,7 +88,11 @@ try {
   const workflowId = `bench-embed-${Date.now()}`;
   const running = Promise.all([workflows.run(), gpu.run()]);
   const t0 = performance.now();
-  const handle = await server.client.workflow.start('embedShards', { workflowId, taskQueue: queues.cpu, args: [input] });
+  const handle = await server.client.workflow.start('embedShards', {
+    workflowId,
+    taskQueue: queues.cpu,
+    args: [input],
+  });
   const totals = (await handle.result()) as typeof EMPTY_TOTALS;
   const secs = (performance.now() - t0) / 1000;
   workflows.shutdown();
@@ -81,9 +103,12 @@ try {
   const sizes: number[] = [];
   const runOf = async (id: string): Promise<{ events: number; next: string | null }> => {
     const runEvents = (await server.client.workflow.getHandle(workflowId, id).fetchHistory()).events ?? [];
-    return { events: runEvents.length, next: runEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? null };
+    return {
+      events: runEvents.length,
+      next: runEvents.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? null,
+    };
   };
-  for (let id: string | null = handle.firstExecutionRunId; id; ) {
+  for (let id: string | null = handle.firstExecutionRunId; id;) {
     const r = await runOf(id);
     sizes.push(r.events);
     id = r.next;
@@ -96,7 +121,9 @@ try {
     `temporal (embedShards on start-dev, ${shards} instant shards, parallelism ${parallelism}, ${shardsPerRun} per run): ${secs.toFixed(1)} s = ` +
       `${temporalMs.toFixed(2)} ms/shard = ${(temporalMs / localMs).toFixed(0)}x the local runner; shards done ${totals.shardsDone}`,
   );
-  console.log(`  history: ${sizes.length} runs, largest ${Math.max(...sizes)} events, ${events} in all = ${(events / shards).toFixed(2)} events/shard`);
+  console.log(
+    `  history: ${sizes.length} runs, largest ${Math.max(...sizes)} events, ${events} in all = ${(events / shards).toFixed(2)} events/shard`,
+  );
 
   const recovery = await killRecovery(server.address, code);
   const retryAfter = activityOptionsFor('embed-pool', queues).retry?.initialInterval;
@@ -113,7 +140,11 @@ try {
 /** A gpu worker process; `next(match)` resolves with the first line it prints from now on that `match` accepts. */
 function gpuWorker(address: string, taskQueue: string) {
   const entry = fileURLToPath(new URL('./temporal-kill-worker.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', entry, address, taskQueue, String(killShardMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@rds/source', '--import', 'tsx', entry, address, taskQueue, String(killShardMs)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.add(child);
   const waiting: { match: (e: Record<string, unknown>) => boolean; resolve: (t: number) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -129,11 +160,14 @@ function gpuWorker(address: string, taskQueue: string) {
       else waiting.push(w);
     }
   });
-  const exited = new Promise<never>((_, reject) => child.on('exit', (c, sig) => reject(new Error(`gpu worker exited (${sig ?? c})`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.on('exit', (c, sig) => reject(new Error(`gpu worker exited (${sig ?? c})`))),
+  );
   exited.catch(() => {});
   return {
     child,
-    next: (match: (e: Record<string, unknown>) => boolean) => Promise.race([new Promise<number>((resolve) => waiting.push({ match, resolve })), exited]),
+    next: (match: (e: Record<string, unknown>) => boolean) =>
+      Promise.race([new Promise<number>((resolve) => waiting.push({ match, resolve })), exited]),
   };
 }
 
@@ -162,10 +196,17 @@ async function killRecovery(address: string, workflowCode: string): Promise<numb
       paused: false,
       totals: EMPTY_TOTALS,
     };
-    const handle = await server.client.workflow.start('embedShards', { workflowId: `bench-kill-${Date.now()}`, taskQueue: queues.cpu, args: [input] });
+    const handle = await server.client.workflow.start('embedShards', {
+      workflowId: `bench-kill-${Date.now()}`,
+      taskQueue: queues.cpu,
+      args: [input],
+    });
     // Shard 1 is where the kill lands: whichever worker took it, the other one is left to retry it.
     const isShard1 = (e: Record<string, unknown>) => e.event === 'start' && e.shard === 1 && e.attempt === 1;
-    const victim = await Promise.race([first.next(isShard1).then(() => first), second.next(isShard1).then(() => second)]);
+    const victim = await Promise.race([
+      first.next(isShard1).then(() => first),
+      second.next(isShard1).then(() => second),
+    ]);
     const survivor = victim === first ? second : first;
     const retried = survivor.next((e) => e.event === 'start' && e.shard === 1 && e.attempt === 2);
     const killedAt = performance.now();

@@ -36,7 +36,17 @@ function nodeGypCommand() {
   // npm passes its bundled node-gyp to lifecycle scripts; fall back to the copy inside npm.
   const candidates = [
     process.env.npm_config_node_gyp,
-    path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+    path.join(
+      path.dirname(process.execPath),
+      '..',
+      'lib',
+      'node_modules',
+      'npm',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    ),
   ].filter(Boolean);
   const found = candidates.find((p) => fs.existsSync(p));
   if (!found) fail('node-gyp not found (it ships with npm). Run this through `npm ci` or set npm_config_node_gyp.');
@@ -52,7 +62,9 @@ function buildFaiss() {
     return;
   }
   const addon = path.join(pkgDir, 'build', 'Release', 'faiss-node.node');
-  const inputs = ['binding.gyp', 'faiss-compat.h', 'typed-arrays.patch'].map((f) => fs.readFileSync(path.join(nativeDir, f)));
+  const inputs = ['binding.gyp', 'faiss-compat.h', 'typed-arrays.patch'].map((f) =>
+    fs.readFileSync(path.join(nativeDir, f)),
+  );
   const pkgVersion = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
   const stamp = buildStamp(pkgDir, [...inputs, Buffer.from(pkgVersion)]);
   if (isBuilt(addon, stamp)) {
@@ -60,11 +72,15 @@ function buildFaiss() {
     return;
   }
   if (!findLib('libfaiss.a') && !findLib('libfaiss.so')) {
-    fail('libfaiss not found. Install the system packages first:\n' +
-      '  apt-get install -y libfaiss-dev libopenblas0-pthread libopenblas-pthread-dev');
+    fail(
+      'libfaiss not found. Install the system packages first:\n' +
+        '  apt-get install -y libfaiss-dev libopenblas0-pthread libopenblas-pthread-dev',
+    );
   }
   if (!findLib('libopenblas.so.0') && !fs.existsSync('/usr/lib/x86_64-linux-gnu/openblas-pthread')) {
-    log('warning: OpenBLAS not found; faiss will use the reference BLAS, about 30x slower. Install libopenblas0-pthread.');
+    log(
+      'warning: OpenBLAS not found; faiss will use the reference BLAS, about 30x slower. Install libopenblas0-pthread.',
+    );
   }
 
   const srcDir = path.join(pkgDir, 'src');
@@ -85,7 +101,11 @@ function buildFaiss() {
 function buildFusedKernel() {
   const dir = path.join(root, 'packages', 'vector-index', 'native');
   const addon = path.join(dir, 'build', 'Release', 'rds_fused.node');
-  const inputs = fs.readdirSync(dir).filter((f) => /\.(cc|h|gyp)$/.test(f)).sort().map((f) => Buffer.concat([Buffer.from(f), fs.readFileSync(path.join(dir, f))]));
+  const inputs = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(cc|h|gyp)$/.test(f))
+    .sort()
+    .map((f) => Buffer.concat([Buffer.from(f), fs.readFileSync(path.join(dir, f))]));
   const stamp = buildStamp(dir, inputs);
   if (isBuilt(addon, stamp)) {
     log('fused scoring kernel is up to date');
@@ -97,7 +117,12 @@ function buildFusedKernel() {
 
 /** What an addon in `dir` is built from (its inputs and this Node), recorded in build/.rds-stamp. */
 function buildStamp(dir, inputs) {
-  return { file: path.join(dir, 'build', '.rds-stamp'), value: createHash('sha256').update(Buffer.concat([...inputs, Buffer.from(process.version)])).digest('hex') };
+  return {
+    file: path.join(dir, 'build', '.rds-stamp'),
+    value: createHash('sha256')
+      .update(Buffer.concat([...inputs, Buffer.from(process.version)]))
+      .digest('hex'),
+  };
 }
 
 function isBuilt(addon, stamp) {
@@ -113,7 +138,11 @@ function runNodeGyp(dir, addon, stamp) {
   const args = ['rebuild', '--release', '--loglevel=warn'];
   if (fs.existsSync(path.join(nodedir, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${nodedir}`);
   const t0 = Date.now();
-  execFileSync(process.execPath, [nodeGypCommand(), ...args], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, JOBS: '2' } });
+  execFileSync(process.execPath, [nodeGypCommand(), ...args], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, JOBS: '2' },
+  });
   fs.writeFileSync(stamp.file, stamp.value);
   log(`built ${path.relative(root, addon)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
@@ -123,7 +152,8 @@ function smokeTest() {
   const index = new faiss.IndexFlatIP(2);
   index.add(new Float32Array([1, 0, 0, 1]));
   const r = index.search(new Float32Array([0.6, 0.8]), 1);
-  if (!(r.labels instanceof Int32Array) || r.labels[0] !== 1) fail('faiss-node smoke test failed: typed-array search did not return label 1');
+  if (!(r.labels instanceof Int32Array) || r.labels[0] !== 1)
+    fail('faiss-node smoke test failed: typed-array search did not return label 1');
   log('faiss-node loads and accepts Float32Array');
 
   const fused = require(path.join(root, 'packages', 'vector-index', 'native', 'build', 'Release', 'rds_fused.node'));
@@ -131,7 +161,9 @@ function smokeTest() {
 
   const ort = require('onnxruntime-node');
   const backends = ort.listSupportedBackends?.() ?? [];
-  log(`onnxruntime-node ${ort.env.versions?.node ?? ''} loads; execution providers: ${backends.map((b) => b.name).join(', ') || 'cpu'}`);
+  log(
+    `onnxruntime-node ${ort.env.versions?.node ?? ''} loads; execution providers: ${backends.map((b) => b.name).join(', ') || 'cpu'}`,
+  );
 }
 
 buildFaiss();

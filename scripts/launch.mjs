@@ -21,10 +21,14 @@ const PARENT_WATCH = fileURLToPath(new URL('./parent-watch.mjs', import.meta.url
 export const MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(256 << 20) };
 
 export function launch(entry, args) {
-  const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', PARENT_WATCH, '--import', 'tsx', entry, ...args], {
-    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-    env: { ...MALLOC_ENV, ...process.env },
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@rds/source', '--import', PARENT_WATCH, '--import', 'tsx', entry, ...args],
+    {
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+      env: { ...MALLOC_ENV, ...process.env },
+    },
+  );
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
     if (signal) process.kill(process.pid, signal);

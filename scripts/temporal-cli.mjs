@@ -33,14 +33,18 @@ export function installTemporalCli(env = process.env) {
   if (have) return { bin, version: have, built: false };
   if (env.RDS_TEMPORAL_CLI) throw new Error(`RDS_TEMPORAL_CLI=${bin} does not run (\`${bin} --version\` failed)`);
   const go = spawnSync('go', ['version'], { encoding: 'utf8' });
-  if (go.status !== 0) throw new Error(`building the Temporal CLI needs Go (>= 1.24) on PATH: ${go.error?.message ?? go.stderr}`);
+  if (go.status !== 0)
+    throw new Error(`building the Temporal CLI needs Go (>= 1.24) on PATH: ${go.error?.message ?? go.stderr}`);
   // Build into a temporary GOBIN and rename, so an interrupted build never leaves a broken binary in the cache.
   const dir = path.dirname(bin);
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
   try {
-    execFileSync('go', ['install', `${MODULE}@${TEMPORAL_CLI_VERSION}`], { env: { ...env, GOBIN: tmp }, stdio: 'inherit' });
+    execFileSync('go', ['install', `${MODULE}@${TEMPORAL_CLI_VERSION}`], {
+      env: { ...env, GOBIN: tmp },
+      stdio: 'inherit',
+    });
     fs.mkdirSync(dir, { recursive: true });
     fs.renameSync(path.join(tmp, 'temporal'), bin);
   } finally {
@@ -56,7 +60,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   if (cmd === 'install') {
     const started = Date.now();
     const r = installTemporalCli();
-    console.log(`temporal CLI ${TEMPORAL_CLI_VERSION}: ${r.bin} (${r.version}; ${r.built ? `built in ${((Date.now() - started) / 1000).toFixed(0)} s` : 'cached'})`);
+    console.log(
+      `temporal CLI ${TEMPORAL_CLI_VERSION}: ${r.bin} (${r.version}; ${r.built ? `built in ${((Date.now() - started) / 1000).toFixed(0)} s` : 'cached'})`,
+    );
   } else if (cmd === 'path') {
     console.log(temporalCliPath());
   } else {

@@ -12,7 +12,9 @@ const workspaces = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), '
 
 /** Every workspace project with a vitest config, by report name. */
 function projects() {
-  const dirs = workspaces.flatMap((w) => (w.endsWith('/*') ? fs.readdirSync(path.join(root, w.slice(0, -2))).map((d) => path.join(w.slice(0, -2), d)) : [w]));
+  const dirs = workspaces.flatMap((w) =>
+    w.endsWith('/*') ? fs.readdirSync(path.join(root, w.slice(0, -2))).map((d) => path.join(w.slice(0, -2), d)) : [w],
+  );
   return dirs
     .filter((d) => fs.existsSync(path.join(root, d, 'vitest.config.ts')))
     .map((d) => JSON.parse(fs.readFileSync(path.join(root, d, 'package.json'), 'utf8')).name)
@@ -33,8 +35,14 @@ for (const { name, file } of projects()) {
   totals.passed += r.numPassedTests;
   totals.failed += failed;
   totals.skipped += skipped;
-  const skippedNames = r.testResults.flatMap((f) => f.assertionResults.filter((a) => ['skipped', 'pending', 'todo'].includes(a.status)).map((a) => `${path.relative(root, f.name)} > ${a.fullName}`));
-  console.log(`${name}: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped (${r.testResults.length} files)`);
+  const skippedNames = r.testResults.flatMap((f) =>
+    f.assertionResults
+      .filter((a) => ['skipped', 'pending', 'todo'].includes(a.status))
+      .map((a) => `${path.relative(root, f.name)} > ${a.fullName}`),
+  );
+  console.log(
+    `${name}: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped (${r.testResults.length} files)`,
+  );
   for (const s of skippedNames) console.log(`  skipped: ${s}`);
   if (failed || skipped) bad++;
 }

@@ -23,7 +23,13 @@ export function rng(seed: number): () => number {
  * a copy of its [M,N] output into fresh JS memory (slow to first-touch on some VMs, ~3 ms per MB
  * here). The sum reads the product once (a few % of the MatMul), a slight underestimate.
  */
-export async function matmulPeakGflops(M = 4096, K = 768, N = 1024, reps = 10, provider: 'cpu' | 'cuda' | 'webgpu' = 'cpu'): Promise<number> {
+export async function matmulPeakGflops(
+  M = 4096,
+  K = 768,
+  N = 1024,
+  reps = 10,
+  provider: 'cpu' | 'cuda' | 'webgpu' = 'cpu',
+): Promise<number> {
   const s = await ort.InferenceSession.create(
     encodeModel({
       name: 'peak',

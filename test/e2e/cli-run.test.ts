@@ -31,19 +31,32 @@ async function exampleConfig(runDir: string, modelDir: string): Promise<string> 
 
 async function selection(runDir: string) {
   const text = await fs.readFile(runLayout(runDir).selection.rows, 'utf8');
-  return text.trim().split('\n').map((l) => SelectedRow.parse(JSON.parse(l)));
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => SelectedRow.parse(JSON.parse(l)));
 }
 
 describe('rds run: bad config', () => {
   it('exits 2 naming every bad field, and writes nothing', async () => {
     const runDir = path.join(tmp ?? os.tmpdir(), 'bad');
     const file = path.join(os.tmpdir(), `rds-bad-${process.pid}.json`);
-    await fs.writeFile(file, JSON.stringify({ runDir, pool: { inputs: [] }, queries: [{ task: 'Bad Name', path: 'q' }], model: {}, selection: { budget: 0 } }));
+    await fs.writeFile(
+      file,
+      JSON.stringify({
+        runDir,
+        pool: { inputs: [] },
+        queries: [{ task: 'Bad Name', path: 'q' }],
+        model: {},
+        selection: { budget: 0 },
+      }),
+    );
     const { exit } = spawnRds(['run', '--config', file]);
     const r = await exit;
     await fs.rm(file, { force: true });
     expect(r.code).toBe(2);
-    for (const field of ['pool.inputs', 'queries[0].task', 'model.dir', 'selection.budget']) expect(r.stderr).toContain(field);
+    for (const field of ['pool.inputs', 'queries[0].task', 'model.dir', 'selection.budget'])
+      expect(r.stderr).toContain(field);
     expect(await exists(runDir)).toBe(false);
   });
 });

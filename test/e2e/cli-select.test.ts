@@ -31,7 +31,13 @@ beforeAll(async () => {
   const file = path.join(tmp, 'config.json');
   await fs.writeFile(
     file,
-    JSON.stringify({ ...config, runDir, model: { ...config.model, dir: modelDir }, scoring: { topK: TOP_K }, selection: { strategy: 'round-robin-queries', budget: BUDGET } }),
+    JSON.stringify({
+      ...config,
+      runDir,
+      model: { ...config.model, dir: modelDir },
+      scoring: { topK: TOP_K },
+      selection: { strategy: 'round-robin-queries', budget: BUDGET },
+    }),
   );
   const run = await spawnRds(['run', '--config', file]).exit;
   expect(run.code, run.stderr).toBe(0);
@@ -62,7 +68,8 @@ async function poolIds(): Promise<string[]> {
   const m = await readJsonFile(layout.pool.manifest, PoolManifest);
   const ids: string[] = [];
   for (const s of m.shards) {
-    for (const line of (await fs.readFile(path.join(layout.pool.dir, s.file), 'utf8')).split('\n').filter(Boolean)) ids.push((JSON.parse(line) as { id: string }).id);
+    for (const line of (await fs.readFile(path.join(layout.pool.dir, s.file), 'utf8')).split('\n').filter(Boolean))
+      ids.push((JSON.parse(line) as { id: string }).id);
   }
   return ids;
 }
@@ -81,9 +88,22 @@ async function stamps(): Promise<Record<string, number>> {
 }
 
 async function select(strategy: string, turns: string, budget: number) {
-  const r = await spawnRds(['select', '--run', runDir, '--strategy', strategy, '--turns', turns, '--budget', String(budget)]).exit;
+  const r = await spawnRds([
+    'select',
+    '--run',
+    runDir,
+    '--strategy',
+    strategy,
+    '--turns',
+    turns,
+    '--budget',
+    String(budget),
+  ]).exit;
   expect(r.code, r.stderr).toBe(0);
-  const rows = (await fs.readFile(runLayout(runDir).selection.rows, 'utf8')).trim().split('\n').map((l) => SelectedRow.parse(JSON.parse(l)));
+  const rows = (await fs.readFile(runLayout(runDir).selection.rows, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => SelectedRow.parse(JSON.parse(l)));
   const summary = await readJsonFile(runLayout(runDir).selection.summary, SelectionSummary);
   return { rows, summary, stderr: r.stderr };
 }
@@ -98,10 +118,23 @@ describe('rds select on a finished run', () => {
     // Full-depth per-query rankings of the run, task order then query order.
     const queryRankings: { task: string; query: number; rows: number[] }[] = [];
     for (const task of tasks) {
-      const m = (JSON.parse(await fs.readFile(runLayout(runDir).scores.manifest(task, 'topk'), 'utf8')) as { queries: number; k: number });
+      const m = JSON.parse(await fs.readFile(runLayout(runDir).scores.manifest(task, 'topk'), 'utf8')) as {
+        queries: number;
+        k: number;
+      };
       expect(m.k).toBe(TOP_K);
-      const full = await topKForQueries(runDir, task, Array.from({ length: m.queries }, (_, q) => q), ids.length);
-      for (let q = 0; q < m.queries; q++) queryRankings.push({ task, query: q, rows: Array.from(full.ids.subarray(q * ids.length, (q + 1) * ids.length)) });
+      const full = await topKForQueries(
+        runDir,
+        task,
+        Array.from({ length: m.queries }, (_, q) => q),
+        ids.length,
+      );
+      for (let q = 0; q < m.queries; q++)
+        queryRankings.push({
+          task,
+          query: q,
+          rows: Array.from(full.ids.subarray(q * ids.length, (q + 1) * ids.length)),
+        });
     }
     // Per-task rankings by the stored max vectors: score desc, row asc.
     const taskRankings: number[][] = [];
@@ -114,10 +147,15 @@ describe('rds select on a finished run', () => {
     const selected: Record<string, string[]> = {};
     for (const turns of ['fill', 'reference'] as const) {
       const q = await select('round-robin-queries', turns, BUDGET);
-      const want = roundRobin(queryRankings.map((r) => r.rows), BUDGET, turns);
-      expect(q.rows.map((r) => [r.id, r.task, r.query]), `round-robin-queries ${turns}`).toEqual(
-        want.map((p) => [ids[p.row], queryRankings[p.ranker]!.task, queryRankings[p.ranker]!.query]),
+      const want = roundRobin(
+        queryRankings.map((r) => r.rows),
+        BUDGET,
+        turns,
       );
+      expect(
+        q.rows.map((r) => [r.id, r.task, r.query]),
+        `round-robin-queries ${turns}`,
+      ).toEqual(want.map((p) => [ids[p.row], queryRankings[p.ranker]!.task, queryRankings[p.ranker]!.query]));
       expect(q.summary).toMatchObject({ strategy: 'round-robin-queries', turns, selected: BUDGET });
       expect(q.stderr).toContain(`strategy round-robin-queries (turns ${turns})`);
       expect(Math.max(...want.map((p) => p.depth))).toBeGreaterThan(TOP_K); // rows came from deeper lists
@@ -125,7 +163,10 @@ describe('rds select on a finished run', () => {
 
       const t = await select('round-robin-tasks', turns, TASK_BUDGET);
       const wantT = roundRobin(taskRankings, TASK_BUDGET, turns);
-      expect(t.rows.map((r) => [r.id, r.task]), `round-robin-tasks ${turns}`).toEqual(wantT.map((p) => [ids[p.row], tasks[p.ranker]]));
+      expect(
+        t.rows.map((r) => [r.id, r.task]),
+        `round-robin-tasks ${turns}`,
+      ).toEqual(wantT.map((p) => [ids[p.row], tasks[p.ranker]]));
       expect(t.summary.turns).toBe(turns);
       selected[`tasks-${turns}`] = t.rows.map((r) => r.id);
     }

@@ -22,23 +22,33 @@ const TIMESTAMP_KEYS = new Set(['createdAt', 'startedAt', 'updatedAt', 'finished
 
 function withoutTimestamps(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutTimestamps);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !TIMESTAMP_KEYS.has(k)).map(([k, x]) => [k, withoutTimestamps(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !TIMESTAMP_KEYS.has(k))
+        .map(([k, x]) => [k, withoutTimestamps(x)]),
+    );
   return v;
 }
 
 /** Every file under `dir` (relative path -> sha256 of its content, timestamps removed), status.json aside. */
 async function artifacts(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const rel of (await fs.readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort()) {
+  for (const rel of (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort()) {
     if (rel === 'status.json') continue;
     let bytes: Buffer | string = await fs.readFile(path.join(dir, rel));
     if (rel.endsWith('.json')) {
       const value = JSON.parse(bytes.toString('utf8')) as { files?: { file: string; sha256?: string }[] };
       // The receipt vouches for card.json by checksum, and card.json holds its creation time.
-      if (rel === 'handoff/receipt.json') value.files = value.files?.map((f) => (f.file === 'card.json' ? { ...f, sha256: '<card.json, compared itself>' } : f));
+      if (rel === 'handoff/receipt.json')
+        value.files = value.files?.map((f) =>
+          f.file === 'card.json' ? { ...f, sha256: '<card.json, compared itself>' } : f,
+        );
       bytes = JSON.stringify(withoutTimestamps(value));
-    }
-    else if (rel.endsWith('.md')) bytes = bytes.toString('utf8').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>');
+    } else if (rel.endsWith('.md')) bytes = bytes.toString('utf8').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>');
     out[rel] = createHash('sha256').update(bytes).digest('hex');
   }
   return out;
@@ -46,7 +56,9 @@ async function artifacts(dir: string): Promise<Record<string, string>> {
 
 /** Names a finished run directory must not contain: temp files, scratch and staging dirs, locks. */
 async function leftovers(dir: string): Promise<string[]> {
-  const all = (await fs.readdir(dir, { recursive: true, withFileTypes: true })).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+  const all = (await fs.readdir(dir, { recursive: true, withFileTypes: true })).map((e) =>
+    path.relative(dir, path.join(e.parentPath, e.name)),
+  );
   return all.filter((rel) => /(^|\/)\.(.*\.tmp|scratch-.*|staging|run\.lock.*)$/.test(rel) || rel.endsWith('.partial'));
 }
 
@@ -73,7 +85,14 @@ describe('crash loop', () => {
     const straightMs = Date.now() - t0;
     expect(straight.code, straight.stderr).toBe(0);
     const expected = await artifacts(runDir);
-    expect(Object.keys(expected)).toEqual(expect.arrayContaining(['pool/manifest.json', 'selection/selection.jsonl', 'handoff/train.jsonl', 'handoff/card.json']));
+    expect(Object.keys(expected)).toEqual(
+      expect.arrayContaining([
+        'pool/manifest.json',
+        'selection/selection.jsonl',
+        'handoff/train.jsonl',
+        'handoff/card.json',
+      ]),
+    );
     expect(await leftovers(runDir)).toEqual([]);
     await fs.rename(runDir, path.join(tmp, 'straight'));
 
@@ -106,6 +125,7 @@ describe('crash loop', () => {
     expect(last.code, last.stderr).toBe(0);
     expect(await artifacts(runDir), `after ${outcomes.join(', ')}`).toEqual(expected);
     expect(await leftovers(runDir)).toEqual([]);
-    if (process.env.KEEP) console.log(`straight ${straightMs} ms; ${completions} completions; attempts: ${outcomes.join(', ')}`);
+    if (process.env.KEEP)
+      console.log(`straight ${straightMs} ms; ${completions} completions; attempts: ${outcomes.join(', ')}`);
   });
 });

@@ -24,16 +24,22 @@ const live = new Set<WorkerProcess>();
  * own process group, connected to `env`'s server. `killAllWorkers` (afterAll) leaves none behind.
  */
 export function startWorker(env: Record<string, string>, args: string[]): WorkerProcess {
-  const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(REPO, 'apps/worker/src/main.ts'), ...args], {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@rds/source', '--import', 'tsx', path.join(REPO, 'apps/worker/src/main.ts'), ...args],
+    {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const w: WorkerProcess = {
     child,
     output: () => out,
@@ -67,7 +73,11 @@ export async function historyOf(client: Client, workflowId: string, runId?: stri
  * The histories of a continue-as-new chain, first run first: follows each run's
  * ContinuedAsNew event to the next (history, unlike visibility, is consistent at once).
  */
-export async function chainHistories(client: Client, workflowId: string, firstRunId: string): Promise<HistoryEvent[][]> {
+export async function chainHistories(
+  client: Client,
+  workflowId: string,
+  firstRunId: string,
+): Promise<HistoryEvent[][]> {
   const out: HistoryEvent[][] = [];
   let runId: string | null | undefined = firstRunId;
   while (runId) {
@@ -82,7 +92,8 @@ export async function chainHistories(client: Client, workflowId: string, firstRu
 export function childRunId(parentEvents: HistoryEvent[], childId: string): string {
   for (const e of parentEvents) {
     const started = e.childWorkflowExecutionStartedEventAttributes;
-    if (started?.workflowExecution?.workflowId === childId && started.workflowExecution.runId) return started.workflowExecution.runId;
+    if (started?.workflowExecution?.workflowId === childId && started.workflowExecution.runId)
+      return started.workflowExecution.runId;
   }
   throw new Error(`no child workflow ${childId} in the parent's history`);
 }
@@ -127,7 +138,11 @@ export function completedActivities(events: HistoryEvent[]): CompletedActivity[]
 
 /** Identities of the workers polling `taskQueue` for activities (the server's view). */
 export async function activityPollers(client: Client, namespace: string, taskQueue: string): Promise<string[]> {
-  const res = await client.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 2 /* TASK_QUEUE_TYPE_ACTIVITY */ });
+  const res = await client.workflowService.describeTaskQueue({
+    namespace,
+    taskQueue: { name: taskQueue },
+    taskQueueType: 2 /* TASK_QUEUE_TYPE_ACTIVITY */,
+  });
   return (res.pollers ?? []).map((p) => p.identity ?? '');
 }
 
@@ -139,7 +154,12 @@ export const HISTORY_FIXTURES = path.join(REPO, 'workflows/test/histories');
  * each embedShards run of its chain) as replay fixtures `<scenario>.<n>.json`. A developer re-records
  * after a deliberate workflow change (with patched() where old histories must keep replaying).
  */
-export async function recordHistories(client: Client, scenario: string, workflowId: string, runId?: string): Promise<void> {
+export async function recordHistories(
+  client: Client,
+  scenario: string,
+  workflowId: string,
+  runId?: string,
+): Promise<void> {
   if (process.env.RDS_RECORD_HISTORIES !== '1') return;
   const handle = client.workflow.getHandle(workflowId, runId);
   const parentRunId = runId ?? (await handle.describe()).runId;

@@ -6,7 +6,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { writeTestModel } from '@rds/encoder';
-import { EmbeddingManifest, PoolManifest, type EmbedShardInput, type EmbedShardOutput, type RunConfigInput } from '@rds/schemas';
+import {
+  EmbeddingManifest,
+  PoolManifest,
+  type EmbedShardInput,
+  type EmbedShardOutput,
+  type RunConfigInput,
+} from '@rds/schemas';
 import { loadConfigFile, RunConflictError, runLocal, TemporalBackend } from '@rds/runner';
 import { activities } from '@rds/runner/activities';
 import { startDevServer, temporalTestsOptOut, type DevServer } from '@rds/runner/dev-server';
@@ -15,7 +21,17 @@ import { runTemporalTrigger, temporalTriggerPlan } from '@rds/handoff';
 import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { writeWorkflowBundle } from '@rds/worker';
 import { EXAMPLES, exists, waitFor } from './helpers.js';
-import { activityPollers, chainHistories, childRunId, completedActivities, historyOf, killAllWorkers, recordHistories, startWorker, type WorkerProcess } from './temporal-helpers.js';
+import {
+  activityPollers,
+  chainHistories,
+  childRunId,
+  completedActivities,
+  historyOf,
+  killAllWorkers,
+  recordHistories,
+  startWorker,
+  type WorkerProcess,
+} from './temporal-helpers.js';
 
 /**
  * Temporal on a real server: `temporal server start-dev` (the CLI that `node scripts/temporal-cli.mjs
@@ -40,7 +56,11 @@ beforeAll(async () => {
   modelDir = path.join(tmp, 'model');
   bundle = path.join(tmp, 'workflow-bundle.js');
   // allSettled: a failed server start must not leave the other two writing while afterAll cleans up.
-  const [started, ...rest] = await Promise.allSettled([startDevServer({ namespaces: [HANDOFF_NAMESPACE] }), writeTestModel(modelDir), writeWorkflowBundle(bundle)]);
+  const [started, ...rest] = await Promise.allSettled([
+    startDevServer({ namespaces: [HANDOFF_NAMESPACE] }),
+    writeTestModel(modelDir),
+    writeWorkflowBundle(bundle),
+  ]);
   for (const r of [started, ...rest]) if (r.status === 'rejected') throw r.reason;
   server = (started as PromiseFulfilledResult<DevServer>).value;
   example = await loadConfigFile(path.join(EXAMPLES, 'rds.config.json'));
@@ -55,7 +75,12 @@ afterAll(async () => {
 
 /** The example config on its own run directory: 6 shards of 50 rows, 5 checkpoints per shard. */
 function configFor(runDir: string): RunConfigInput {
-  return { ...example, runDir, pool: { ...example.pool, shardSize: 50 }, model: { ...example.model, dir: modelDir, checkpointRows: 10 } };
+  return {
+    ...example,
+    runDir,
+    pool: { ...example.pool, shardSize: 50 },
+    model: { ...example.model, dir: modelDir, checkpointRows: 10 },
+  };
 }
 
 let queueSeq = 0;
@@ -64,11 +89,26 @@ function uniqueQueues() {
   return { cpu: `e2e-cpu-${id}`, gpu: `e2e-gpu-${id}` };
 }
 
-function worker(queues: { cpu: string; gpu: string }, extra: string[] = [], env: Record<string, string> = {}): WorkerProcess {
-  return startWorker({ ...server.childEnv, ...env }, ['--bundle', bundle, '--cpu-queue', queues.cpu, '--gpu-queue', queues.gpu, '--grace-seconds', '0', ...extra]);
+function worker(
+  queues: { cpu: string; gpu: string },
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): WorkerProcess {
+  return startWorker({ ...server.childEnv, ...env }, [
+    '--bundle',
+    bundle,
+    '--cpu-queue',
+    queues.cpu,
+    '--gpu-queue',
+    queues.gpu,
+    '--grace-seconds',
+    '0',
+    ...extra,
+  ]);
 }
 
-const checkpointOf = (runDir: string, shard: number) => `${runLayout(runDir).embeddings.poolMatrix(shard)}.checkpoint.json`;
+const checkpointOf = (runDir: string, shard: number) =>
+  `${runLayout(runDir).embeddings.poolMatrix(shard)}.checkpoint.json`;
 
 /**
  * Freeze `w` (SIGSTOP of its process group) at a moment it is in the middle of embedding a shard > 0:
@@ -78,14 +118,21 @@ const checkpointOf = (runDir: string, shard: number) => `${runLayout(runDir).emb
  */
 async function freezeMidShard(w: WorkerProcess, runDir: string, shards: number): Promise<number> {
   const midShard = async () => {
-    for (let s = 1; s < shards - 1; s++) if ((await exists(checkpointOf(runDir, s))) && !(await exists(runLayout(runDir).embeddings.poolManifest(s)))) return s;
+    for (let s = 1; s < shards - 1; s++)
+      if ((await exists(checkpointOf(runDir, s))) && !(await exists(runLayout(runDir).embeddings.poolManifest(s))))
+        return s;
     return null;
   };
   for (;;) {
-    await waitFor('a pool shard half embedded', async () => {
-      if (w.child.exitCode !== null) throw new Error(`the worker exited:\n${w.output()}`);
-      return midShard();
-    }, 300_000, 2);
+    await waitFor(
+      'a pool shard half embedded',
+      async () => {
+        if (w.child.exitCode !== null) throw new Error(`the worker exited:\n${w.output()}`);
+        return midShard();
+      },
+      300_000,
+      2,
+    );
     w.signal('SIGSTOP');
     const shard = await midShard();
     if (shard !== null) return shard;
@@ -96,7 +143,9 @@ async function freezeMidShard(w: WorkerProcess, runDir: string, shards: number):
 /** Same embeddings as the local run, shard by shard (matrix checksums), and the same selection, byte for byte. */
 async function expectSameAsLocal(runDir: string, shards: number): Promise<void> {
   for (let s = 0; s < shards; s++) {
-    const [a, b] = await Promise.all([localDir, runDir].map((d) => readJsonFile(runLayout(d).embeddings.poolManifest(s), EmbeddingManifest)));
+    const [a, b] = await Promise.all(
+      [localDir, runDir].map((d) => readJsonFile(runLayout(d).embeddings.poolManifest(s), EmbeddingManifest)),
+    );
     expect(b!.matrix.sha256, `shard ${s}`).toBe(a!.matrix.sha256);
   }
   const [want, got] = await Promise.all([localDir, runDir].map((d) => fs.readFile(runLayout(d).selection.rows)));
@@ -111,7 +160,13 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
 
     const runDir = path.join(tmp, 'killed');
     const queues = uniqueQueues();
-    const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 1, shardsPerRun: 2, heartbeatTimeout: '5s' });
+    const backend = new TemporalBackend({
+      client: server.client,
+      queues,
+      embedParallelism: 1,
+      shardsPerRun: 2,
+      heartbeatTimeout: '5s',
+    });
     const first = worker(queues);
     const { runId } = await backend.start(configFor(runDir));
 
@@ -127,7 +182,11 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
 
     // Every embedPoolShard completion over the embedShards continue-as-new chain, from the server's history.
     const parent = await historyOf(server.client, runId);
-    const chain = await chainHistories(server.client, embedWorkflowId(runId), childRunId(parent, embedWorkflowId(runId)));
+    const chain = await chainHistories(
+      server.client,
+      embedWorkflowId(runId),
+      childRunId(parent, embedWorkflowId(runId)),
+    );
     expect(chain.length).toBe(3); // 6 shards, 2 per run
     const embedded = chain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard');
     const shardsDone = embedded.map((a) => (a.input as EmbedShardInput).shard).sort((a, b) => a - b);
@@ -144,7 +203,13 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
   it('cancel mid-shard closes the run only after the shard activity stopped, keeps finished shards, and a second start resumes them (409 while open)', async () => {
     const runDir = path.join(tmp, 'cancelled');
     const queues = uniqueQueues();
-    const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 1, shardsPerRun: 2, heartbeatTimeout: '5s' });
+    const backend = new TemporalBackend({
+      client: server.client,
+      queues,
+      embedParallelism: 1,
+      shardsPerRun: 2,
+      heartbeatTimeout: '5s',
+    });
     const w = worker(queues);
     const { runId } = await backend.start(configFor(runDir));
     const childId = embedWorkflowId(runId);
@@ -163,13 +228,18 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     expect(last.at(-1)?.workflowExecutionCanceledEventAttributes).toBeTruthy();
     const outcome = new Set(
       last.flatMap((e) => {
-        const a = e.activityTaskCompletedEventAttributes ?? e.activityTaskCanceledEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+        const a =
+          e.activityTaskCompletedEventAttributes ??
+          e.activityTaskCanceledEventAttributes ??
+          e.activityTaskFailedEventAttributes ??
+          e.activityTaskTimedOutEventAttributes;
         return a ? [String(a.scheduledEventId)] : [];
       }),
     );
     const scheduled = last.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => String(e.eventId));
     expect(scheduled.length).toBeGreaterThan(0);
-    for (const id of scheduled) expect(outcome.has(id), `activity scheduled at event ${id} has no outcome before the close`).toBe(true);
+    for (const id of scheduled)
+      expect(outcome.has(id), `activity scheduled at event ${id} has no outcome before the close`).toBe(true);
 
     // What was finished when the run closed: the shards before the frozen one, and that one if it
     // completed before it saw the cancellation (a shard is short); nothing after it.
@@ -187,17 +257,28 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     await expect(backend.start(configFor(runDir))).rejects.toBeInstanceOf(RunConflictError);
     w.signal('SIGCONT');
     await server.client.workflow.getHandle(runId).result();
-    for (const [s, createdAt] of before) expect((await readJsonFile(runLayout(runDir).embeddings.poolManifest(s), EmbeddingManifest)).createdAt, `shard ${s} recomputed`).toBe(createdAt);
+    for (const [s, createdAt] of before)
+      expect(
+        (await readJsonFile(runLayout(runDir).embeddings.poolManifest(s), EmbeddingManifest)).createdAt,
+        `shard ${s} recomputed`,
+      ).toBe(createdAt);
     const resumed = await historyOf(server.client, runId);
     const resumedChain = await chainHistories(server.client, childId, childRunId(resumed, childId));
-    const skipped = resumedChain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard' && (a.result as EmbedShardOutput).skipped);
+    const skipped = resumedChain
+      .flatMap(completedActivities)
+      .filter((a) => a.type === 'embedPoolShard' && (a.result as EmbedShardOutput).skipped);
     expect(skipped.map((a) => (a.input as EmbedShardInput).shard).sort()).toEqual([...before.keys()]);
     await expectSameAsLocal(runDir, 6);
     // The run id has two executions now (cancelled, completed): the list shows the run once, as its latest.
-    const listed = await waitFor('the completed execution in the list', async () => {
-      const runs = (await backend.list()).filter((r) => r.runId === runId);
-      return runs.some((r) => r.state === 'completed') ? runs : null;
-    }, 60_000, 50);
+    const listed = await waitFor(
+      'the completed execution in the list',
+      async () => {
+        const runs = (await backend.list()).filter((r) => r.runId === runId);
+        return runs.some((r) => r.state === 'completed') ? runs : null;
+      },
+      60_000,
+      50,
+    );
     expect(listed.map((r) => r.state)).toEqual(['completed']);
   });
 
@@ -217,7 +298,13 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     try {
       const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
       const runDir = path.join(tmp, 'handoff-cancel');
-      const config = { ...configFor(runDir), handoff: { ...example.handoff, trigger: { kind: 'webhook', url, secretEnv: 'RDS_WEBHOOK_E2E', maxAttempts: 3 } } } as RunConfigInput;
+      const config = {
+        ...configFor(runDir),
+        handoff: {
+          ...example.handoff,
+          trigger: { kind: 'webhook', url, secretEnv: 'RDS_WEBHOOK_E2E', maxAttempts: 3 },
+        },
+      } as RunConfigInput;
       const queues = uniqueQueues();
       const backend = new TemporalBackend({ client: server.client, queues, heartbeatTimeout: '5s' });
       worker(queues, [], { RDS_WEBHOOK_E2E: 'e2e-secret' });
@@ -227,10 +314,16 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
       await expect(server.client.workflow.getHandle(runId).result()).rejects.toThrow(/cancel/i);
 
       const events = await historyOf(server.client, runId);
-      const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'handoffSelection')!;
-      const canceled = events.find((e) => String(e.activityTaskCanceledEventAttributes?.scheduledEventId) === String(scheduled.eventId));
+      const scheduled = events.find(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'handoffSelection',
+      )!;
+      const canceled = events.find(
+        (e) => String(e.activityTaskCanceledEventAttributes?.scheduledEventId) === String(scheduled.eventId),
+      );
       expect(canceled, 'the handoff activity did not report cancellation before the run closed').toBeTruthy();
-      const started = events.find((e) => String(e.eventId) === String(canceled!.activityTaskCanceledEventAttributes!.startedEventId))!.activityTaskStartedEventAttributes!;
+      const started = events.find(
+        (e) => String(e.eventId) === String(canceled!.activityTaskCanceledEventAttributes!.startedEventId),
+      )!.activityTaskStartedEventAttributes!;
       expect(started.attempt).toBe(2); // the 503 failed attempt 1; the server scheduled attempt 2 after the Retry-After
       expect(started.lastFailure?.message).toMatch(/HTTP 503.*retrying in 1 s/);
       expect(requests).toBe(2);
@@ -241,14 +334,29 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
   });
 
   it('the temporal handoff trigger connects as the worker does: its workflow starts in TEMPORAL_NAMESPACE', async () => {
-    const payload = { runId: 'run-e2e', name: 'selection', baseline: null, idempotencyKey: `rds-${process.pid}`, location: '/x', dataset: { location: '/x/train.jsonl', format: 'tulu' as const, rows: 3, bytes: 10, sha256: 'f'.repeat(64) }, files: [], counts: { perTask: {}, perSource: {} } };
-    const plan = temporalTriggerPlan({ kind: 'temporal', workflowType: 'finetune', taskQueue: 'e2e-training', namespace: 'default' }, payload, {
-      TEMPORAL_ADDRESS: server.address,
-      TEMPORAL_NAMESPACE: HANDOFF_NAMESPACE,
-    });
+    const payload = {
+      runId: 'run-e2e',
+      name: 'selection',
+      baseline: null,
+      idempotencyKey: `rds-${process.pid}`,
+      location: '/x',
+      dataset: { location: '/x/train.jsonl', format: 'tulu' as const, rows: 3, bytes: 10, sha256: 'f'.repeat(64) },
+      files: [],
+      counts: { perTask: {}, perSource: {} },
+    };
+    const plan = temporalTriggerPlan(
+      { kind: 'temporal', workflowType: 'finetune', taskQueue: 'e2e-training', namespace: 'default' },
+      payload,
+      {
+        TEMPORAL_ADDRESS: server.address,
+        TEMPORAL_NAMESPACE: HANDOFF_NAMESPACE,
+      },
+    );
     expect(await runTemporalTrigger(plan)).toMatchObject({ status: 'started' });
     const workflowId = plan.action === 'start' ? plan.options.workflowId : '';
-    const there = await new Client({ connection: server.client.connection, namespace: HANDOFF_NAMESPACE }).workflow.getHandle(workflowId).describe();
+    const there = await new Client({ connection: server.client.connection, namespace: HANDOFF_NAMESPACE }).workflow
+      .getHandle(workflowId)
+      .describe();
     expect(there.type).toBe('finetune');
     await expect(server.client.workflow.getHandle(workflowId).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
@@ -260,16 +368,25 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     const gpus = [worker(queues, ['--queues', 'gpu']), worker(queues, ['--queues', 'gpu'])];
     // Both must be polling before the run starts: each holds one shard at a time, so with two in flight
     // the server has to hand the second one to the other worker.
-    await waitFor('two gpu workers polling', async () => {
-      for (const g of gpus) if (g.child.exitCode !== null) throw new Error(`a gpu worker exited:\n${g.output()}`);
-      return (await activityPollers(server.client, server.namespace, queues.gpu)).length >= 2;
-    }, 120_000, 50);
+    await waitFor(
+      'two gpu workers polling',
+      async () => {
+        for (const g of gpus) if (g.child.exitCode !== null) throw new Error(`a gpu worker exited:\n${g.output()}`);
+        return (await activityPollers(server.client, server.namespace, queues.gpu)).length >= 2;
+      },
+      120_000,
+      50,
+    );
     const backend = new TemporalBackend({ client: server.client, queues, embedParallelism: 2, shardsPerRun: 200 });
     const { runId } = await backend.start(configFor(runDir));
     await server.client.workflow.getHandle(runId).result();
 
     const parent = await historyOf(server.client, runId);
-    const chain = await chainHistories(server.client, embedWorkflowId(runId), childRunId(parent, embedWorkflowId(runId)));
+    const chain = await chainHistories(
+      server.client,
+      embedWorkflowId(runId),
+      childRunId(parent, embedWorkflowId(runId)),
+    );
     const embedded = chain.flatMap(completedActivities).filter((a) => a.type === 'embedPoolShard');
     expect(embedded.map((a) => (a.input as EmbedShardInput).shard).sort()).toEqual([0, 1, 2, 3, 4, 5]);
     const byWorker = new Map<string, number>();
@@ -291,14 +408,23 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
 
     // Progress while a shard is half done: the run's query and the child's, through the backend.
     const live = await backend.get(runId);
-    expect(live).toMatchObject({ state: 'running', stage: 'embed-pool', progress: { stage: 'embed-pool', unit: 'rows', total: 300, shards: { done: shard, total: 6 } } });
+    expect(live).toMatchObject({
+      state: 'running',
+      stage: 'embed-pool',
+      progress: { stage: 'embed-pool', unit: 'rows', total: 300, shards: { done: shard, total: 6 } },
+    });
     await backend.pause(runId);
     w.signal('SIGCONT');
     // Paused: the child says so, and once the running shard is done nothing is in flight.
-    const held = await waitFor('the running shard to finish under pause', async () => {
-      const p = await server.client.workflow.getHandle(childId).query<EmbedShardsProgress>('progress');
-      return p.paused && p.inFlight.length === 0 ? p : null;
-    }, 120_000, 20);
+    const held = await waitFor(
+      'the running shard to finish under pause',
+      async () => {
+        const p = await server.client.workflow.getHandle(childId).query<EmbedShardsProgress>('progress');
+        return p.paused && p.inFlight.length === 0 ? p : null;
+      },
+      120_000,
+      20,
+    );
     expect(held.shardsDone).toBe(shard + 1);
     expect(await backend.get(runId)).toMatchObject({ state: 'paused', stage: 'embed-pool' });
     await backend.resume(runId);
@@ -306,8 +432,14 @@ describe.skipIf(optOut !== null)(`Temporal on a real dev server${optOut ? ` (ski
     expect((await backend.get(runId))?.state).toBe('completed');
 
     // Between the pause and the resume the child scheduled no shard.
-    const child = (await chainHistories(server.client, childId, childRunId(await historyOf(server.client, runId), childId)))[0]!;
-    const signals = child.flatMap((e, i) => (e.workflowExecutionSignaledEventAttributes ? [[i, e.workflowExecutionSignaledEventAttributes.signalName] as const] : []));
+    const child = (
+      await chainHistories(server.client, childId, childRunId(await historyOf(server.client, runId), childId))
+    )[0]!;
+    const signals = child.flatMap((e, i) =>
+      e.workflowExecutionSignaledEventAttributes
+        ? [[i, e.workflowExecutionSignaledEventAttributes.signalName] as const]
+        : [],
+    );
     expect(signals.map(([, name]) => name)).toEqual(['pause', 'resume']);
     const between = child.slice(signals[0]![0], signals[1]![0]).filter((e) => e.activityTaskScheduledEventAttributes);
     expect(between).toEqual([]);

@@ -13,13 +13,17 @@ export const embedProgressQuery = wf.defineQuery<EmbedShardsProgress>(QUERIES.pr
  * continued run never embeds a shard twice.
  */
 export async function embedShards(input: EmbedShardsInput): Promise<EmbedShardsInput['totals']> {
-  const { embedPoolShard } = wf.proxyActivities<RunActivities>(activityOptionsFor('embed-pool', { cpu: '', gpu: input.gpuQueue }, input.heartbeatTimeout));
+  const { embedPoolShard } = wf.proxyActivities<RunActivities>(
+    activityOptionsFor('embed-pool', { cpu: '', gpu: input.gpuQueue }, input.heartbeatTimeout),
+  );
   let paused = input.paused;
   let totals = input.totals;
   const inFlight: number[] = [];
   wf.setHandler(pauseSignal, () => void (paused = true));
   wf.setHandler(resumeSignal, () => void (paused = false));
-  wf.setHandler(embedProgressQuery, () => embedProgress(totals, input.shards, [...inFlight], paused, input.parallelism));
+  wf.setHandler(embedProgressQuery, () =>
+    embedProgress(totals, input.shards, [...inFlight], paused, input.parallelism),
+  );
 
   const { shards, next } = shardBatch(input.from, input.shards, input.shardsPerRun);
   const queue = [...shards];

@@ -19,7 +19,11 @@ export interface PipelineHost {
 }
 
 /** Validate -> ingest -> embed queries -> embed pool -> score -> select -> handoff. */
-export async function runPipeline(host: PipelineHost, rawConfig: RunConfigInput, runId: string): Promise<SelectionRunResult> {
+export async function runPipeline(
+  host: PipelineHost,
+  rawConfig: RunConfigInput,
+  runId: string,
+): Promise<SelectionRunResult> {
   const { activities: act, tracker } = host;
   const stage = async <T>(name: RunStage, fn: () => Promise<T>): Promise<T> => {
     await host.waitWhilePaused();
@@ -38,7 +42,9 @@ export async function runPipeline(host: PipelineHost, rawConfig: RunConfigInput,
   // names, but only the query sets steer the selection. `?? []`: a config recorded before they existed.
   const checkSets = (config.decontaminate ?? []).map((d) => ({ task: d.name, path: d.path, format: d.format }));
   const checkTasks = checkSets.map((c) => c.task);
-  const ingest = await stage('ingest', () => act.ingestPool({ runDir, pool: config.pool, queries: [...config.queries, ...checkSets] }));
+  const ingest = await stage('ingest', () =>
+    act.ingestPool({ runDir, pool: config.pool, queries: [...config.queries, ...checkSets] }),
+  );
   const tasks = ingest.tasks.length > 0 ? ingest.tasks : [...config.queries.map((q) => q.task), ...checkTasks];
   const queryTasks = tasks.filter((t) => !checkTasks.includes(t));
   const queryRows = Object.values(ingest.queries ?? {}).reduce((n, q) => n + q.rows, 0);
@@ -53,14 +59,24 @@ export async function runPipeline(host: PipelineHost, rawConfig: RunConfigInput,
   await stage('embed-queries', () => act.embedQueries({ runDir, tasks, model: config.model }));
   tracker.stageDone('embed-queries');
 
-  const totals = await stage('embed-pool', () => host.embedPool({ runDir, model: config.model, shards: ingest.shards, poolRows: ingest.rows }));
+  const totals = await stage('embed-pool', () =>
+    host.embedPool({ runDir, model: config.model, shards: ingest.shards, poolRows: ingest.rows }),
+  );
   tracker.stageDone('embed-pool', { shardsEmbedded: totals.shardsDone, rowsEmbedded: totals.rows });
 
-  await stage('score', () => act.scorePool({ runDir, tasks, scoring: config.scoring, index: config.index, aggregates }));
+  await stage('score', () =>
+    act.scorePool({ runDir, tasks, scoring: config.scoring, index: config.index, aggregates }),
+  );
   tracker.stageDone('score');
 
   const selected = await stage('select', () =>
-    act.selectPool({ runDir, tasks: queryTasks, checkTasks, selection: config.selection, contamination: config.contamination }),
+    act.selectPool({
+      runDir,
+      tasks: queryTasks,
+      checkTasks,
+      selection: config.selection,
+      contamination: config.contamination,
+    }),
   );
   tracker.stageDone('select', { selected: selected.selected });
 

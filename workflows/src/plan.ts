@@ -13,7 +13,15 @@ export const SIGNALS = { pause: 'pause', resume: 'resume' } as const;
 export const QUERIES = { progress: 'progress' } as const;
 
 /** Execution order; mirrors RUN_STAGES in @rds/schemas (kept as a type-checked literal so the workflow bundle needs no runtime import). */
-export const STAGES: readonly RunStage[] = ['validate', 'ingest', 'embed-queries', 'embed-pool', 'score', 'select', 'handoff'];
+export const STAGES: readonly RunStage[] = [
+  'validate',
+  'ingest',
+  'embed-queries',
+  'embed-pool',
+  'score',
+  'select',
+  'handoff',
+];
 
 /** The embedShards child's id is derived from the run's, so clients can query its progress without asking the parent. */
 export function embedWorkflowId(parentWorkflowId: string): string {
@@ -54,8 +62,12 @@ export const NON_RETRYABLE_ERROR_TYPES = ['ValidationError', 'NonRetryableError'
  */
 export function activityOptionsFor(stage: RunStage, queues: TaskQueues, heartbeatTimeout?: string): ActivityOptions {
   const base = defaultActivityOptions(stage, queues);
-  const options: ActivityOptions = base.heartbeatTimeout ? { ...base, cancellationType: 'WAIT_CANCELLATION_COMPLETED' } : base;
-  return heartbeatTimeout && options.heartbeatTimeout ? { ...options, heartbeatTimeout: heartbeatTimeout as ActivityOptions['heartbeatTimeout'] } : options;
+  const options: ActivityOptions = base.heartbeatTimeout
+    ? { ...base, cancellationType: 'WAIT_CANCELLATION_COMPLETED' }
+    : base;
+  return heartbeatTimeout && options.heartbeatTimeout
+    ? { ...options, heartbeatTimeout: heartbeatTimeout as ActivityOptions['heartbeatTimeout'] }
+    : options;
 }
 
 function defaultActivityOptions(stage: RunStage, queues: TaskQueues): ActivityOptions {
@@ -85,7 +97,11 @@ function defaultActivityOptions(stage: RunStage, queues: TaskQueues): ActivityOp
 }
 
 /** The shards one embedShards run handles, and where the next run (after continue-as-new) starts; null when done. */
-export function shardBatch(from: number, total: number, shardsPerRun: number): { shards: number[]; next: number | null } {
+export function shardBatch(
+  from: number,
+  total: number,
+  shardsPerRun: number,
+): { shards: number[]; next: number | null } {
   const end = Math.min(total, from + Math.max(1, shardsPerRun));
   const shards: number[] = [];
   for (let s = Math.max(0, from); s < end; s++) shards.push(s);
@@ -111,7 +127,8 @@ export function embedProgress(
     paused,
     rows: totals.rows,
     ratePerSec,
-    etaSec: secsPerShard === null ? null : Math.round((left * secsPerShard) / Math.max(1, Math.min(parallelism, left || 1))),
+    etaSec:
+      secsPerShard === null ? null : Math.round((left * secsPerShard) / Math.max(1, Math.min(parallelism, left || 1))),
   };
 }
 
@@ -120,7 +137,10 @@ export function embedRate(totals: EmbedTotals): number {
   return totals.seconds > 0 ? round1(totals.rowsComputed / totals.seconds) : 0;
 }
 
-export function addShard(totals: EmbedTotals, out: { skipped: boolean; rows: number; tokens: number; seconds: number }): EmbedTotals {
+export function addShard(
+  totals: EmbedTotals,
+  out: { skipped: boolean; rows: number; tokens: number; seconds: number },
+): EmbedTotals {
   return {
     shardsDone: totals.shardsDone + 1,
     shardsSkipped: totals.shardsSkipped + (out.skipped ? 1 : 0),
@@ -131,7 +151,14 @@ export function addShard(totals: EmbedTotals, out: { skipped: boolean; rows: num
   };
 }
 
-export const EMPTY_TOTALS: EmbedTotals = { shardsDone: 0, shardsSkipped: 0, rows: 0, rowsComputed: 0, tokens: 0, seconds: 0 };
+export const EMPTY_TOTALS: EmbedTotals = {
+  shardsDone: 0,
+  shardsSkipped: 0,
+  rows: 0,
+  rowsComputed: 0,
+  tokens: 0,
+  seconds: 0,
+};
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10;
@@ -142,7 +169,8 @@ export function runError(err: unknown): RunError {
   if (err && typeof err === 'object') {
     const e = err as { name?: unknown; type?: unknown; message?: unknown; issues?: unknown; cause?: unknown };
     // Temporal wraps activity errors: ActivityFailure -> ApplicationFailure(type = original name).
-    if (e.cause && typeof e.cause === 'object' && (e.name === 'ActivityFailure' || e.name === 'ChildWorkflowFailure')) return runError(e.cause);
+    if (e.cause && typeof e.cause === 'object' && (e.name === 'ActivityFailure' || e.name === 'ChildWorkflowFailure'))
+      return runError(e.cause);
     const type = typeof e.type === 'string' && e.type ? e.type : typeof e.name === 'string' ? e.name : 'Error';
     const issues = Array.isArray(e.issues) ? (e.issues as { path: string; message: string }[]) : undefined;
     return { type, message: typeof e.message === 'string' ? e.message : String(err), ...(issues ? { issues } : {}) };
@@ -158,7 +186,13 @@ export class StatusTracker {
   private current: RunStatus;
 
   constructor(
-    init: { runId: string; runDir: string; backend: RunStatus['backend']; startedAt: string; previous?: RunStatus | null },
+    init: {
+      runId: string;
+      runDir: string;
+      backend: RunStatus['backend'];
+      startedAt: string;
+      previous?: RunStatus | null;
+    },
     private readonly now: () => string,
     private readonly onChange: (status: RunStatus) => void = () => {},
   ) {
@@ -200,7 +234,9 @@ export class StatusTracker {
   }
 
   stageDone(stage: RunStage, counts: RunCounts = {}): void {
-    const completed = this.current.completedStages.includes(stage) ? this.current.completedStages : [...this.current.completedStages, stage];
+    const completed = this.current.completedStages.includes(stage)
+      ? this.current.completedStages
+      : [...this.current.completedStages, stage];
     this.update({ completedStages: completed, counts: { ...this.current.counts, ...counts }, progress: null });
   }
 
@@ -214,7 +250,14 @@ export class StatusTracker {
 
   finish(state: Extract<RunState, 'completed' | 'failed' | 'cancelled'>, error: RunError | null = null): void {
     const t = this.now();
-    this.current = { ...this.current, state, error, progress: state === 'completed' ? null : this.current.progress, updatedAt: t, finishedAt: t };
+    this.current = {
+      ...this.current,
+      state,
+      error,
+      progress: state === 'completed' ? null : this.current.progress,
+      updatedAt: t,
+      finishedAt: t,
+    };
     this.onChange(this.current);
   }
 }
@@ -242,7 +285,11 @@ export interface EmbedContext {
  * Run progress from the heartbeats of the running activities: the stage's own numbers, or for pool
  * embedding the finished shards' rows plus the in-flight shards' rows, with their summed rate.
  */
-export function progressFromHeartbeats(stage: RunStage, beats: HeartbeatProgress[], embed?: EmbedContext): RunProgress | null {
+export function progressFromHeartbeats(
+  stage: RunStage,
+  beats: HeartbeatProgress[],
+  embed?: EmbedContext,
+): RunProgress | null {
   if (stage === 'embed-pool' && embed) {
     const rowBeats = beats.filter((b) => b.unit === 'rows');
     const done = embed.rowsDone + rowBeats.reduce((n, b) => n + b.done, 0);

@@ -1,9 +1,24 @@
 import * as wf from '@temporalio/workflow';
 import type { RunConfigInput, RunStatus } from '@rds/schemas';
-import type { EmbedShardsInput, EmbedTotals, RunActivities, SelectionRunOptions, SelectionRunResult } from './contract.js';
+import type {
+  EmbedShardsInput,
+  EmbedTotals,
+  RunActivities,
+  SelectionRunOptions,
+  SelectionRunResult,
+} from './contract.js';
 import { embedShards, pauseSignal, resumeSignal } from './embed-shards.js';
 import { runPipeline } from './pipeline.js';
-import { activityOptionsFor, embedWorkflowId, EMPTY_TOTALS, QUERIES, resolveRunOptions, runError, StatusTracker, WORKFLOW_TYPES } from './plan.js';
+import {
+  activityOptionsFor,
+  embedWorkflowId,
+  EMPTY_TOTALS,
+  QUERIES,
+  resolveRunOptions,
+  runError,
+  StatusTracker,
+  WORKFLOW_TYPES,
+} from './plan.js';
 
 export const progressQuery = wf.defineQuery<RunStatus>(QUERIES.progress);
 
@@ -18,7 +33,10 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
   const opts = resolveRunOptions(options, info.workflowId);
   const childId = embedWorkflowId(info.workflowId);
   const now = () => new Date().toISOString(); // workflow time: deterministic on replay
-  const tracker = new StatusTracker({ runId: opts.runId, runDir: config.runDir ?? '', backend: 'temporal', startedAt: now() }, now);
+  const tracker = new StatusTracker(
+    { runId: opts.runId, runDir: config.runDir ?? '', backend: 'temporal', startedAt: now() },
+    now,
+  );
   let paused = false;
   wf.setHandler(pauseSignal, () => {
     paused = true;
@@ -61,7 +79,11 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
             paused,
             totals: EMPTY_TOTALS,
           };
-          const child = await wf.startChild(embedShards, { workflowId: childId, taskQueue: info.taskQueue, args: [input] });
+          const child = await wf.startChild(embedShards, {
+            workflowId: childId,
+            taskQueue: info.taskQueue,
+            args: [input],
+          });
           return await withPauseForwarded(child, input.paused, () => paused);
         },
       },

@@ -40,7 +40,12 @@ export class HistoryBuilder {
     this.time += 1000;
     const key = type.charAt(0).toLowerCase() + type.slice(1) + 'EventAttributes';
     const constant = 'EVENT_TYPE_' + type.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase();
-    this.events.push({ eventId: String(eventId), eventTime: new Date(this.time).toISOString(), eventType: constant, [key]: attrs });
+    this.events.push({
+      eventId: String(eventId),
+      eventTime: new Date(this.time).toISOString(),
+      eventType: constant,
+      [key]: attrs,
+    });
     return eventId;
   }
 
@@ -63,8 +68,16 @@ export class HistoryBuilder {
 
   /** Scheduled + Started + Completed; the commands of that task follow as events. */
   workflowTask(): this {
-    const scheduled = this.add('WorkflowTaskScheduled', { taskQueue: { name: this.taskQueue }, startToCloseTimeout: '10s', attempt: 1 });
-    const started = this.add('WorkflowTaskStarted', { scheduledEventId: String(scheduled), identity: 'history-builder', requestId: `r${scheduled}` });
+    const scheduled = this.add('WorkflowTaskScheduled', {
+      taskQueue: { name: this.taskQueue },
+      startToCloseTimeout: '10s',
+      attempt: 1,
+    });
+    const started = this.add('WorkflowTaskStarted', {
+      scheduledEventId: String(scheduled),
+      identity: 'history-builder',
+      requestId: `r${scheduled}`,
+    });
     this.lastCompletedWft = this.add('WorkflowTaskCompleted', {
       scheduledEventId: String(scheduled),
       startedEventId: String(started),
@@ -97,7 +110,13 @@ export class HistoryBuilder {
       requestId: `a${scheduledEventId}`,
       attempt,
       ...(attempt > 1
-        ? { lastFailure: { message: 'worker lost', source: 'TypeScriptSDK', applicationFailureInfo: { type: 'Error', nonRetryable: false } } }
+        ? {
+            lastFailure: {
+              message: 'worker lost',
+              source: 'TypeScriptSDK',
+              applicationFailureInfo: { type: 'Error', nonRetryable: false },
+            },
+          }
         : {}),
     });
   }
@@ -113,7 +132,12 @@ export class HistoryBuilder {
   }
 
   /** Schedule, start and complete one activity (then the next workflow task). */
-  activity(activityType: string, input: unknown, result: unknown, opts: { taskQueue?: string; attempt?: number } = {}): this {
+  activity(
+    activityType: string,
+    input: unknown,
+    result: unknown,
+    opts: { taskQueue?: string; attempt?: number } = {},
+  ): this {
     const s = this.scheduleActivity(activityType, input, opts.taskQueue);
     const st = this.startActivity(s, opts.attempt);
     return this.completeActivity(s, st, result).workflowTask();
@@ -153,7 +177,12 @@ export class HistoryBuilder {
   }
 
   /** StartChildWorkflowExecutionInitiated only: the server has not started the child yet. */
-  initiateChild(workflowType: string, workflowId: string, input: unknown, taskQueue = this.taskQueue): Omit<ChildRef, 'started'> {
+  initiateChild(
+    workflowType: string,
+    workflowId: string,
+    input: unknown,
+    taskQueue = this.taskQueue,
+  ): Omit<ChildRef, 'started'> {
     const initiated = this.add('StartChildWorkflowExecutionInitiated', {
       namespace: 'default',
       workflowId,
@@ -196,7 +225,13 @@ export class HistoryBuilder {
   }
 
   /** A child workflow started, run and completed (with the workflow tasks the parent sees). */
-  childWorkflow(workflowType: string, workflowId: string, input: unknown, result: unknown, taskQueue = this.taskQueue): this {
+  childWorkflow(
+    workflowType: string,
+    workflowId: string,
+    input: unknown,
+    result: unknown,
+    taskQueue = this.taskQueue,
+  ): this {
     return this.completeChild(this.startChild(workflowType, workflowId, input, taskQueue), result);
   }
 
@@ -209,17 +244,27 @@ export class HistoryBuilder {
       signalName,
       input: payloads([]),
     });
-    this.add('ExternalWorkflowExecutionSignaled', { initiatedEventId: String(initiated), namespace: 'default', workflowExecution: { workflowId } });
+    this.add('ExternalWorkflowExecutionSignaled', {
+      initiatedEventId: String(initiated),
+      namespace: 'default',
+      workflowExecution: { workflowId },
+    });
     return this.workflowTask();
   }
 
   completed(result: unknown): this {
-    this.add('WorkflowExecutionCompleted', { result: payloads([result]), workflowTaskCompletedEventId: String(this.lastCompletedWft) });
+    this.add('WorkflowExecutionCompleted', {
+      result: payloads([result]),
+      workflowTaskCompletedEventId: String(this.lastCompletedWft),
+    });
     return this;
   }
 
   canceled(): this {
-    this.add('WorkflowExecutionCanceled', { workflowTaskCompletedEventId: String(this.lastCompletedWft), details: payloads([]) });
+    this.add('WorkflowExecutionCanceled', {
+      workflowTaskCompletedEventId: String(this.lastCompletedWft),
+      details: payloads([]),
+    });
     return this;
   }
 

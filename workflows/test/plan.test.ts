@@ -46,7 +46,15 @@ describe('embedding progress', () => {
     expect(t).toEqual({ shardsDone: 3, shardsSkipped: 1, rows: 500, rowsComputed: 400, tokens: 10_000, seconds: 20 });
     const p = embedProgress(t, 7, [3, 4], false, 2);
     // 400 computed rows / 20 s (the skipped shard's rows took no time); 4 shards left at 10 s each over 2 lanes = 20 s.
-    expect(p).toEqual({ shardsDone: 3, shardsTotal: 7, inFlight: [3, 4], paused: false, rows: 500, ratePerSec: 20, etaSec: 20 });
+    expect(p).toEqual({
+      shardsDone: 3,
+      shardsTotal: 7,
+      inFlight: [3, 4],
+      paused: false,
+      rows: 500,
+      ratePerSec: 20,
+      etaSec: 20,
+    });
     expect(embedProgress(EMPTY_TOTALS, 4, [], true, 2).etaSec).toBeNull();
   });
 
@@ -54,11 +62,19 @@ describe('embedding progress', () => {
     const beat = (done: number, ratePerSec: number) => ({ done, total: 200, unit: 'rows', ratePerSec, etaSec: 1 });
     const embed = { rowsDone: 500, shardsDone: 3, shardsTotal: 7, poolRows: 1400, ratePerSec: 25 };
     expect(progressFromHeartbeats('embed-pool', [beat(100, 30), beat(50, 20)], embed)).toEqual({
-      stage: 'embed-pool', done: 650, total: 1400, unit: 'rows', ratePerSec: 50, etaSec: 15, shards: { done: 3, total: 7 },
+      stage: 'embed-pool',
+      done: 650,
+      total: 1400,
+      unit: 'rows',
+      ratePerSec: 50,
+      etaSec: 15,
+      shards: { done: 3, total: 7 },
     });
     // No shard heartbeating (between shards): the finished shards' rate.
     expect(progressFromHeartbeats('embed-pool', [], embed)).toMatchObject({ done: 500, ratePerSec: 25, etaSec: 36 });
-    expect(progressFromHeartbeats('ingest', [{ done: 5, total: 10, unit: 'bytes', ratePerSec: 1, etaSec: 5 }])).toEqual({ stage: 'ingest', done: 5, total: 10, unit: 'bytes', ratePerSec: 1, etaSec: 5 });
+    expect(progressFromHeartbeats('ingest', [{ done: 5, total: 10, unit: 'bytes', ratePerSec: 1, etaSec: 5 }])).toEqual(
+      { stage: 'ingest', done: 5, total: 10, unit: 'bytes', ratePerSec: 1, etaSec: 5 },
+    );
     expect(progressFromHeartbeats('score', [])).toBeNull();
     expect(embedWorkflowId('rds-1')).toBe('rds-1/embed');
   });
@@ -66,8 +82,15 @@ describe('embedding progress', () => {
 
 describe('options', () => {
   it('defaults queues, parallelism and batch size, and ignores nonsense values', () => {
-    expect(resolveRunOptions(undefined, 'wf-1')).toEqual({ runId: 'wf-1', queues: { cpu: 'cpu', gpu: 'gpu' }, embedParallelism: 2, shardsPerRun: 200 });
-    expect(resolveRunOptions({ runId: 'r', queues: { gpu: 'a100' }, embedParallelism: 0, shardsPerRun: 1.5 }, 'x')).toEqual({
+    expect(resolveRunOptions(undefined, 'wf-1')).toEqual({
+      runId: 'wf-1',
+      queues: { cpu: 'cpu', gpu: 'gpu' },
+      embedParallelism: 2,
+      shardsPerRun: 200,
+    });
+    expect(
+      resolveRunOptions({ runId: 'r', queues: { gpu: 'a100' }, embedParallelism: 0, shardsPerRun: 1.5 }, 'x'),
+    ).toEqual({
       runId: 'r',
       queues: { cpu: 'cpu', gpu: 'a100' },
       embedParallelism: 2,
@@ -94,22 +117,45 @@ describe('StatusTracker', () => {
     let t = 0;
     const now = () => new Date(Date.UTC(2026, 0, 1, 0, 0, t++)).toISOString();
     const changes: unknown[] = [];
-    const tracker = new StatusTracker({ runId: 'r', runDir: '/d', backend: 'local', startedAt: now() }, now, (s) => changes.push(s));
+    const tracker = new StatusTracker({ runId: 'r', runDir: '/d', backend: 'local', startedAt: now() }, now, (s) =>
+      changes.push(s),
+    );
     tracker.stageStarted('ingest');
     tracker.progress({ stage: 'ingest', done: 5, total: 10, unit: 'bytes', ratePerSec: 1, etaSec: 5 });
     tracker.setState('paused');
     tracker.setState('paused'); // no change, no write
     tracker.stageDone('ingest', { poolRows: 10 });
-    tracker.finish('failed', runError(Object.assign(new Error('boom'), { name: 'ValidationError', issues: [{ path: 'a', message: 'b' }] })));
+    tracker.finish(
+      'failed',
+      runError(Object.assign(new Error('boom'), { name: 'ValidationError', issues: [{ path: 'a', message: 'b' }] })),
+    );
     expect(changes).toHaveLength(5);
     for (const c of changes) RunStatus.parse(c);
-    expect(tracker.status).toMatchObject({ state: 'failed', completedStages: ['ingest'], counts: { poolRows: 10 }, error: { type: 'ValidationError', issues: [{ path: 'a' }] } });
-    const resumed = new StatusTracker({ runId: 'r', runDir: '/d', backend: 'local', startedAt: now(), previous: tracker.status }, now);
-    expect(resumed.status).toMatchObject({ state: 'running', completedStages: ['ingest'], counts: { poolRows: 10 }, error: null, startedAt: tracker.status.startedAt });
+    expect(tracker.status).toMatchObject({
+      state: 'failed',
+      completedStages: ['ingest'],
+      counts: { poolRows: 10 },
+      error: { type: 'ValidationError', issues: [{ path: 'a' }] },
+    });
+    const resumed = new StatusTracker(
+      { runId: 'r', runDir: '/d', backend: 'local', startedAt: now(), previous: tracker.status },
+      now,
+    );
+    expect(resumed.status).toMatchObject({
+      state: 'running',
+      completedStages: ['ingest'],
+      counts: { poolRows: 10 },
+      error: null,
+      startedAt: tracker.status.startedAt,
+    });
   });
 
   it('unwraps Temporal activity failures to the original error type', () => {
-    const wrapped = { name: 'ActivityFailure', message: 'Activity task failed', cause: { name: 'ApplicationFailure', type: 'ValidationError', message: 'invalid run config' } };
+    const wrapped = {
+      name: 'ActivityFailure',
+      message: 'Activity task failed',
+      cause: { name: 'ApplicationFailure', type: 'ValidationError', message: 'invalid run config' },
+    };
     expect(runError(wrapped)).toEqual({ type: 'ValidationError', message: 'invalid run config' });
   });
 });

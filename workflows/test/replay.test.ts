@@ -18,7 +18,10 @@ let code: string;
 
 beforeAll(async () => {
   // Core logs every nondeterminism it detects at WARN; the tests that expect one would flood the output.
-  Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
+  });
   ({ code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') }));
 }, 120_000);
 
@@ -36,7 +39,15 @@ const config = RunConfig.parse(raw);
 const options: SelectionRunOptions = { runId: 'run-1', embedParallelism: 2, shardsPerRun: 200 };
 const runDir = config.runDir;
 const tasks = ['gsm8k'];
-const ingestOut = { skipped: false, shards: 2, rows: 100, rejected: 1, duplicate: 3, tasks, queries: { gsm8k: { rows: 50, rejected: 0 } } };
+const ingestOut = {
+  skipped: false,
+  shards: 2,
+  rows: 100,
+  rejected: 1,
+  duplicate: 3,
+  tasks,
+  queries: { gsm8k: { rows: 50, rejected: 0 } },
+};
 const childInput: EmbedShardsInput = {
   runDir,
   model: config.model,
@@ -62,14 +73,31 @@ function selectionRunHistory(vary: { ingestAttempt?: number } = {}) {
 
 /** The stages after pool embedding, each completing at once, and the workflow's result. */
 function finishFromScore(h: HistoryBuilder) {
-  h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
-  h.activity('selectPool', { runDir, tasks, selection: config.selection }, { skipped: false, selected: 10, warnings: [] });
-  h.activity('handoffSelection', { runDir, runId: 'run-1', handoff: config.handoff }, { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' });
+  h.activity(
+    'scorePool',
+    { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] },
+    { skipped: false, tasks, seconds: 1 },
+  );
+  h.activity(
+    'selectPool',
+    { runDir, tasks, selection: config.selection },
+    { skipped: false, selected: 10, warnings: [] },
+  );
+  h.activity(
+    'handoffSelection',
+    { runDir, runId: 'run-1', handoff: config.handoff },
+    { skipped: false, location: `${runDir}/handoff`, rows: 10, triggerStatus: 'skipped' },
+  );
   return h.completed({ runId: 'run-1', runDir, selected: 10, location: `${runDir}/handoff`, warnings: [] });
 }
 
 function finishFromEmbedQueries(h: HistoryBuilder) {
-  h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+  h.activity(
+    'embedQueries',
+    { runDir, tasks, model: config.model },
+    { skipped: false, rows: 50 },
+    { taskQueue: 'gpu' },
+  );
   h.childWorkflow('embedShards', `${WORKFLOW_ID}/embed`, childInput, totals);
   return finishFromScore(h);
 }
@@ -106,7 +134,12 @@ describe('selectionRun replay', () => {
 
   it('pause during embedding is forwarded to the embedShards child, and the next stage waits for resume', async () => {
     const h = selectionRunHistory();
-    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    h.activity(
+      'embedQueries',
+      { runDir, tasks, model: config.model },
+      { skipped: false, rows: 50 },
+      { taskQueue: 'gpu' },
+    );
     const child = h.startChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
     h.signal('pause').workflowTask(); // -> SignalExternalWorkflowExecution(pause) to the child
     h.signalExternal(`${WORKFLOW_ID}/embed`, 'pause');
@@ -118,7 +151,12 @@ describe('selectionRun replay', () => {
 
   it('a pause that arrives while the child is being started reaches the child once it has started', async () => {
     const h = selectionRunHistory();
-    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    h.activity(
+      'embedQueries',
+      { runDir, tasks, model: config.model },
+      { skipped: false, rows: 50 },
+      { taskQueue: 'gpu' },
+    );
     const starting = h.initiateChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
     h.signal('pause').workflowTask(); // the child does not exist yet: nothing to send (a signal now would be lost)
     const child = h.childStarted(starting); // -> SignalExternalWorkflowExecution(pause) to the started child
@@ -131,7 +169,12 @@ describe('selectionRun replay', () => {
 
   it('no signal goes to a child that has not started (it would be lost): pause + resume while starting send nothing', async () => {
     const h = selectionRunHistory();
-    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    h.activity(
+      'embedQueries',
+      { runDir, tasks, model: config.model },
+      { skipped: false, rows: 50 },
+      { taskQueue: 'gpu' },
+    );
     const starting = h.initiateChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
     h.signal('pause').workflowTask();
     h.signal('resume').workflowTask();
@@ -143,12 +186,21 @@ describe('selectionRun replay', () => {
 
   it('a history where the pause is not forwarded to the running child fails replay', async () => {
     const h = selectionRunHistory();
-    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
+    h.activity(
+      'embedQueries',
+      { runDir, tasks, model: config.model },
+      { skipped: false, rows: 50 },
+      { taskQueue: 'gpu' },
+    );
     const child = h.startChild('embedShards', `${WORKFLOW_ID}/embed`, childInput);
     h.signal('pause').workflowTask();
     h.completeChild(child, totals);
     h.signal('resume').workflowTask();
-    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    h.activity(
+      'scorePool',
+      { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] },
+      { skipped: false, tasks, seconds: 1 },
+    );
     await expect(replay(h)).rejects.toThrow(/[Nn]ondetermin/);
   });
 
@@ -166,8 +218,17 @@ describe('selectionRun replay', () => {
 
   it('a history that skips the embedding child fails replay (the check can fail)', async () => {
     const h = selectionRunHistory();
-    h.activity('embedQueries', { runDir, tasks, model: config.model }, { skipped: false, rows: 50 }, { taskQueue: 'gpu' });
-    h.activity('scorePool', { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] }, { skipped: false, tasks, seconds: 1 });
+    h.activity(
+      'embedQueries',
+      { runDir, tasks, model: config.model },
+      { skipped: false, rows: 50 },
+      { taskQueue: 'gpu' },
+    );
+    h.activity(
+      'scorePool',
+      { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] },
+      { skipped: false, tasks, seconds: 1 },
+    );
     await expect(replay(h)).rejects.toThrow(/[Nn]ondetermin/);
   });
 });
@@ -183,7 +244,11 @@ describe('embedShards replay', () => {
     const s1 = h.scheduleActivity('embedPoolShard', shardIn(1), 'gpu');
     h.completeActivity(s0, h.startActivity(s0), shardOut(0)).workflowTask();
     h.completeActivity(s1, h.startActivity(s1), shardOut(1)).workflowTask(); // -> ContinueAsNew
-    const next = { ...input, from: 2, totals: { shardsDone: 2, shardsSkipped: 0, rows: 100, rowsComputed: 100, tokens: 3000, seconds: 4 } };
+    const next = {
+      ...input,
+      from: 2,
+      totals: { shardsDone: 2, shardsSkipped: 0, rows: 100, rowsComputed: 100, tokens: 3000, seconds: 4 },
+    };
     h.continuedAsNew('embedShards', next);
     await expect(replay(h, `${WORKFLOW_ID}/embed`)).resolves.toBeUndefined();
 
@@ -210,7 +275,10 @@ describe('embedShards replay', () => {
  */
 describe('recorded histories replay', () => {
   const dir = new URL('./histories/', import.meta.url);
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const scenarios = new Set(files.map((f) => f.replace(/\.\d+\.json$/, '')));
 
   it('covers the recorded scenarios, each with its parent and embedShards runs', () => {
@@ -219,7 +287,10 @@ describe('recorded histories replay', () => {
   });
 
   it.each(files)('%s replays against the current workflow code', async (file) => {
-    const { workflowId, history } = JSON.parse(fs.readFileSync(new URL(file, dir), 'utf8')) as { workflowId: string; history: unknown };
+    const { workflowId, history } = JSON.parse(fs.readFileSync(new URL(file, dir), 'utf8')) as {
+      workflowId: string;
+      history: unknown;
+    };
     await expect(Worker.runReplayHistory({ workflowBundle: { code } }, history, workflowId)).resolves.toBeUndefined();
   });
 });

@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { ContaminationMatch, ContaminationReport, Message, PlanSettings, RunConfig, RunDetail, RunProgress, RunSummary, SelectionSummary } from '@rds/schemas';
+import {
+  ContaminationMatch,
+  ContaminationReport,
+  Message,
+  PlanSettings,
+  RunConfig,
+  RunDetail,
+  RunProgress,
+  RunSummary,
+  SelectionSummary,
+} from '@rds/schemas';
 
 /** Request and response shapes of the HTTP API that are not already boundary schemas in @rds/schemas. */
 
@@ -47,7 +57,9 @@ export const SelectedExample = z.object({
   /** The pool example's messages (null if its pool shard no longer holds it). */
   messages: z.array(Message).nullable(),
   /** The query that picked this row (round-robin over queries), with its messages. */
-  query: z.object({ task: z.string(), index: z.number().int().nonnegative(), messages: z.array(Message).nullable() }).nullable(),
+  query: z
+    .object({ task: z.string(), index: z.number().int().nonnegative(), messages: z.array(Message).nullable() })
+    .nullable(),
 });
 
 export const SelectionPage = z.object({

@@ -5,4 +5,9 @@ export { SelectionReader } from './selection.js';
 export { openApiDocument } from './openapi.js';
 export { settingsFromEnv, createBackend, type ApiSettings } from './settings.js';
 export * from './api-schemas.js';
-export { triggerIssues, WEBHOOK_SECRET_PREFIX, type TemporalTriggerAllowList, type TriggerPolicy } from './trigger-policy.js';
+export {
+  triggerIssues,
+  WEBHOOK_SECRET_PREFIX,
+  type TemporalTriggerAllowList,
+  type TriggerPolicy,
+} from './trigger-policy.js';

@@ -9,13 +9,22 @@ async function main(): Promise<void> {
   const logger = { level: process.env.RDS_API_LOG_LEVEL ?? 'info' };
   // Run logs go to the server's logger, which exists only once the backend does.
   let runLog: (runId: string, message: string) => void = () => {};
-  const { backend, close } = await createBackend(settings.backend, (runId, message) => runLog(runId, message), paths.runsRoot);
+  const { backend, close } = await createBackend(
+    settings.backend,
+    (runId, message) => runLog(runId, message),
+    paths.runsRoot,
+  );
   const server = await buildServer({
     backend,
     tokens: settings.tokens,
     paths,
     bodyLimit: settings.bodyLimit,
-    triggers: { allowCommands: settings.allowCommandTriggers, webhookHosts: settings.webhookHosts, s3Endpoints: settings.s3Endpoints, temporal: settings.temporalTriggers },
+    triggers: {
+      allowCommands: settings.allowCommandTriggers,
+      webhookHosts: settings.webhookHosts,
+      s3Endpoints: settings.s3Endpoints,
+      temporal: settings.temporalTriggers,
+    },
     ...(settings.corsOrigin ? { corsOrigin: settings.corsOrigin } : {}),
     logger,
   });

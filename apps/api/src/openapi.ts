@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { ComputePlan, RunConfig } from '@rds/schemas';
-import { ContaminationPage, ErrorBody, PlanRequest, RunDetailResponse, RunList, SelectionPage, StartedRun } from './api-schemas.js';
+import {
+  ContaminationPage,
+  ErrorBody,
+  PlanRequest,
+  RunDetailResponse,
+  RunList,
+  SelectionPage,
+  StartedRun,
+} from './api-schemas.js';
 
 type Json = Record<string, unknown>;
 
@@ -8,7 +16,12 @@ type Json = Record<string, unknown>;
 function components(io: 'input' | 'output', schemas: Record<string, z.ZodType>): Record<string, Json> {
   const registry = z.registry<{ id: string }>();
   for (const [id, schema] of Object.entries(schemas)) registry.add(schema, { id });
-  const out = z.toJSONSchema(registry, { io, unrepresentable: 'any', target: 'draft-2020-12', uri: (id) => `#/components/schemas/${id}` });
+  const out = z.toJSONSchema(registry, {
+    io,
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
   const result: Record<string, Json> = {};
   for (const [id, schema] of Object.entries(out.schemas)) {
     const { $schema: _drop, ...rest } = schema as Json;
@@ -18,7 +31,10 @@ function components(io: 'input' | 'output', schemas: Record<string, z.ZodType>):
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (name: string, description: string) => ({ description, content: { 'application/json': { schema: ref(name) } } });
+const json = (name: string, description: string) => ({
+  description,
+  content: { 'application/json': { schema: ref(name) } },
+});
 const errors = {
   '400': json('Error', 'invalid request (field paths in `issues`)'),
   '401': json('Error', 'missing or unknown bearer token'),
@@ -43,7 +59,11 @@ const action = (summary: string) => ({
 export function openApiDocument(version: string): Json {
   return {
     openapi: '3.1.0',
-    info: { title: 'rds-select API', version, description: 'Start, watch, pause, resume and cancel RDS+ selection runs; browse selections.' },
+    info: {
+      title: 'rds-select API',
+      version,
+      description: 'Start, watch, pause, resume and cancel RDS+ selection runs; browse selections.',
+    },
     security: [{ bearer: [] }],
     paths: {
       '/v1/runs': {
@@ -55,7 +75,11 @@ export function openApiDocument(version: string): Json {
         get: { summary: 'list runs', responses: { '200': json('RunList', 'runs known to the backend'), ...errors } },
       },
       '/v1/runs/{id}': {
-        get: { summary: 'one run: config, status, progress, artifacts', parameters: [runId], responses: { '200': json('RunDetail', 'the run'), ...errors } },
+        get: {
+          summary: 'one run: config, status, progress, artifacts',
+          parameters: [runId],
+          responses: { '200': json('RunDetail', 'the run'), ...errors },
+        },
       },
       '/v1/runs/{id}/pause': { post: action('pause before the next stage or shard') },
       '/v1/runs/{id}/resume': { post: action('resume a paused run') },
@@ -69,28 +93,48 @@ export function openApiDocument(version: string): Json {
       },
       '/v1/runs/{id}/contamination': {
         get: {
-          summary: 'contamination report: pool rows that are near-copies of query or evaluation examples, with both texts',
+          summary:
+            'contamination report: pool rows that are near-copies of query or evaluation examples, with both texts',
           parameters: pageParameters,
           responses: { '200': json('ContaminationPage', 'the totals and a page of flagged rows'), ...errors },
         },
       },
       '/v1/plan': {
         post: {
-          summary: 'compute plan of a run config before it embeds anything: rows, tokens, FLOPs, time here and on GPU classes, disk, memory',
+          summary:
+            'compute plan of a run config before it embeds anything: rows, tokens, FLOPs, time here and on GPU classes, disk, memory',
           requestBody: { required: true, content: { 'application/json': { schema: ref('PlanRequest') } } },
-          responses: { '200': json('ComputePlan', 'the plan (estimates are labelled)'), '429': json('Error', 'another plan is being computed'), ...errors },
+          responses: {
+            '200': json('ComputePlan', 'the plan (estimates are labelled)'),
+            '429': json('Error', 'another plan is being computed'),
+            ...errors,
+          },
         },
       },
       '/v1/schema/run-config': {
-        get: { summary: 'JSON Schema of the run config (input side)', security: [], responses: { '200': { description: 'JSON Schema' } } },
+        get: {
+          summary: 'JSON Schema of the run config (input side)',
+          security: [],
+          responses: { '200': { description: 'JSON Schema' } },
+        },
       },
-      '/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } } },
+      '/openapi.json': {
+        get: { summary: 'this document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } },
+      },
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
         ...components('input', { RunConfigInput: RunConfig, PlanRequest }),
-        ...components('output', { StartedRun, RunList, RunDetail: RunDetailResponse, SelectionPage, ContaminationPage, ComputePlan, Error: ErrorBody }),
+        ...components('output', {
+          StartedRun,
+          RunList,
+          RunDetail: RunDetailResponse,
+          SelectionPage,
+          ContaminationPage,
+          ComputePlan,
+          Error: ErrorBody,
+        }),
       },
     },
   };

@@ -6,7 +6,6 @@ import { ValidationError, type RunConfig } from '@rds/schemas';
 
 const GLOB_CHARS = /[*?[\]{}()!]/;
 
-
 /** realpath of the deepest existing ancestor, with the missing tail appended (a symlink anywhere up the chain is followed). */
 async function realpathOfNearest(target: string): Promise<string> {
   let existing = target;
@@ -92,20 +91,27 @@ export class PathPolicy {
     };
     const runDir = await check('runDir', config.runDir, [this.runsRoot]);
     // The root holds every run; a run directory is one of them, never the root itself.
-    if (path.resolve(this.runsRoot, config.runDir) === this.runsRoot) issues.push({ path: 'runDir', message: 'path must be a directory inside the runs root, not the root itself' });
+    if (path.resolve(this.runsRoot, config.runDir) === this.runsRoot)
+      issues.push({ path: 'runDir', message: 'path must be a directory inside the runs root, not the root itself' });
     const inputs: string[] = [];
-    for (const [i, p] of config.pool.inputs.entries()) inputs.push(await check(`pool.inputs[${i}]`, p, this.dataRoots, true));
+    for (const [i, p] of config.pool.inputs.entries())
+      inputs.push(await check(`pool.inputs[${i}]`, p, this.dataRoots, true));
     const queries = [];
-    for (const [i, q] of config.queries.entries()) queries.push({ ...q, path: await check(`queries[${i}].path`, q.path, this.dataRoots) });
+    for (const [i, q] of config.queries.entries())
+      queries.push({ ...q, path: await check(`queries[${i}].path`, q.path, this.dataRoots) });
     const decontaminate = [];
-    for (const [i, d] of config.decontaminate.entries()) decontaminate.push({ ...d, path: await check(`decontaminate[${i}].path`, d.path, this.dataRoots) });
+    for (const [i, d] of config.decontaminate.entries())
+      decontaminate.push({ ...d, path: await check(`decontaminate[${i}].path`, d.path, this.dataRoots) });
     const modelDir = await check('model.dir', config.model.dir, this.dataRoots);
     let destination = config.handoff.destination;
     if (destination.kind === 'local' && destination.dir !== undefined) {
       destination = { ...destination, dir: await check('handoff.destination.dir', destination.dir, [this.runsRoot]) };
     }
     if (issues.length) {
-      throw new ValidationError(`invalid request body:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`, issues);
+      throw new ValidationError(
+        `invalid request body:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`,
+        issues,
+      );
     }
     return {
       ...config,
@@ -124,7 +130,9 @@ export class PathPolicy {
    * working directory) made relative to them, so responses do not reveal the server's layout.
    */
   relativise(text: string): string {
-    const prefixes = [this.runsRoot, ...this.dataRoots, process.cwd()].map((p) => p + path.sep).sort((a, b) => b.length - a.length);
+    const prefixes = [this.runsRoot, ...this.dataRoots, process.cwd()]
+      .map((p) => p + path.sep)
+      .sort((a, b) => b.length - a.length);
     for (const p of prefixes) text = text.split(p).join('');
     return text;
   }

@@ -3,7 +3,15 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { readJsonFile, runLayout, verifyFileRef } from '@rds/artifacts';
 import { histogram, peekId, readSelection, type SelectionTable } from '@rds/handoff';
-import { ContaminationReport, Example, PoolManifest, SelectionSummary, ValidationError, parseOrThrow, type Message } from '@rds/schemas';
+import {
+  ContaminationReport,
+  Example,
+  PoolManifest,
+  SelectionSummary,
+  ValidationError,
+  parseOrThrow,
+  type Message,
+} from '@rds/schemas';
 import type { ContaminationPage, SelectionPage } from './api-schemas.js';
 
 /** Bins of the per-task score histograms the UI draws. */
@@ -77,7 +85,10 @@ export class SelectionReader {
     const positions = Array.from({ length: Math.max(0, end - offset) }, (_, i) => offset + i);
     const examples = await this.lookupExamples(runDir, selection, positions);
     const queryOf = await this.queryIndexes(runDir, positions);
-    const queries = await this.lookupQueries(runDir, positions.map((p) => queryOf.get(p)).filter((q) => q !== undefined));
+    const queries = await this.lookupQueries(
+      runDir,
+      positions.map((p) => queryOf.get(p)).filter((q) => q !== undefined),
+    );
     return {
       summary: table.summary,
       offset,
@@ -136,7 +147,10 @@ export class SelectionReader {
    * The `query` field of the page's rows. readSelection keeps only the columns handoff needs, so the
    * page's lines are read again (they are consecutive: one pass up to the last one).
    */
-  private async queryIndexes(runDir: string, positions: number[]): Promise<Map<number, { task: string; index: number }>> {
+  private async queryIndexes(
+    runDir: string,
+    positions: number[],
+  ): Promise<Map<number, { task: string; index: number }>> {
     const out = new Map<number, { task: string; index: number }>();
     if (positions.length === 0) return out;
     const first = positions[0]!;
@@ -147,7 +161,12 @@ export class SelectionReader {
       position++;
       if (position < first) return;
       const row = parseJson(line, `${file}:${lineNo}`) as { task?: unknown; query?: unknown };
-      if (typeof row.task === 'string' && typeof row.query === 'number' && Number.isInteger(row.query) && row.query >= 0) {
+      if (
+        typeof row.task === 'string' &&
+        typeof row.query === 'number' &&
+        Number.isInteger(row.query) &&
+        row.query >= 0
+      ) {
         out.set(position, { task: row.task, index: row.query });
       } else if (row.query !== undefined && row.query !== null) {
         throw new Error(`${file}:${lineNo}: query: expected a non-negative integer`);
@@ -158,7 +177,11 @@ export class SelectionReader {
   }
 
   /** Full pool records at selection `positions`, keyed by id (see PoolIndex). */
-  private async lookupExamples(runDir: string, selection: CachedSelection, positions: number[]): Promise<Map<string, Example>> {
+  private async lookupExamples(
+    runDir: string,
+    selection: CachedSelection,
+    positions: number[],
+  ): Promise<Map<string, Example>> {
     const { table, pool } = selection;
     const layout = runLayout(runDir);
     const shardFile = (i: number) => path.resolve(layout.pool.dir, pool.manifest.shards[i]!.file);
@@ -185,7 +208,8 @@ export class SelectionReader {
           await handle.read(buf, 0, buf.length, pool.offsetOf[p]!);
           const where = `${file} (byte ${pool.offsetOf[p]!})`;
           const example = parseOrThrow(Example, parseJson(buf.toString('utf8'), where), where);
-          if (example.id !== table.ids[p]) throw new Error(`${where}: expected id ${table.ids[p]}, found ${example.id} (pool changed?)`);
+          if (example.id !== table.ids[p])
+            throw new Error(`${where}: expected id ${table.ids[p]}, found ${example.id} (pool changed?)`);
           found.set(example.id, example);
         }
       } finally {
@@ -196,7 +220,12 @@ export class SelectionReader {
   }
 
   /** Continue the forward scan until every position is located or the pool ends, recording each selected id passed. */
-  private async scanUntilLocated(pool: PoolIndex, table: SelectionTable, positions: number[], shardFile: (i: number) => string): Promise<void> {
+  private async scanUntilLocated(
+    pool: PoolIndex,
+    table: SelectionTable,
+    positions: number[],
+    shardFile: (i: number) => string,
+  ): Promise<void> {
     let missing = positions.filter((p) => pool.shardOf[p] === -1).length;
     while (missing > 0 && pool.cursor.shard < pool.manifest.shards.length) {
       const shard = pool.cursor.shard;
@@ -249,12 +278,20 @@ export class SelectionReader {
     const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
     if (!summary.contamination) return null;
     if (!(await verifyFileRef(summary.contamination, layout.selection.dir))) {
-      throw new ValidationError(`${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}`);
+      throw new ValidationError(
+        `${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}`,
+      );
     }
     const { rows, ...report } = await readJsonFile(layout.selection.contamination, ContaminationReport);
     const page = rows.slice(offset, offset + limit);
-    const messages = await this.poolMessages(runDir, page.map((r) => r.row));
-    const examples = await this.lookupQueries(runDir, page.flatMap((r) => r.matches.map((m) => ({ task: m.task, index: m.query }))));
+    const messages = await this.poolMessages(
+      runDir,
+      page.map((r) => r.row),
+    );
+    const examples = await this.lookupQueries(
+      runDir,
+      page.flatMap((r) => r.matches.map((m) => ({ task: m.task, index: m.query }))),
+    );
     return {
       ...report,
       offset,
@@ -283,7 +320,8 @@ export class SelectionReader {
         let row = first - 1;
         await eachLine(file, (line, lineNo) => {
           row++;
-          if (wanted.has(row)) out.set(row, parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages);
+          if (wanted.has(row))
+            out.set(row, parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages);
           return row < last;
         });
       }
@@ -293,7 +331,10 @@ export class SelectionReader {
   }
 
   /** Messages of query `index` of `task` (canonical query set: line i = query i), keyed `task\nindex`. */
-  private async lookupQueries(runDir: string, refs: { task: string; index: number }[]): Promise<Map<string, Message[]>> {
+  private async lookupQueries(
+    runDir: string,
+    refs: { task: string; index: number }[],
+  ): Promise<Map<string, Message[]>> {
     const out = new Map<string, Message[]>();
     const byTask = new Map<string, Set<number>>();
     for (const r of refs) {
@@ -308,7 +349,11 @@ export class SelectionReader {
       let index = -1;
       await eachLine(file, (line, lineNo) => {
         index++;
-        if (indexes.has(index)) out.set(`${task}\n${index}`, parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages);
+        if (indexes.has(index))
+          out.set(
+            `${task}\n${index}`,
+            parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages,
+          );
         return index < last;
       });
     }

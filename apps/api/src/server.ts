@@ -2,7 +2,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { runLayout } from '@rds/artifacts';
 import { RunConflictError, RunNotFoundError, type RunBackend } from '@rds/runner';
 import { planRun } from '@rds/planner';
@@ -95,7 +101,10 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('x-frame-options', 'DENY');
-    reply.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'");
+    reply.header(
+      'content-security-policy',
+      "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    );
     reply.header('cache-control', 'no-store');
     return payload;
   });
@@ -133,7 +142,8 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     if (err instanceof RunNotFoundError) return sendError(reply, 404, { error: 'run not found' });
     if (err instanceof RunConflictError) return sendError(reply, 409, { error: paths.relativise(err.message) });
     const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-    if (status >= 400 && status < 500) return sendError(reply, status, { error: CLIENT_ERRORS[status] ?? 'bad request' });
+    if (status >= 400 && status < 500)
+      return sendError(reply, status, { error: CLIENT_ERRORS[status] ?? 'bad request' });
     req.log.error({ err }, 'request failed');
     return sendError(reply, 500, { error: 'internal error', requestId: req.id });
   });
@@ -167,15 +177,24 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     // Settings first, then the config on its own: its issues carry the same field paths as POST /v1/runs.
     const body = parseOrThrow(PlanRequest.extend({ config: z.unknown() }), req.body, 'request body');
     const config = await paths.confineConfig(parseOrThrow(RunConfig, body.config, 'config'));
-    if (planning) return sendError(reply, 429, { error: 'a plan is already being computed; try again when it has finished' });
+    if (planning)
+      return sendError(reply, 429, { error: 'a plan is already being computed; try again when it has finished' });
     planning = true;
     try {
       const abort = new AbortController();
       req.raw.once('close', () => abort.abort(new Error('client went away')));
-      return await planRun(config, { sampleRows: body.sampleRows, calibrateTokens: body.calibrateTokens, signal: abort.signal });
+      return await planRun(config, {
+        sampleRows: body.sampleRows,
+        calibrateTokens: body.calibrateTokens,
+        signal: abort.signal,
+      });
     } catch (err) {
       // What the plan could not read (a missing model file, an unreadable pool file) is the request's fault; named relative to the roots.
-      if (err instanceof ValidationError) throw new ValidationError(err.message, err.issues.length ? err.issues : [{ path: 'config', message: paths.relativise(err.message) }]);
+      if (err instanceof ValidationError)
+        throw new ValidationError(
+          err.message,
+          err.issues.length ? err.issues : [{ path: 'config', message: paths.relativise(err.message) }],
+        );
       throw err;
     } finally {
       planning = false;
@@ -188,7 +207,9 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     // Progress lives in each run's detail; only live runs have any, so only they are looked up. Their
     // state and stage come from the detail too: a Temporal listing (visibility) knows neither a pause
     // nor the stage, only that the workflow is open.
-    const live = await Promise.all(runs.map(async (r) => (LIVE_STATES.has(r.state) ? await backend.get(r.runId) : null)));
+    const live = await Promise.all(
+      runs.map(async (r) => (LIVE_STATES.has(r.state) ? await backend.get(r.runId) : null)),
+    );
     return {
       runs: runs.map((r, i) => {
         const d = live[i];
@@ -215,7 +236,13 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
     const status = error
       ? {
           ...detail.status!,
-          error: { ...error, message: paths.relativise(error.message), ...(error.issues ? { issues: error.issues.map((i) => ({ ...i, message: paths.relativise(i.message) })) } : {}) },
+          error: {
+            ...error,
+            message: paths.relativise(error.message),
+            ...(error.issues
+              ? { issues: error.issues.map((i) => ({ ...i, message: paths.relativise(i.message) })) }
+              : {}),
+          },
         }
       : detail.status;
     return { ...detail, status, artifacts };
@@ -235,7 +262,12 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
    * elsewhere) is not served. The run's own files failing validation is the server's fault, not the
    * request's: a 500, not a 400.
    */
-  const pagedRoute = <P>(route: string, what: string, missing: string, read: (runDir: string, offset: number, limit: number) => Promise<P | null>) =>
+  const pagedRoute = <P>(
+    route: string,
+    what: string,
+    missing: string,
+    read: (runDir: string, offset: number, limit: number) => Promise<P | null>,
+  ) =>
     app.get(route, async (req, reply) => {
       const id = runIdOf(req);
       const { offset, limit } = parseOrThrow(SelectionQuery, req.query, 'query string');
@@ -243,17 +275,23 @@ export async function buildServer(options: ApiOptions): Promise<FastifyInstance>
       if (!detail) throw new RunNotFoundError(id);
       const page = (await paths.isRunDirAllowed(detail.runDir))
         ? await read(detail.runDir, offset, limit).catch((err: unknown) => {
-            throw err instanceof ValidationError ? new Error(`run ${id}: unreadable ${what}: ${err.message}`, { cause: err }) : err;
+            throw err instanceof ValidationError
+              ? new Error(`run ${id}: unreadable ${what}: ${err.message}`, { cause: err })
+              : err;
           })
         : null;
       if (!page) return sendError(reply, 404, { error: missing });
       return page;
     });
-  pagedRoute('/v1/runs/:id/selection', 'selection artifacts', 'no selection for this run yet', (dir, o, l) => selections.page(dir, o, l));
-  pagedRoute('/v1/runs/:id/contamination', 'contamination report', 'no contamination report for this run (not selected yet, or selected before the check existed)', (dir, o, l) =>
-    selections.contamination(dir, o, l),
+  pagedRoute('/v1/runs/:id/selection', 'selection artifacts', 'no selection for this run yet', (dir, o, l) =>
+    selections.page(dir, o, l),
   );
-
+  pagedRoute(
+    '/v1/runs/:id/contamination',
+    'contamination report',
+    'no contamination report for this run (not selected yet, or selected before the check existed)',
+    (dir, o, l) => selections.contamination(dir, o, l),
+  );
 
   return app;
 }

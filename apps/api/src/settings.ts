@@ -42,11 +42,20 @@ function flag(env: NodeJS.ProcessEnv, name: string): boolean {
 /** Settings from the environment (README "HTTP API and web UI"); throws naming the variable at fault. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettings {
   const backend = env.RDS_BACKEND ?? 'local';
-  if (backend !== 'local' && backend !== 'temporal') throw new Error(`RDS_BACKEND: expected "local" or "temporal", got "${backend}"`);
+  if (backend !== 'local' && backend !== 'temporal')
+    throw new Error(`RDS_BACKEND: expected "local" or "temporal", got "${backend}"`);
   const tokens = TokenSet.fromEnv(env);
-  if (tokens.size === 0) throw new Error('no API tokens: set RDS_API_TOKENS (comma-separated, "ro:" prefix = read-only) or RDS_API_TOKENS_FILE');
-  const dataRoots = (env.RDS_DATA_ROOTS ?? '').split(path.delimiter).map((r) => r.trim()).filter(Boolean).map((r) => path.resolve(r));
-  if (dataRoots.length === 0) throw new Error(`RDS_DATA_ROOTS: give the directories runs may read from ("${path.delimiter}"-separated)`);
+  if (tokens.size === 0)
+    throw new Error(
+      'no API tokens: set RDS_API_TOKENS (comma-separated, "ro:" prefix = read-only) or RDS_API_TOKENS_FILE',
+    );
+  const dataRoots = (env.RDS_DATA_ROOTS ?? '')
+    .split(path.delimiter)
+    .map((r) => r.trim())
+    .filter(Boolean)
+    .map((r) => path.resolve(r));
+  if (dataRoots.length === 0)
+    throw new Error(`RDS_DATA_ROOTS: give the directories runs may read from ("${path.delimiter}"-separated)`);
   return {
     host: env.RDS_API_HOST ?? '127.0.0.1',
     port: positiveInt(env, 'RDS_API_PORT', 8080),

@@ -36,7 +36,10 @@ export interface TriggerPolicy {
  * variable on an entry that is not a bare host (a scheme, path or credentials).
  */
 export function parseHostList(variable: string, raw: string | undefined): string[] {
-  const hosts = (raw ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const hosts = (raw ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
   for (const h of hosts) {
     let ok = false;
     try {
@@ -45,7 +48,10 @@ export function parseHostList(variable: string, raw: string | undefined): string
     } catch {
       ok = false;
     }
-    if (!ok) throw new Error(`${variable}: "${h}" is not a host name (give hosts like hooks.example.com or trainer.internal:8443, comma-separated)`);
+    if (!ok)
+      throw new Error(
+        `${variable}: "${h}" is not a host name (give hosts like hooks.example.com or trainer.internal:8443, comma-separated)`,
+      );
   }
   return hosts;
 }
@@ -55,7 +61,10 @@ export const parseWebhookHosts = (raw: string | undefined): string[] => parseHos
 
 /** A comma-separated list of names (namespaces, task queues, workflow types, signals); blanks dropped. */
 export function parseNameList(raw: string | undefined): string[] {
-  return (raw ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  return (raw ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
 }
 
 type Issue = { path: string; message: string };
@@ -76,23 +85,45 @@ function destinationIssues(config: RunConfig, policy: TriggerPolicy): Issue[] {
   if (dest.kind !== 's3') return [];
   const hosts = policy.s3Endpoints ?? [];
   if (dest.endpoint === undefined) {
-    if (!/^[a-z0-9-]+$/.test(dest.region)) return [{ path: 'handoff.destination.region', message: 'must be an AWS region name like us-east-1' }];
+    if (!/^[a-z0-9-]+$/.test(dest.region))
+      return [{ path: 'handoff.destination.region', message: 'must be an AWS region name like us-east-1' }];
     const aws = `s3.${dest.region}.amazonaws.com`;
     if (hosts.includes(aws)) return [];
-    return [{ path: 'handoff.destination.endpoint', message: hosts.length === 0 ? 'S3 destinations are disabled on this server (the operator allows endpoints in RDS_S3_ENDPOINTS)' : `AWS S3 (${aws}) is not an endpoint this server may upload to (RDS_S3_ENDPOINTS: ${hosts.join(', ')})` }];
+    return [
+      {
+        path: 'handoff.destination.endpoint',
+        message:
+          hosts.length === 0
+            ? 'S3 destinations are disabled on this server (the operator allows endpoints in RDS_S3_ENDPOINTS)'
+            : `AWS S3 (${aws}) is not an endpoint this server may upload to (RDS_S3_ENDPOINTS: ${hosts.join(', ')})`,
+      },
+    ];
   }
   const problem = hostIssue(new URL(dest.endpoint), hosts, 'RDS_S3_ENDPOINTS', 'S3 destinations');
   return problem ? [{ path: 'handoff.destination.endpoint', message: problem }] : [];
 }
 
-function temporalIssues(trigger: Extract<RunConfig['handoff']['trigger'], { kind: 'temporal' }>, allow: TemporalTriggerAllowList | undefined): Issue[] {
+function temporalIssues(
+  trigger: Extract<RunConfig['handoff']['trigger'], { kind: 'temporal' }>,
+  allow: TemporalTriggerAllowList | undefined,
+): Issue[] {
   const lists = allow ?? { namespaces: [], taskQueues: [], workflowTypes: [], signals: [] };
   if (lists.namespaces.length === 0 || (lists.workflowTypes.length === 0 && lists.signals.length === 0)) {
-    return [{ path: 'handoff.trigger', message: 'temporal triggers are disabled on this server (the operator allows them in RDS_TEMPORAL_TRIGGER_NAMESPACES and RDS_TEMPORAL_TRIGGER_WORKFLOWS / _TASK_QUEUES / _SIGNALS)' }];
+    return [
+      {
+        path: 'handoff.trigger',
+        message:
+          'temporal triggers are disabled on this server (the operator allows them in RDS_TEMPORAL_TRIGGER_NAMESPACES and RDS_TEMPORAL_TRIGGER_WORKFLOWS / _TASK_QUEUES / _SIGNALS)',
+      },
+    ];
   }
   const issues: Issue[] = [];
   const check = (field: string, value: string, list: readonly string[], variable: string) => {
-    if (!list.includes(value)) issues.push({ path: `handoff.trigger.${field}`, message: `"${value}" is not allowed on this server (${variable}: ${list.join(', ') || 'none'})` });
+    if (!list.includes(value))
+      issues.push({
+        path: `handoff.trigger.${field}`,
+        message: `"${value}" is not allowed on this server (${variable}: ${list.join(', ') || 'none'})`,
+      });
   };
   check('namespace', trigger.namespace, lists.namespaces, 'RDS_TEMPORAL_TRIGGER_NAMESPACES');
   if (trigger.signal !== undefined) {
@@ -118,14 +149,23 @@ export function triggerIssues(config: RunConfig, policy: TriggerPolicy): Issue[]
   const issues = destinationIssues(config, policy);
   const trigger = config.handoff.trigger;
   if (trigger.kind === 'command' && trigger.run && !policy.allowCommands) {
-    issues.push({ path: 'handoff.trigger.run', message: 'running handoff commands is disabled on this server (the command is still rendered into the receipt with run: false)' });
+    issues.push({
+      path: 'handoff.trigger.run',
+      message:
+        'running handoff commands is disabled on this server (the command is still rendered into the receipt with run: false)',
+    });
   }
   if (trigger.kind === 'temporal') issues.push(...temporalIssues(trigger, policy.temporal));
   if (trigger.kind !== 'webhook') return issues;
   const problem = hostIssue(new URL(trigger.url), policy.webhookHosts ?? [], 'RDS_WEBHOOK_HOSTS', 'webhook triggers'); // the schema checked it parses
   if (problem) issues.push({ path: 'handoff.trigger.url', message: problem });
-  if (!(trigger.secretEnv.startsWith(WEBHOOK_SECRET_PREFIX) && trigger.secretEnv.length > WEBHOOK_SECRET_PREFIX.length)) {
-    issues.push({ path: 'handoff.trigger.secretEnv', message: `must name an environment variable starting with ${WEBHOOK_SECRET_PREFIX}` });
+  if (!(
+    trigger.secretEnv.startsWith(WEBHOOK_SECRET_PREFIX) && trigger.secretEnv.length > WEBHOOK_SECRET_PREFIX.length
+  )) {
+    issues.push({
+      path: 'handoff.trigger.secretEnv',
+      message: `must name an environment variable starting with ${WEBHOOK_SECRET_PREFIX}`,
+    });
   }
   return issues;
 }

@@ -6,7 +6,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { HoldController, LocalBackend, type RunBackend } from '@rds/runner';
 import { RunConfig, RunDetail, runConfigJsonSchema, type RunConfigInput } from '@rds/schemas';
-import { PathPolicy, RunDetailResponse, RunList, SelectionPage, SelectionReader, TokenSet, buildServer, settingsFromEnv } from '../src/index.js';
+import {
+  PathPolicy,
+  RunDetailResponse,
+  RunList,
+  SelectionPage,
+  SelectionReader,
+  TokenSet,
+  buildServer,
+  settingsFromEnv,
+} from '../src/index.js';
 import { apiCaller, exampleRunConfig, until } from './http.js';
 import { pipelineActivities } from './pipeline.js';
 
@@ -69,7 +78,12 @@ afterAll(async () => {
 
 describe('authentication', () => {
   it('401 without a token, with an unknown one, or a malformed header, and says nothing more', async () => {
-    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer nope' }, { authorization: `Basic ${RW}` }, { authorization: `Bearer ${RW}x` }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: 'Bearer nope' },
+      { authorization: `Basic ${RW}` },
+      { authorization: `Bearer ${RW}x` },
+    ]) {
       const res = await call('GET', '/v1/runs', { token: null, headers });
       expect(res.status).toBe(401);
       expect(res.json).toEqual({ error: 'unauthorized' });
@@ -121,15 +135,39 @@ describe('public documents', () => {
   it('serves the OpenAPI 3.1 document generated from the zod schemas', async () => {
     const res = await call('GET', '/openapi.json', { token: null });
     expect(res.status).toBe(200);
-    const doc = res.json as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
+    const doc = res.json as {
+      openapi: string;
+      paths: Record<string, unknown>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> };
+    };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/openapi.json', '/v1/plan', '/v1/runs', '/v1/runs/{id}', '/v1/runs/{id}/cancel', '/v1/runs/{id}/contamination', '/v1/runs/{id}/pause', '/v1/runs/{id}/resume', '/v1/runs/{id}/selection', '/v1/schema/run-config'].sort(),
+      [
+        '/openapi.json',
+        '/v1/plan',
+        '/v1/runs',
+        '/v1/runs/{id}',
+        '/v1/runs/{id}/cancel',
+        '/v1/runs/{id}/contamination',
+        '/v1/runs/{id}/pause',
+        '/v1/runs/{id}/resume',
+        '/v1/runs/{id}/selection',
+        '/v1/schema/run-config',
+      ].sort(),
     );
     const input = doc.components.schemas.RunConfigInput!;
-    expect(Object.keys(doc.components.schemas.ComputePlan!.properties!)).toEqual(expect.arrayContaining(['pool', 'tokens', 'time']));
+    expect(Object.keys(doc.components.schemas.ComputePlan!.properties!)).toEqual(
+      expect.arrayContaining(['pool', 'tokens', 'time']),
+    );
     expect(input.required?.sort()).toEqual(['model', 'pool', 'queries', 'runDir', 'selection']);
-    expect(Object.keys(doc.components.schemas.SelectionPage!.properties!)).toEqual(['summary', 'offset', 'limit', 'total', 'histogram', 'examples']);
+    expect(Object.keys(doc.components.schemas.SelectionPage!.properties!)).toEqual([
+      'summary',
+      'offset',
+      'limit',
+      'total',
+      'histogram',
+      'examples',
+    ]);
     // Every $ref resolves inside the document.
     const refs = [...res.text.matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
     expect(refs.length).toBeGreaterThan(5);
@@ -151,16 +189,28 @@ describe('public documents', () => {
 
 describe('request validation', () => {
   it('400 names every bad field path', async () => {
-    const bad = { ...config('v1'), selection: { strategy: 'best', budget: -3 }, model: {}, queries: [{ task: 'no spaces', path: 'q' }] };
+    const bad = {
+      ...config('v1'),
+      selection: { strategy: 'best', budget: -3 },
+      model: {},
+      queries: [{ task: 'no spaces', path: 'q' }],
+    };
     const res = await call('POST', '/v1/runs', { body: bad });
     expect(res.status).toBe(400);
     expect(res.json.error).toBe('invalid request');
     const issues = res.json.issues as { path: string; message: string }[];
-    expect(issues.map((i) => i.path).sort()).toEqual(['model.dir', 'queries[0].task', 'selection.budget', 'selection.strategy']);
+    expect(issues.map((i) => i.path).sort()).toEqual([
+      'model.dir',
+      'queries[0].task',
+      'selection.budget',
+      'selection.strategy',
+    ]);
   });
 
   it('400 for an unknown (misspelt) key, naming its path, instead of running the defaults', async () => {
-    const res = await call('POST', '/v1/runs', { body: { ...config('typo'), selection: { strateg: 'top-k-max', budget: 5 } } });
+    const res = await call('POST', '/v1/runs', {
+      body: { ...config('typo'), selection: { strateg: 'top-k-max', budget: 5 } },
+    });
     expect(res.status).toBe(400);
     expect(res.json.issues).toEqual([{ path: 'selection.strateg', message: expect.stringMatching(/unknown key/) }]);
     expect(await backend.list()).toEqual([]);
@@ -171,7 +221,11 @@ describe('request validation', () => {
     const arr = await call('POST', '/v1/runs', { body: [1, 2] });
     expect(arr.status).toBe(400);
     expect((arr.json.issues as { path: string }[])[0]!.path).toBe('(root)');
-    const text = await fetch(`${base}/v1/runs`, { method: 'POST', headers: { authorization: `Bearer ${RW}`, 'content-type': 'text/plain' }, body: 'x' });
+    const text = await fetch(`${base}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${RW}`, 'content-type': 'text/plain' },
+      body: 'x',
+    });
     expect(text.status).toBe(415);
     const q = await call('GET', '/v1/runs/some-run/selection?limit=100000');
     expect(q.status).toBe(400);
@@ -202,12 +256,18 @@ describe('request validation', () => {
       [config('ok', { queries: [{ task: 'math', path: 'escape/../../outside/secret.jsonl' }] }), 'queries[0].path'],
       [config('ok', { model: { dir: '/' } }), 'model.dir'],
       [config('ok', { model: { dir: 'escape/not-yet-there/model' } }), 'model.dir'],
-      [config('ok', { handoff: { destination: { kind: 'local', dir: path.join(dataRoot, 'handoff') } } }), 'handoff.destination.dir'],
+      [
+        config('ok', { handoff: { destination: { kind: 'local', dir: path.join(dataRoot, 'handoff') } } }),
+        'handoff.destination.dir',
+      ],
     ];
     for (const [body, field] of cases) {
       const res = await call('POST', '/v1/runs', { body });
       expect(res.status, JSON.stringify(body)).toBe(400);
-      expect((res.json.issues as { path: string }[]).map((i) => i.path), JSON.stringify(body)).toEqual([field]);
+      expect(
+        (res.json.issues as { path: string }[]).map((i) => i.path),
+        JSON.stringify(body),
+      ).toEqual([field]);
       expect(JSON.stringify(res.json)).not.toContain(tmp); // messages do not reveal the server's layout
     }
     expect(await backend.list()).toEqual([]);
@@ -216,13 +276,24 @@ describe('request validation', () => {
   });
 
   it('accepts names that merely start with dots, and resolves relative paths against the roots', async () => {
-    const confined = await paths.confineConfig(RunConfig.parse(config('..run', { pool: { inputs: ['..pool.jsonl', 'queries/./math.jsonl'] } })));
+    const confined = await paths.confineConfig(
+      RunConfig.parse(config('..run', { pool: { inputs: ['..pool.jsonl', 'queries/./math.jsonl'] } })),
+    );
     expect(confined.runDir).toBe(path.join(paths.runsRoot, '..run'));
-    expect(confined.pool.inputs).toEqual([path.join(paths.dataRoots[0]!, '..pool.jsonl'), path.join(paths.dataRoots[0]!, 'queries', 'math.jsonl')]);
-    expect(confined.queries.map((q) => q.path)).toEqual(['math', 'code'].map((t) => path.join(paths.dataRoots[0]!, 'queries', `${t}.jsonl`)));
+    expect(confined.pool.inputs).toEqual([
+      path.join(paths.dataRoots[0]!, '..pool.jsonl'),
+      path.join(paths.dataRoots[0]!, 'queries', 'math.jsonl'),
+    ]);
+    expect(confined.queries.map((q) => q.path)).toEqual(
+      ['math', 'code'].map((t) => path.join(paths.dataRoots[0]!, 'queries', `${t}.jsonl`)),
+    );
     expect(confined.model.dir).toBe(path.join(paths.dataRoots[0]!, 'model'));
     // The roots the activities check files against are the server's, whatever a request says.
-    const widened = await paths.confineConfig(RunConfig.parse(config('widened', { pool: { inputs: ['pool.jsonl'], roots: ['/'] }, model: { dir: 'model', roots: ['/'] } })));
+    const widened = await paths.confineConfig(
+      RunConfig.parse(
+        config('widened', { pool: { inputs: ['pool.jsonl'], roots: ['/'] }, model: { dir: 'model', roots: ['/'] } }),
+      ),
+    );
     expect([widened.pool.roots, widened.model.roots]).toEqual([paths.dataRoots, paths.dataRoots]);
   });
 });
@@ -243,20 +314,40 @@ describe('runs through the LocalBackend', () => {
     expect(done.runDir).toBe(path.join(paths.runsRoot, 'first'));
     expect(done.config?.pool.inputs).toEqual([path.join(paths.dataRoots[0]!, 'pool.jsonl')]);
     expect(done.status?.counts).toMatchObject({ poolRows: 300, shards: 3, selected: 24 });
-    expect(done.artifacts.map((a) => a.name)).toEqual(expect.arrayContaining(['config', 'status', 'pool-manifest', 'selection', 'selection-summary', 'handoff-receipt']));
+    expect(done.artifacts.map((a) => a.name)).toEqual(
+      expect.arrayContaining([
+        'config',
+        'status',
+        'pool-manifest',
+        'selection',
+        'selection-summary',
+        'handoff-receipt',
+      ]),
+    );
     expect(done.artifacts.every((a) => !path.isAbsolute(a.file) && a.bytes > 0)).toBe(true);
 
     const list = RunList.parse((await call('GET', '/v1/runs', { token: RO })).json);
     expect(list.runs.find((r) => r.runId === runId)).toMatchObject({ state: 'completed', progress: null });
 
     const source = new Map(
-      fs.readFileSync(path.join(EXAMPLES, 'pool.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => {
-        const row = JSON.parse(l) as { id: string; messages: unknown };
-        return [row.id, row.messages] as const;
-      }),
+      fs
+        .readFileSync(path.join(EXAMPLES, 'pool.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const row = JSON.parse(l) as { id: string; messages: unknown };
+          return [row.id, row.messages] as const;
+        }),
     );
     const queries = Object.fromEntries(
-      ['math', 'code'].map((t) => [t, fs.readFileSync(path.join(EXAMPLES, 'queries', `${t}.jsonl`), 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { messages: unknown }).messages)]),
+      ['math', 'code'].map((t) => [
+        t,
+        fs
+          .readFileSync(path.join(EXAMPLES, 'queries', `${t}.jsonl`), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => (JSON.parse(l) as { messages: unknown }).messages),
+      ]),
     );
     const all = [];
     let summaryPerTask: Record<string, number> = {};
@@ -265,16 +356,22 @@ describe('runs through the LocalBackend', () => {
       expect(res.status).toBe(200);
       const page = SelectionPage.parse(res.json);
       expect(page.total).toBe(24);
-      expect(page.examples.map((e) => e.rank)).toEqual(Array.from({ length: Math.min(10, 24 - offset) }, (_, i) => offset + i));
+      expect(page.examples.map((e) => e.rank)).toEqual(
+        Array.from({ length: Math.min(10, 24 - offset) }, (_, i) => offset + i),
+      );
       all.push(...page.examples);
       if (offset === 0) {
         summaryPerTask = page.summary.perTask;
-        for (const [task, counts] of Object.entries(page.histogram.counts)) expect(counts.reduce((a, b) => a + b, 0)).toBe(page.summary.perTask[task]);
+        for (const [task, counts] of Object.entries(page.histogram.counts))
+          expect(counts.reduce((a, b) => a + b, 0)).toBe(page.summary.perTask[task]);
       }
     }
     expect(new Set(all.map((e) => e.id)).size).toBe(24);
     // The summary's per-task counts are those of the rows served (how they split depends on the turn rule).
-    expect(summaryPerTask).toEqual({ math: all.filter((e) => e.task === 'math').length, code: all.filter((e) => e.task === 'code').length });
+    expect(summaryPerTask).toEqual({
+      math: all.filter((e) => e.task === 'math').length,
+      code: all.filter((e) => e.task === 'code').length,
+    });
     for (const e of all) {
       expect(e.messages).toEqual(source.get(e.id)); // the full pool record of the selected id
       expect(e.query).not.toBeNull();
@@ -303,7 +400,9 @@ describe('runs through the LocalBackend', () => {
     const atEmbedQueries = holds.hold('embedQueries');
     let nextStageReached = false;
     void atEmbedQueries.reached.then(() => (nextStageReached = true));
-    const start = await call('POST', '/v1/runs', { body: config('steered', { selection: { strategy: 'round-robin-tasks', budget: 10 } }) });
+    const start = await call('POST', '/v1/runs', {
+      body: config('steered', { selection: { strategy: 'round-robin-tasks', budget: 10 } }),
+    });
     const runId = start.json.runId as string;
     await atIngest.reached;
     expect((await call('POST', `/v1/runs/${runId}/pause`)).status).toBe(202);
@@ -328,7 +427,9 @@ describe('runs through the LocalBackend', () => {
     expect((await detail(second)).stage).toBe('embed-pool');
     // The list carries a live run's progress (no per-run request needed).
     const moving = await until('embedding progress in the list', async () => {
-      const item = RunList.parse((await call('GET', '/v1/runs', { token: RO })).json).runs.find((r) => r.runId === second);
+      const item = RunList.parse((await call('GET', '/v1/runs', { token: RO })).json).runs.find(
+        (r) => r.runId === second,
+      );
       return item?.progress?.stage === 'embed-pool' && item.progress.total > 0 ? item : null;
     });
     expect(moving).toMatchObject({ state: 'running', stage: 'embed-pool', progress: { unit: expect.any(String) } });
@@ -337,34 +438,71 @@ describe('runs through the LocalBackend', () => {
     expect(cancelled.state).toBe('cancelled');
     expect(cancelled.status?.completedStages).not.toContain('embed-pool');
     expect(cancelled.artifacts.map((a) => a.name)).not.toContain('selection');
-    expect((await call('GET', `/v1/runs/${second}/selection`)).json).toEqual({ error: 'no selection for this run yet' });
+    expect((await call('GET', `/v1/runs/${second}/selection`)).json).toEqual({
+      error: 'no selection for this run yet',
+    });
   });
 
   it('handoff triggers: commands run only where the operator allows them, webhooks call only allowed hosts and sign only with RDS_WEBHOOK_* secrets', async () => {
     const command = { kind: 'command' as const, template: 'echo ran {{rows}} > ran.txt', run: true };
     const refused = await call('POST', '/v1/runs', { body: config('commanded', { handoff: { trigger: command } }) });
     expect(refused.status).toBe(400);
-    expect(refused.json.issues).toEqual([{ path: 'handoff.trigger.run', message: expect.stringMatching(/disabled on this server/) }]);
+    expect(refused.json.issues).toEqual([
+      { path: 'handoff.trigger.run', message: expect.stringMatching(/disabled on this server/) },
+    ]);
     // Reported together with path issues, each on its field.
     // This server lists no webhook hosts: every webhook is refused, whatever its secret.
-    const both = await call('POST', '/v1/runs', { body: config('../out', { handoff: { trigger: { kind: 'webhook', url: 'https://hooks.example/x', secretEnv: 'RDS_API_TOKENS' } } }) });
-    expect((both.json.issues as { path: string }[]).map((i) => i.path)).toEqual(['runDir', 'handoff.trigger.url', 'handoff.trigger.secretEnv']);
-    expect((both.json.issues as { message: string }[])[1]!.message).toMatch(/webhook triggers are disabled on this server .*RDS_WEBHOOK_HOSTS/);
-    const hooked = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, webhookHosts: ['hooks.example', 'trainer.internal:8443'] } });
+    const both = await call('POST', '/v1/runs', {
+      body: config('../out', {
+        handoff: { trigger: { kind: 'webhook', url: 'https://hooks.example/x', secretEnv: 'RDS_API_TOKENS' } },
+      }),
+    });
+    expect((both.json.issues as { path: string }[]).map((i) => i.path)).toEqual([
+      'runDir',
+      'handoff.trigger.url',
+      'handoff.trigger.secretEnv',
+    ]);
+    expect((both.json.issues as { message: string }[])[1]!.message).toMatch(
+      /webhook triggers are disabled on this server .*RDS_WEBHOOK_HOSTS/,
+    );
+    const hooked = await buildServer({
+      backend,
+      tokens,
+      paths,
+      triggers: { allowCommands: false, webhookHosts: ['hooks.example', 'trainer.internal:8443'] },
+    });
     try {
       const issuesFor = async (url: string, secretEnv = 'RDS_WEBHOOK_TRAINER') => {
-        const res = await hooked.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', { handoff: { trigger: { kind: 'webhook', url, secretEnv } } }) });
+        const res = await hooked.inject({
+          method: 'POST',
+          url: '/v1/runs',
+          headers: { authorization: `Bearer ${RW}` },
+          payload: config('../out', { handoff: { trigger: { kind: 'webhook', url, secretEnv } } }),
+        });
         return (res.json() as { issues: { path: string; message: string }[] }).issues;
       };
       expect((await issuesFor('https://hooks.example/x')).map((i) => i.path)).toEqual(['runDir']);
       expect((await issuesFor('https://HOOKS.example:443/x')).map((i) => i.path)).toEqual(['runDir']);
       expect((await issuesFor('http://trainer.internal:8443/start')).map((i) => i.path)).toEqual(['runDir']);
-      for (const url of ['http://169.254.169.254/latest/meta-data', 'http://trainer.internal:9000/', 'https://hooks.example.evil.com/x', 'http://127.0.0.1:8080/v1/runs']) {
+      for (const url of [
+        'http://169.254.169.254/latest/meta-data',
+        'http://trainer.internal:9000/',
+        'https://hooks.example.evil.com/x',
+        'http://127.0.0.1:8080/v1/runs',
+      ]) {
         const issues = await issuesFor(url);
-        expect(issues.map((i) => i.path), url).toEqual(['runDir', 'handoff.trigger.url']);
-        expect(issues[1]!.message).toMatch(/is not one this server may call \(RDS_WEBHOOK_HOSTS: hooks.example, trainer.internal:8443\)/);
+        expect(
+          issues.map((i) => i.path),
+          url,
+        ).toEqual(['runDir', 'handoff.trigger.url']);
+        expect(issues[1]!.message).toMatch(
+          /is not one this server may call \(RDS_WEBHOOK_HOSTS: hooks.example, trainer.internal:8443\)/,
+        );
       }
-      expect((await issuesFor('https://hooks.example/x', 'AWS_SECRET_ACCESS_KEY')).map((i) => i.path)).toEqual(['runDir', 'handoff.trigger.secretEnv']);
+      expect((await issuesFor('https://hooks.example/x', 'AWS_SECRET_ACCESS_KEY')).map((i) => i.path)).toEqual([
+        'runDir',
+        'handoff.trigger.secretEnv',
+      ]);
     } finally {
       await hooked.close();
     }
@@ -373,7 +511,12 @@ describe('runs through the LocalBackend', () => {
     // The same config on a server that allows commands really runs it: the gate is what stood in the way.
     const permissive = await buildServer({ backend, tokens, paths, triggers: { allowCommands: true } });
     try {
-      const res = await permissive.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('commanded', { handoff: { trigger: command } }) });
+      const res = await permissive.inject({
+        method: 'POST',
+        url: '/v1/runs',
+        headers: { authorization: `Bearer ${RW}` },
+        payload: config('commanded', { handoff: { trigger: command } }),
+      });
       expect(res.statusCode).toBe(201);
       const done = await finished((res.json() as { runId: string }).runId);
       expect(done.state, JSON.stringify(done.status?.error)).toBe('completed');
@@ -390,8 +533,12 @@ describe('runs through the LocalBackend', () => {
     const holder = (await call('POST', '/v1/runs', { body: config('slot-holder') })).json.runId as string;
     expect((await call('POST', `/v1/runs/${holder}/pause`)).status).toBe(202);
     await until('paused', async () => (await detail(holder)).state === 'paused');
-    const swapped = await call('POST', '/v1/runs', { body: config('swapped', { pool: { inputs: ['swapped.jsonl'], shardSize: 100 } }) });
-    const globbed = await call('POST', '/v1/runs', { body: config('globbed', { pool: { inputs: ['late/*.jsonl'], shardSize: 100 } }) });
+    const swapped = await call('POST', '/v1/runs', {
+      body: config('swapped', { pool: { inputs: ['swapped.jsonl'], shardSize: 100 } }),
+    });
+    const globbed = await call('POST', '/v1/runs', {
+      body: config('globbed', { pool: { inputs: ['late/*.jsonl'], shardSize: 100 } }),
+    });
     expect([swapped.status, globbed.status]).toEqual([201, 201]);
     const ids = [swapped.json.runId as string, globbed.json.runId as string];
     for (const id of ids) expect((await detail(id)).state).toBe('queued');
@@ -402,7 +549,9 @@ describe('runs through the LocalBackend', () => {
     for (const id of ids) {
       const done = await finished(id);
       expect(done.state).toBe('failed');
-      expect(done.status?.error?.message).toMatch(/^(swapped\.jsonl|late\/x\.jsonl) leads outside the allowed data roots/); // relative to the root
+      expect(done.status?.error?.message).toMatch(
+        /^(swapped\.jsonl|late\/x\.jsonl) leads outside the allowed data roots/,
+      ); // relative to the root
       expect(JSON.stringify(done.status?.error)).not.toContain(tmp);
       expect(done.artifacts.map((a) => a.name)).not.toContain('pool-manifest');
       expect((await call('GET', `/v1/runs/${id}/selection`)).status).toBe(404);
@@ -413,7 +562,11 @@ describe('runs through the LocalBackend', () => {
   });
 
   it('a corrupt selection/summary.json is a 500 with a request id (a server fault, not a bad request)', async () => {
-    const runId = (await call('POST', '/v1/runs', { body: config('corrupt-summary', { selection: { strategy: 'round-robin-tasks', budget: 5 } }) })).json.runId as string;
+    const runId = (
+      await call('POST', '/v1/runs', {
+        body: config('corrupt-summary', { selection: { strategy: 'round-robin-tasks', budget: 5 } }),
+      })
+    ).json.runId as string;
     const done = await finished(runId);
     expect(done.state).toBe('completed');
     expect((await call('GET', `/v1/runs/${runId}/selection`)).status).toBe(200);
@@ -425,7 +578,11 @@ describe('runs through the LocalBackend', () => {
 
   it('an empty pool fails the run at ingest, naming the input relative to the data root', async () => {
     fs.writeFileSync(path.join(dataRoot, 'empty.jsonl'), '');
-    const runId = (await call('POST', '/v1/runs', { body: config('empty-pool', { pool: { inputs: ['empty.jsonl'], shardSize: 100 } }) })).json.runId as string;
+    const runId = (
+      await call('POST', '/v1/runs', {
+        body: config('empty-pool', { pool: { inputs: ['empty.jsonl'], shardSize: 100 } }),
+      })
+    ).json.runId as string;
     const done = await finished(runId);
     expect(done).toMatchObject({ state: 'failed', stage: 'ingest' });
     expect(done.status?.error?.message).toBe('pool.inputs: the pool is empty: empty.jsonl gave no rows at all');
@@ -454,27 +611,55 @@ describe('runs through the LocalBackend', () => {
     });
     await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
     const trapUrl = `http://127.0.0.1:${(trap.address() as { port: number }).port}/`;
-    const s3 = (endpoint?: string, region = 'us-east-1') => ({ handoff: { destination: { kind: 's3' as const, bucket: 'b', ...(endpoint ? { endpoint } : {}), region } } });
+    const s3 = (endpoint?: string, region = 'us-east-1') => ({
+      handoff: { destination: { kind: 's3' as const, bucket: 'b', ...(endpoint ? { endpoint } : {}), region } },
+    });
     try {
       // This server lists none: every S3 destination is refused before anything runs.
       for (const endpoint of [trapUrl, 'http://169.254.169.254/', undefined]) {
         const res = await call('POST', '/v1/runs', { body: config('s3-refused', s3(endpoint)) });
         expect(res.status, String(endpoint)).toBe(400);
-        expect(res.json.issues, String(endpoint)).toEqual([{ path: 'handoff.destination.endpoint', message: expect.stringMatching(/S3 destinations are disabled on this server .*RDS_S3_ENDPOINTS/) }]);
+        expect(res.json.issues, String(endpoint)).toEqual([
+          {
+            path: 'handoff.destination.endpoint',
+            message: expect.stringMatching(/S3 destinations are disabled on this server .*RDS_S3_ENDPOINTS/),
+          },
+        ]);
       }
-      const listing = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, s3Endpoints: ['minio.internal:9000', 's3.eu-west-1.amazonaws.com'] } });
+      const listing = await buildServer({
+        backend,
+        tokens,
+        paths,
+        triggers: { allowCommands: false, s3Endpoints: ['minio.internal:9000', 's3.eu-west-1.amazonaws.com'] },
+      });
       try {
         const issuesFor = async (endpoint?: string, region?: string) => {
-          const res = await listing.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', s3(endpoint, region)) });
+          const res = await listing.inject({
+            method: 'POST',
+            url: '/v1/runs',
+            headers: { authorization: `Bearer ${RW}` },
+            payload: config('../out', s3(endpoint, region)),
+          });
           return (res.json() as { issues: { path: string; message: string }[] }).issues;
         };
         expect((await issuesFor('http://minio.internal:9000')).map((i) => i.path)).toEqual(['runDir']);
         expect((await issuesFor(undefined, 'eu-west-1')).map((i) => i.path)).toEqual(['runDir']); // AWS itself, listed
-        for (const [endpoint, region] of [[trapUrl, undefined], ['http://minio.internal:9001', undefined], ['http://user:pw@minio.internal:9000', undefined], [undefined, 'us-east-1']] as const) {
+        for (const [endpoint, region] of [
+          [trapUrl, undefined],
+          ['http://minio.internal:9001', undefined],
+          ['http://user:pw@minio.internal:9000', undefined],
+          [undefined, 'us-east-1'],
+        ] as const) {
           const issues = await issuesFor(endpoint, region);
-          expect(issues.map((i) => i.path), String(endpoint)).toEqual(['runDir', 'handoff.destination.endpoint']);
+          expect(
+            issues.map((i) => i.path),
+            String(endpoint),
+          ).toEqual(['runDir', 'handoff.destination.endpoint']);
         }
-        expect((await issuesFor(undefined, 'x.evil.com/')).map((i) => i.path)).toEqual(['runDir', 'handoff.destination.region']);
+        expect((await issuesFor(undefined, 'x.evil.com/')).map((i) => i.path)).toEqual([
+          'runDir',
+          'handoff.destination.region',
+        ]);
       } finally {
         await listing.close();
       }
@@ -485,23 +670,46 @@ describe('runs through the LocalBackend', () => {
   });
 
   it('temporal triggers reach only the namespaces, task queues, workflow types and signals the operator listed (none listed: refused)', async () => {
-    const temporal = (t: Record<string, string>) => ({ handoff: { trigger: { kind: 'temporal' as const, workflowType: 'fineTune', taskQueue: 'training', ...t } } });
+    const temporal = (t: Record<string, string>) => ({
+      handoff: { trigger: { kind: 'temporal' as const, workflowType: 'fineTune', taskQueue: 'training', ...t } },
+    });
     const refused = await call('POST', '/v1/runs', { body: config('temporal-refused', temporal({})) });
     expect(refused.status).toBe(400);
-    expect(refused.json.issues).toEqual([{ path: 'handoff.trigger', message: expect.stringMatching(/temporal triggers are disabled on this server/) }]);
-    const allow = { namespaces: ['training'], taskQueues: ['training'], workflowTypes: ['fineTune'], signals: ['datasetReady'] };
+    expect(refused.json.issues).toEqual([
+      { path: 'handoff.trigger', message: expect.stringMatching(/temporal triggers are disabled on this server/) },
+    ]);
+    const allow = {
+      namespaces: ['training'],
+      taskQueues: ['training'],
+      workflowTypes: ['fineTune'],
+      signals: ['datasetReady'],
+    };
     const listing = await buildServer({ backend, tokens, paths, triggers: { allowCommands: false, temporal: allow } });
     try {
       const issuesFor = async (t: Record<string, string>) => {
-        const res = await listing.inject({ method: 'POST', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` }, payload: config('../out', temporal(t)) });
+        const res = await listing.inject({
+          method: 'POST',
+          url: '/v1/runs',
+          headers: { authorization: `Bearer ${RW}` },
+          payload: config('../out', temporal(t)),
+        });
         return (res.json() as { issues: { path: string }[] }).issues.map((i) => i.path);
       };
       expect(await issuesFor({ namespace: 'training' })).toEqual(['runDir']);
       expect(await issuesFor({})).toEqual(['runDir', 'handoff.trigger.namespace']); // "default" is not listed
-      expect(await issuesFor({ namespace: 'training', workflowType: 'deleteEverything' })).toEqual(['runDir', 'handoff.trigger.workflowType']);
-      expect(await issuesFor({ namespace: 'training', taskQueue: 'billing' })).toEqual(['runDir', 'handoff.trigger.taskQueue']);
+      expect(await issuesFor({ namespace: 'training', workflowType: 'deleteEverything' })).toEqual([
+        'runDir',
+        'handoff.trigger.workflowType',
+      ]);
+      expect(await issuesFor({ namespace: 'training', taskQueue: 'billing' })).toEqual([
+        'runDir',
+        'handoff.trigger.taskQueue',
+      ]);
       expect(await issuesFor({ namespace: 'training', signal: 'datasetReady', workflowId: 'w' })).toEqual(['runDir']);
-      expect(await issuesFor({ namespace: 'training', signal: 'terminate', workflowId: 'w' })).toEqual(['runDir', 'handoff.trigger.signal']);
+      expect(await issuesFor({ namespace: 'training', signal: 'terminate', workflowId: 'w' })).toEqual([
+        'runDir',
+        'handoff.trigger.signal',
+      ]);
     } finally {
       await listing.close();
     }
@@ -557,11 +765,19 @@ describe('errors and CORS', () => {
     expect(plain.headers.get('access-control-allow-origin')).toBeNull();
     const server = await buildServer({ backend, tokens, paths, corsOrigin: 'https://ui.example' });
     try {
-      const pre = await server.inject({ method: 'OPTIONS', url: '/v1/runs', headers: { origin: 'https://ui.example', 'access-control-request-method': 'POST' } });
+      const pre = await server.inject({
+        method: 'OPTIONS',
+        url: '/v1/runs',
+        headers: { origin: 'https://ui.example', 'access-control-request-method': 'POST' },
+      });
       expect(pre.statusCode).toBe(204);
       expect(pre.headers['access-control-allow-origin']).toBe('https://ui.example');
       expect(pre.headers['access-control-allow-headers']).toContain('authorization');
-      const other = await server.inject({ method: 'GET', url: '/v1/runs', headers: { origin: 'https://evil.example', authorization: `Bearer ${RW}` } });
+      const other = await server.inject({
+        method: 'GET',
+        url: '/v1/runs',
+        headers: { origin: 'https://evil.example', authorization: `Bearer ${RW}` },
+      });
       expect(other.headers['access-control-allow-origin']).toBeUndefined();
     } finally {
       await server.close();
@@ -573,26 +789,61 @@ describe('settings from the environment', () => {
   it('requires tokens and data roots, checks RDS_BACKEND and numbers, applies defaults', () => {
     const env = { RDS_API_TOKENS: 'a,ro:b', RDS_DATA_ROOTS: `/data${path.delimiter}/more` };
     const s = settingsFromEnv(env);
-    expect(s).toMatchObject({ host: '127.0.0.1', port: 8080, backend: 'local', dataRoots: ['/data', '/more'], runsRoot: path.resolve('runs'), bodyLimit: 262_144, corsOrigin: undefined });
+    expect(s).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      backend: 'local',
+      dataRoots: ['/data', '/more'],
+      runsRoot: path.resolve('runs'),
+      bodyLimit: 262_144,
+      corsOrigin: undefined,
+    });
     expect(s.tokens.check('b')).toBe('read');
     expect(() => settingsFromEnv({ RDS_DATA_ROOTS: '/data' })).toThrow(/RDS_API_TOKENS/);
     expect(() => settingsFromEnv({ RDS_API_TOKENS: 'a' })).toThrow(/RDS_DATA_ROOTS/);
-    expect(() => settingsFromEnv({ ...env, RDS_BACKEND: 'cloud' })).toThrow(/RDS_BACKEND: expected "local" or "temporal", got "cloud"/);
+    expect(() => settingsFromEnv({ ...env, RDS_BACKEND: 'cloud' })).toThrow(
+      /RDS_BACKEND: expected "local" or "temporal", got "cloud"/,
+    );
     expect(() => settingsFromEnv({ ...env, RDS_API_PORT: 'http' })).toThrow(/RDS_API_PORT/);
     expect(settingsFromEnv(env).allowCommandTriggers).toBe(false);
     expect(settingsFromEnv({ ...env, RDS_API_ALLOW_COMMAND_TRIGGER: '1' }).allowCommandTriggers).toBe(true);
-    expect(() => settingsFromEnv({ ...env, RDS_API_ALLOW_COMMAND_TRIGGER: 'yes' })).toThrow(/RDS_API_ALLOW_COMMAND_TRIGGER/);
+    expect(() => settingsFromEnv({ ...env, RDS_API_ALLOW_COMMAND_TRIGGER: 'yes' })).toThrow(
+      /RDS_API_ALLOW_COMMAND_TRIGGER/,
+    );
     expect(settingsFromEnv(env).webhookHosts).toEqual([]);
-    expect(settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: ' Hooks.Example , trainer.internal:8443,' }).webhookHosts).toEqual(['hooks.example', 'trainer.internal:8443']);
+    expect(
+      settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: ' Hooks.Example , trainer.internal:8443,' }).webhookHosts,
+    ).toEqual(['hooks.example', 'trainer.internal:8443']);
     for (const bad of ['https://hooks.example', 'hooks.example/path', 'user@hooks.example']) {
-      expect(() => settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: bad }), bad).toThrow(/RDS_WEBHOOK_HOSTS: ".*" is not a host name/);
+      expect(() => settingsFromEnv({ ...env, RDS_WEBHOOK_HOSTS: bad }), bad).toThrow(
+        /RDS_WEBHOOK_HOSTS: ".*" is not a host name/,
+      );
     }
-    expect(settingsFromEnv(env)).toMatchObject({ s3Endpoints: [], temporalTriggers: { namespaces: [], taskQueues: [], workflowTypes: [], signals: [] } });
-    expect(settingsFromEnv({ ...env, RDS_S3_ENDPOINTS: 'MinIO.internal:9000', RDS_TEMPORAL_TRIGGER_NAMESPACES: 'training, ml', RDS_TEMPORAL_TRIGGER_WORKFLOWS: 'fineTune' })).toMatchObject({
+    expect(settingsFromEnv(env)).toMatchObject({
+      s3Endpoints: [],
+      temporalTriggers: { namespaces: [], taskQueues: [], workflowTypes: [], signals: [] },
+    });
+    expect(
+      settingsFromEnv({
+        ...env,
+        RDS_S3_ENDPOINTS: 'MinIO.internal:9000',
+        RDS_TEMPORAL_TRIGGER_NAMESPACES: 'training, ml',
+        RDS_TEMPORAL_TRIGGER_WORKFLOWS: 'fineTune',
+      }),
+    ).toMatchObject({
       s3Endpoints: ['minio.internal:9000'],
       temporalTriggers: { namespaces: ['training', 'ml'], workflowTypes: ['fineTune'], taskQueues: [], signals: [] },
     });
-    expect(() => settingsFromEnv({ ...env, RDS_S3_ENDPOINTS: 'http://minio:9000' })).toThrow(/RDS_S3_ENDPOINTS: ".*" is not a host name/);
-    expect(settingsFromEnv({ ...env, RDS_BACKEND: 'temporal', RDS_CORS_ORIGIN: 'https://ui.example', RDS_API_BODY_LIMIT: '1024' })).toMatchObject({ backend: 'temporal', corsOrigin: 'https://ui.example', bodyLimit: 1024 });
+    expect(() => settingsFromEnv({ ...env, RDS_S3_ENDPOINTS: 'http://minio:9000' })).toThrow(
+      /RDS_S3_ENDPOINTS: ".*" is not a host name/,
+    );
+    expect(
+      settingsFromEnv({
+        ...env,
+        RDS_BACKEND: 'temporal',
+        RDS_CORS_ORIGIN: 'https://ui.example',
+        RDS_API_BODY_LIMIT: '1024',
+      }),
+    ).toMatchObject({ backend: 'temporal', corsOrigin: 'https://ui.example', bodyLimit: 1024 });
   });
 });

@@ -90,7 +90,11 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
     fs.mkdirSync(runsRoot);
     holds = new HoldController(pipelineActivities({ shardMs: 30 }));
     harness = kind === 'local' ? await localHarness(holds) : await temporalHarness(holds);
-    app = await buildServer({ backend: harness.backend, tokens: new TokenSet([TOKEN]), paths: await PathPolicy.create([dataRoot], runsRoot) });
+    app = await buildServer({
+      backend: harness.backend,
+      tokens: new TokenSet([TOKEN]),
+      paths: await PathPolicy.create([dataRoot], runsRoot),
+    });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
 
@@ -115,12 +119,18 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
   }
 
   const finished = (runId: string) =>
-    until(`run ${runId} to finish`, async () => {
-      const d = await detail(runId);
-      return ['completed', 'failed', 'cancelled'].includes(d.state) ? d : null;
-    }, 90_000, 50);
+    until(
+      `run ${runId} to finish`,
+      async () => {
+        const d = await detail(runId);
+        return ['completed', 'failed', 'cancelled'].includes(d.state) ? d : null;
+      },
+      90_000,
+      50,
+    );
 
-  const listed = async (runId: string) => RunList.parse((await call('GET', '/v1/runs')).json).runs.find((r) => r.runId === runId);
+  const listed = async (runId: string) =>
+    RunList.parse((await call('GET', '/v1/runs')).json).runs.find((r) => r.runId === runId);
 
   /** The stand-in model stages leave one marker file per unit of work they did (fake/<name>.json). */
   const did = (runDir: string, name: string) => fs.existsSync(path.join(runDir, 'fake', `${name}.json`));
@@ -130,24 +140,54 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
       const runId = await start(config('first'));
       const done = await finished(runId);
       expect(done.state, JSON.stringify(done.status?.error)).toBe('completed');
-      expect(done).toMatchObject({ backend: kind, runDir: path.join(runsRoot, 'first'), strategy: 'round-robin-queries', budget: 24 });
+      expect(done).toMatchObject({
+        backend: kind,
+        runDir: path.join(runsRoot, 'first'),
+        strategy: 'round-robin-queries',
+        budget: 24,
+      });
       expect(done.config?.pool.inputs).toEqual([path.join(tmp, 'data', 'pool.jsonl')]);
       expect(done.status?.counts).toMatchObject({ poolRows: 300, shards: 3, selected: 24 });
-      expect(done.status?.completedStages).toEqual(['validate', 'ingest', 'embed-queries', 'embed-pool', 'score', 'select', 'handoff']);
-      expect(done.artifacts.map((a) => a.name)).toEqual(expect.arrayContaining(['config', 'pool-manifest', 'selection', 'selection-summary', 'handoff-receipt']));
+      expect(done.status?.completedStages).toEqual([
+        'validate',
+        'ingest',
+        'embed-queries',
+        'embed-pool',
+        'score',
+        'select',
+        'handoff',
+      ]);
+      expect(done.artifacts.map((a) => a.name)).toEqual(
+        expect.arrayContaining(['config', 'pool-manifest', 'selection', 'selection-summary', 'handoff-receipt']),
+      );
 
       // Temporal lists through its visibility store, which catches up with a close shortly after it.
-      const item = await until('the completed run in the list', async () => {
-        const r = await listed(runId);
-        return r?.state === 'completed' ? r : null;
-      }, 30_000, 50);
-      expect(item).toMatchObject({ backend: kind, runDir: done.runDir, strategy: 'round-robin-queries', budget: 24, progress: null });
+      const item = await until(
+        'the completed run in the list',
+        async () => {
+          const r = await listed(runId);
+          return r?.state === 'completed' ? r : null;
+        },
+        30_000,
+        50,
+      );
+      expect(item).toMatchObject({
+        backend: kind,
+        runDir: done.runDir,
+        strategy: 'round-robin-queries',
+        budget: 24,
+        progress: null,
+      });
 
       const source = new Map(
-        fs.readFileSync(path.join(EXAMPLES, 'pool.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => {
-          const row = JSON.parse(l) as { id: string; messages: unknown };
-          return [row.id, row.messages] as const;
-        }),
+        fs
+          .readFileSync(path.join(EXAMPLES, 'pool.jsonl'), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => {
+            const row = JSON.parse(l) as { id: string; messages: unknown };
+            return [row.id, row.messages] as const;
+          }),
       );
       const all = [];
       for (let offset = 0; offset < 24; offset += 10) {
@@ -155,13 +195,16 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
         expect(res.status, res.text).toBe(200);
         const page = SelectionPage.parse(res.json);
         expect(page.total).toBe(24);
-        expect(page.examples.map((e) => e.rank)).toEqual(Array.from({ length: Math.min(10, 24 - offset) }, (_, i) => offset + i));
+        expect(page.examples.map((e) => e.rank)).toEqual(
+          Array.from({ length: Math.min(10, 24 - offset) }, (_, i) => offset + i),
+        );
         all.push(...page.examples);
       }
       expect(new Set(all.map((e) => e.id)).size).toBe(24);
       for (const e of all) expect(e.messages).toEqual(source.get(e.id));
 
-      for (const action of ['pause', 'resume', 'cancel']) expect((await call('POST', `/v1/runs/${runId}/${action}`)).status, action).toBe(409);
+      for (const action of ['pause', 'resume', 'cancel'])
+        expect((await call('POST', `/v1/runs/${runId}/${action}`)).status, action).toBe(409);
     });
 
     it('pause holds the run before its next stage, resume continues it to completion', async () => {
@@ -175,10 +218,15 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
       expect((await call('POST', `/v1/runs/${runId}/pause`)).status).toBe(202);
       atIngest.release();
       // Paused with ingest done: the run waits between stages.
-      const paused = await until('paused after ingest', async () => {
-        const d = await detail(runId);
-        return d.state === 'paused' && d.status?.completedStages.includes('ingest') ? d : null;
-      }, 60_000, 50);
+      const paused = await until(
+        'paused after ingest',
+        async () => {
+          const d = await detail(runId);
+          return d.state === 'paused' && d.status?.completedStages.includes('ingest') ? d : null;
+        },
+        60_000,
+        50,
+      );
       expect(paused.status?.completedStages).toEqual(['validate', 'ingest']);
       expect(nextStageReached).toBe(false);
       expect((await listed(runId))?.state).toBe('paused');
@@ -197,10 +245,15 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
       await atShard1.reached; // shard 0 embedded, shard 1 held
       expect(await detail(runId)).toMatchObject({ state: 'running', stage: 'embed-pool' });
       // The list carries a live run's progress.
-      const moving = await until('embedding progress in the list', async () => {
-        const r = await listed(runId);
-        return r?.progress?.stage === 'embed-pool' && r.progress.total > 0 ? r : null;
-      }, 30_000, 50);
+      const moving = await until(
+        'embedding progress in the list',
+        async () => {
+          const r = await listed(runId);
+          return r?.progress?.stage === 'embed-pool' && r.progress.total > 0 ? r : null;
+        },
+        30_000,
+        50,
+      );
       expect(moving).toMatchObject({ state: 'running', stage: 'embed-pool', progress: { unit: 'rows', total: 300 } });
 
       expect((await call('POST', `/v1/runs/${runId}/cancel`)).status).toBe(202);
@@ -208,8 +261,14 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
       expect(cancelled.state).toBe('cancelled');
       expect(cancelled.status?.completedStages).not.toContain('embed-pool');
       expect(cancelled.artifacts.map((a) => a.name)).not.toContain('selection');
-      expect([did(cancelled.runDir, 'shard-0'), did(cancelled.runDir, 'shard-1'), did(cancelled.runDir, 'shard-2')]).toEqual([true, false, false]);
-      expect((await call('GET', `/v1/runs/${runId}/selection`)).json).toEqual({ error: 'no selection for this run yet' });
+      expect([
+        did(cancelled.runDir, 'shard-0'),
+        did(cancelled.runDir, 'shard-1'),
+        did(cancelled.runDir, 'shard-2'),
+      ]).toEqual([true, false, false]);
+      expect((await call('GET', `/v1/runs/${runId}/selection`)).json).toEqual({
+        error: 'no selection for this run yet',
+      });
     });
 
     it('a second start on a run directory in use is a 409 naming it relative to the runs root', async () => {
@@ -227,7 +286,8 @@ describe.each(['local', 'temporal'] as const)('the run routes over the %s backen
 
     it('404 for unknown runs', async () => {
       expect((await call('GET', '/v1/runs/nope')).json).toEqual({ error: 'run not found' });
-      for (const action of ['pause', 'resume', 'cancel']) expect((await call('POST', `/v1/runs/nope/${action}`)).status, action).toBe(404);
+      for (const action of ['pause', 'resume', 'cancel'])
+        expect((await call('POST', `/v1/runs/nope/${action}`)).status, action).toBe(404);
       expect((await call('GET', '/v1/runs/nope/selection')).status).toBe(404);
     });
   });

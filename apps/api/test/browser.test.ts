@@ -23,7 +23,8 @@ let holds: HoldController;
 
 beforeAll(async () => {
   // CI installs Debian's chromium (.ci/run); a machine without it must not pass this test silently.
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: the UI browser test needs Debian's chromium (apt-get install -y chromium)`);
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: the UI browser test needs Debian's chromium (apt-get install -y chromium)`);
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-api-ui-'));
   const dataRoot = path.join(tmp, 'data');
   fs.cpSync(EXAMPLES, dataRoot, { recursive: true });
@@ -44,7 +45,16 @@ beforeAll(async () => {
   base = await app.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -59,7 +69,10 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   const pageErrors: string[] = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
   // The deliberate 400 below logs a resource error; anything else logged as an error is a bug.
-  page.on('console', (msg) => void (msg.type() === 'error' && !msg.text().includes('status of 400') && pageErrors.push(msg.text())));
+  page.on(
+    'console',
+    (msg) => void (msg.type() === 'error' && !msg.text().includes('status of 400') && pageErrors.push(msg.text())),
+  );
 
   await page.goto(base);
   await page.fill('#token', TOKEN);
@@ -72,7 +85,11 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   // Defaults from the schema are prefilled; enums are selects.
   expect(await page.inputValue('[data-path="pool.shardSize"]')).toBe('50000');
   expect(await page.inputValue('[data-path="selection.strategy"]')).toBe('round-robin-tasks');
-  expect(await page.locator('select[data-path="model.pooling"] option').allTextContents()).toEqual(['weighted-mean', 'mean', 'last']);
+  expect(await page.locator('select[data-path="model.pooling"] option').allTextContents()).toEqual([
+    'weighted-mean',
+    'mean',
+    'last',
+  ]);
 
   // A server-side field error lands on its field.
   await page.click('#run-form button[type=submit]');
@@ -110,7 +127,9 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
 
   // Steer it from the run page: a pause asked for mid-stage holds it before the next shard (the
   // button turns into resume), and nothing moves while it is paused; resume lets it go on.
-  const pauseSent = page.waitForResponse((r) => r.url().endsWith(`/v1/runs/${runId}/pause`) && r.request().method() === 'POST');
+  const pauseSent = page.waitForResponse(
+    (r) => r.url().endsWith(`/v1/runs/${runId}/pause`) && r.request().method() === 'POST',
+  );
   await page.click('[data-action="pause"]');
   expect((await pauseSent).status()).toBe(202);
   beforeShard1.release();
@@ -128,7 +147,9 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   await page.click('a[href="#/"]');
   const row = page.locator(`#runs tr[data-run-id="${runId}"]`);
   await expect.poll(() => row.locator('[data-state]').getAttribute('data-state'), { timeout: 60_000 }).toBe('running');
-  await expect.poll(() => row.locator('[data-progress]').getAttribute('data-progress'), { timeout: 60_000 }).toBe('200/300'); // shards 0 and 1 of 3 embedded
+  await expect
+    .poll(() => row.locator('[data-progress]').getAttribute('data-progress'), { timeout: 60_000 })
+    .toBe('200/300'); // shards 0 and 1 of 3 embedded
   const seen: string[] = [];
   beforeShard2.release();
   await expect
@@ -171,7 +192,11 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   await expect.poll(() => page.locator('.why h3').filter({ hasText: 'Pool row planted-copy' }).count()).toBe(1);
   // An exact copy: caught by both tests, each naming the same query.
   expect(await page.locator('.why h3', { hasText: /^math example query_math_0$/ }).count()).toBe(2);
-  expect(await page.locator('.why p.muted', { hasText: /^similarity: score 1\.0000$|^similarity: score 0\.99\d\d$/ }).count()).toBe(1);
+  expect(
+    await page
+      .locator('.why p.muted', { hasText: /^similarity: score 1\.0000$|^similarity: score 0\.99\d\d$/ })
+      .count(),
+  ).toBe(1);
   expect(await page.locator('.why p.muted', { hasText: /^ngram: shares “/ }).count()).toBe(1);
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-run.png'), fullPage: true });
   expect(pageErrors).toEqual([]);

@@ -38,7 +38,12 @@ export function apiCaller(base: () => string, defaultToken: string) {
 }
 
 /** Poll `probe` until it returns something truthy (a state the run reaches, never a fixed delay); fail after `ms`. */
-export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 30_000, everyMs = 20): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false>,
+  ms = 30_000,
+  everyMs = 20,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await probe();

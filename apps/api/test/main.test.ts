@@ -29,7 +29,13 @@ afterAll(() => {
 });
 
 /** `npm run api`'s command line, configured only through the environment. */
-function startApi(env: Record<string, string>): { proc: ChildProcess; url: Promise<string>; exit: Promise<number | null>; output: string[]; line: (re: RegExp) => Promise<string> } {
+function startApi(env: Record<string, string>): {
+  proc: ChildProcess;
+  url: Promise<string>;
+  exit: Promise<number | null>;
+  output: string[];
+  line: (re: RegExp) => Promise<string>;
+} {
   const proc = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', 'apps/api/src/main.ts'], {
     cwd: REPO,
     env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), ...env },
@@ -91,7 +97,14 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
   expect(start.status).toBe(201);
   const { runId } = (await start.json()) as { runId: string };
   await held;
-  expect((await fetch(`${base}/v1/runs/${runId}/pause`, { method: 'POST', headers: { authorization: headers.authorization } })).status).toBe(202);
+  expect(
+    (
+      await fetch(`${base}/v1/runs/${runId}/pause`, {
+        method: 'POST',
+        headers: { authorization: headers.authorization },
+      })
+    ).status,
+  ).toBe(202);
   api.proc.kill('SIGUSR2');
   for (const end = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
     const d = RunDetailResponse.parse(await (await fetch(`${base}/v1/runs/${runId}`, { headers })).json());
@@ -101,7 +114,9 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
 
   api.proc.kill('SIGTERM');
   expect(await api.exit).toBe(0);
-  const status = RunStatus.parse(JSON.parse(fs.readFileSync(path.join(tmp, 'runs', 'interrupted', 'status.json'), 'utf8')));
+  const status = RunStatus.parse(
+    JSON.parse(fs.readFileSync(path.join(tmp, 'runs', 'interrupted', 'status.json'), 'utf8')),
+  );
   expect(status).toMatchObject({ runId, state: 'cancelled' });
   expect(status.completedStages).not.toContain('select');
 
@@ -111,11 +126,21 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
   const heldAgain = again.line(/held before ingestPool call 0/);
   child = again.proc;
   const base2 = await again.url;
-  const list = async (b: string) => ((await (await fetch(`${b}/v1/runs`, { headers })).json()) as { runs: { runId: string; state: string }[] }).runs;
+  const list = async (b: string) =>
+    ((await (await fetch(`${b}/v1/runs`, { headers })).json()) as { runs: { runId: string; state: string }[] }).runs;
   expect(await list(base2)).toEqual([expect.objectContaining({ runId, state: 'cancelled' })]);
-  const second = (await (await fetch(`${base2}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ ...body, runDir: 'killed' }) })).json()) as { runId: string };
+  const second = (await (
+    await fetch(`${base2}/v1/runs`, { method: 'POST', headers, body: JSON.stringify({ ...body, runDir: 'killed' }) })
+  ).json()) as { runId: string };
   await heldAgain;
-  expect((await fetch(`${base2}/v1/runs/${second.runId}/pause`, { method: 'POST', headers: { authorization: headers.authorization } })).status).toBe(202);
+  expect(
+    (
+      await fetch(`${base2}/v1/runs/${second.runId}/pause`, {
+        method: 'POST',
+        headers: { authorization: headers.authorization },
+      })
+    ).status,
+  ).toBe(202);
   again.proc.kill('SIGUSR2');
   for (const end = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
     const d = RunDetailResponse.parse(await (await fetch(`${base2}/v1/runs/${second.runId}`, { headers })).json());
@@ -125,7 +150,9 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
   // The API reports a state before its status.json write lands: kill it once the file says so.
   const killedStatus = path.join(tmp, 'runs', 'killed', 'status.json');
   for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
-    const onDisk = fs.existsSync(killedStatus) ? RunStatus.parse(JSON.parse(fs.readFileSync(killedStatus, 'utf8'))) : null;
+    const onDisk = fs.existsSync(killedStatus)
+      ? RunStatus.parse(JSON.parse(fs.readFileSync(killedStatus, 'utf8')))
+      : null;
     if (onDisk?.state === 'paused') break;
     expect(Date.now() < end, `status.json: ${onDisk?.state ?? 'missing'}`).toBe(true);
   }
@@ -135,7 +162,12 @@ it('serves from the environment, on SIGTERM cancels its live local runs so their
   child = third.proc;
   const base3 = await third.url;
   const runs = await list(base3);
-  expect(runs.map((r) => [r.runId, r.state]).sort()).toEqual([[runId, 'cancelled'], [second.runId, 'failed']].sort());
+  expect(runs.map((r) => [r.runId, r.state]).sort()).toEqual(
+    [
+      [runId, 'cancelled'],
+      [second.runId, 'failed'],
+    ].sort(),
+  );
   const killed = RunDetailResponse.parse(await (await fetch(`${base3}/v1/runs/${second.runId}`, { headers })).json());
   expect(killed.status?.error).toMatchObject({ type: 'Interrupted' });
   third.proc.kill('SIGTERM');

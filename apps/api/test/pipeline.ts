@@ -11,7 +11,13 @@ import { fakeActivities } from '../../../packages/runner/test/fake-activities.js
 
 /** Word sets of an example's text (lower-cased alphanumeric runs). */
 function words(e: Example): Set<string> {
-  return new Set(e.messages.map((m) => m.content).join(' ').toLowerCase().match(/[a-z0-9]+/g) ?? []);
+  return new Set(
+    e.messages
+      .map((m) => m.content)
+      .join(' ')
+      .toLowerCase()
+      .match(/[a-z0-9]+/g) ?? [],
+  );
 }
 
 function jaccard(a: Set<string>, b: Set<string>): number {
@@ -20,7 +26,12 @@ function jaccard(a: Set<string>, b: Set<string>): number {
   return common / (a.size + b.size - common || 1);
 }
 
-const readJsonl = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => Example.parse(JSON.parse(l)));
+const readJsonl = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => Example.parse(JSON.parse(l)));
 const bytes = (a: Float32Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -42,7 +53,9 @@ async function scoreByWordOverlap(runDir: string, tasks: string[], topK: number)
     const ids = new Int32Array(queries.length * k);
     const scores = new Float32Array(queries.length * k);
     sims.forEach((s, qi) => {
-      const order = Array.from(s.keys()).sort((a, b) => s[b]! - s[a]! || a - b).slice(0, k);
+      const order = Array.from(s.keys())
+        .sort((a, b) => s[b]! - s[a]! || a - b)
+        .slice(0, k);
       order.forEach((r, i) => {
         ids[qi * k + i] = r;
         scores[qi * k + i] = s[r]!;
@@ -51,14 +64,28 @@ async function scoreByWordOverlap(runDir: string, tasks: string[], topK: number)
     const write = async (aggregate: 'max' | 'topk', files: [string, Uint8Array][]) => {
       for (const [name, data] of files) await writeFileAtomic(layout.scores.file(task, name), data);
       const m: ScoresManifest = {
-        kind: 'scores', version: 1, task, aggregate, rows: pool.length, queries: queries.length, ...(aggregate === 'topk' ? { k } : {}),
-        files: files.map(([name, data]) => ({ file: path.basename(layout.scores.file(task, name)), bytes: data.byteLength, sha256: sha(data) })),
-        embeddingsFingerprint: 'b'.repeat(64), createdAt: new Date().toISOString(),
+        kind: 'scores',
+        version: 1,
+        task,
+        aggregate,
+        rows: pool.length,
+        queries: queries.length,
+        ...(aggregate === 'topk' ? { k } : {}),
+        files: files.map(([name, data]) => ({
+          file: path.basename(layout.scores.file(task, name)),
+          bytes: data.byteLength,
+          sha256: sha(data),
+        })),
+        embeddingsFingerprint: 'b'.repeat(64),
+        createdAt: new Date().toISOString(),
       };
       await writeJsonAtomic(layout.scores.manifest(task, aggregate), m);
     };
     await write('max', [['max.f32', bytes(max)]]);
-    await write('topk', [['topk.ids.i32', bytes(ids)], ['topk.scores.f32', bytes(scores)]]);
+    await write('topk', [
+      ['topk.ids.i32', bytes(ids)],
+      ['topk.scores.f32', bytes(scores)],
+    ]);
   }
 }
 

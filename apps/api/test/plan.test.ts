@@ -38,7 +38,13 @@ const config = (over: Record<string, unknown> = {}) => ({
   selection: { budget: 10 },
   ...over,
 });
-const post = (body: unknown, token = RW) => app.inject({ method: 'POST', url: '/v1/plan', headers: { authorization: `Bearer ${token}` }, payload: body as object });
+const post = (body: unknown, token = RW) =>
+  app.inject({
+    method: 'POST',
+    url: '/v1/plan',
+    headers: { authorization: `Bearer ${token}` },
+    payload: body as object,
+  });
 
 it('POST /v1/plan returns the plan of a config (rows, exact tokens, calibrated time) and starts nothing', async () => {
   const res = await post({ config: config(), calibrateTokens: 256 });
@@ -50,13 +56,20 @@ it('POST /v1/plan returns the plan of a config (rows, exact tokens, calibrated t
   expect(plan.calibration!.tokens).toBeGreaterThanOrEqual(256);
   expect(plan.time.thisMachineSeconds).toBeGreaterThan(0);
   expect(fs.existsSync(path.join(tmp, 'runs', 'planned'))).toBe(false);
-  expect((await app.inject({ method: 'GET', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` } })).json()).toEqual({ runs: [] });
+  expect(
+    (await app.inject({ method: 'GET', url: '/v1/runs', headers: { authorization: `Bearer ${RW}` } })).json(),
+  ).toEqual({ runs: [] });
 });
 
 it('rejects bad settings, bad configs and paths outside the roots with field issues, like POST /v1/runs', async () => {
   const bad = await post({ config: config(), sampleRows: 0, extra: 1 });
   expect(bad.statusCode).toBe(400);
-  expect(bad.json().issues.map((i: { path: string }) => i.path).sort()).toEqual(['extra', 'sampleRows']);
+  expect(
+    bad
+      .json()
+      .issues.map((i: { path: string }) => i.path)
+      .sort(),
+  ).toEqual(['extra', 'sampleRows']);
   const field = await post({ config: config({ selection: { budget: -1 } }) });
   expect(field.statusCode).toBe(400);
   expect(field.json().issues).toEqual([expect.objectContaining({ path: 'selection.budget' })]);

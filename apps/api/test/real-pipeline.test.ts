@@ -53,7 +53,12 @@ function config(runDir: string) {
 }
 
 async function post(url: string, body?: unknown): Promise<Response> {
-  return fetch(base + url, { method: 'POST', ...(body === undefined ? { headers: { authorization: headers.authorization } } : { headers, body: JSON.stringify(body) }) });
+  return fetch(base + url, {
+    method: 'POST',
+    ...(body === undefined
+      ? { headers: { authorization: headers.authorization } }
+      : { headers, body: JSON.stringify(body) }),
+  });
 }
 
 async function start(runDir: string): Promise<string> {
@@ -92,7 +97,10 @@ it('runs the whole pipeline (real SmolLM2-135M) through the API and serves the s
   const page = (firstSelection = await selection(runId));
   expect(page.total).toBe(40);
   // 24 queries take turns (math's 12, then code's 12); the summary counts what the page serves.
-  expect(page.summary.perTask).toEqual({ math: page.examples.filter((e) => e.task === 'math').length, code: page.examples.filter((e) => e.task === 'code').length });
+  expect(page.summary.perTask).toEqual({
+    math: page.examples.filter((e) => e.task === 'math').length,
+    code: page.examples.filter((e) => e.task === 'code').length,
+  });
   expect(page.summary.turns).toBe('reference');
   for (const e of page.examples) {
     expect(e.messages?.length).toBeGreaterThan(0);
@@ -128,7 +136,9 @@ it('pause holds a real run before its next stage, resume finishes it with the sa
   expect(resumed.state, JSON.stringify(resumed.status?.error)).toBe('completed');
   // A paused and resumed run selects exactly what an uninterrupted one did.
   const page = await selection(steered);
-  expect(page.examples.map((e) => [e.id, e.task, e.score, e.query?.index])).toEqual(firstSelection.examples.map((e) => [e.id, e.task, e.score, e.query?.index]));
+  expect(page.examples.map((e) => [e.id, e.task, e.score, e.query?.index])).toEqual(
+    firstSelection.examples.map((e) => [e.id, e.task, e.score, e.query?.index]),
+  );
 
   // The next queued run starts and stops at its pause point; a cancel wakes it and ends it there.
   expect((await waitFor(doomed, (s) => s === 'paused')).state).toBe('paused');

@@ -19,7 +19,8 @@ function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  for (const c of children.flat(Infinity))
+    if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
   return el;
 }
 
@@ -115,7 +116,14 @@ function fieldRow(path, label, control, schema, required) {
   control.name = path;
   if (required) control.required = true;
   const hint = describeConstraints(schema);
-  return h('div', { class: 'field' }, h('label', { for: id }, label + (required ? ' *' : '')), control, hint ? h('div', { class: 'hint' }, hint) : null, h('div', { class: 'error', 'data-error-for': path }));
+  return h(
+    'div',
+    { class: 'field' },
+    h('label', { for: id }, label + (required ? ' *' : '')),
+    control,
+    hint ? h('div', { class: 'hint' }, hint) : null,
+    h('div', { class: 'error', 'data-error-for': path }),
+  );
 }
 
 /**
@@ -128,10 +136,25 @@ function buildField(schema, path, label, required, initial) {
   // Nullable fields (anyOf [T, null], e.g. contamination.minSimilarity): T's control; left empty, the
   // server's default applies (a form cannot type null; the JSON config can).
   const nonNull = schema.anyOf?.filter((v) => v.type !== 'null');
-  if (nonNull?.length === 1) return buildField({ ...nonNull[0], description: schema.description, default: schema.default ?? undefined }, path, label, required, initial ?? undefined);
+  if (nonNull?.length === 1)
+    return buildField(
+      { ...nonNull[0], description: schema.description, default: schema.default ?? undefined },
+      path,
+      label,
+      required,
+      initial ?? undefined,
+    );
   if (schema.enum) {
-    const select = h('select', {}, required || schema.default !== undefined ? null : h('option', { value: '' }, '(none)'), schema.enum.map((v) => h('option', { value: v, selected: v === value }, v)));
-    return { el: fieldRow(path, label, select, schema, required), read: () => (select.value === '' ? undefined : select.value) };
+    const select = h(
+      'select',
+      {},
+      required || schema.default !== undefined ? null : h('option', { value: '' }, '(none)'),
+      schema.enum.map((v) => h('option', { value: v, selected: v === value }, v)),
+    );
+    return {
+      el: fieldRow(path, label, select, schema, required),
+      read: () => (select.value === '' ? undefined : select.value),
+    };
   }
   switch (schema.type) {
     case 'object':
@@ -155,22 +178,37 @@ function buildField(schema, path, label, required, initial) {
     default: {
       const input = h('input', { type: 'text', value: value ?? '', size: 48 });
       if (schema.pattern) input.pattern = schema.pattern;
-      return { el: fieldRow(path, label, input, schema, required), read: () => (input.value === '' ? undefined : input.value) };
+      return {
+        el: fieldRow(path, label, input, schema, required),
+        read: () => (input.value === '' ? undefined : input.value),
+      };
     }
   }
 }
 
 function buildObject(schema, path, label, required, value) {
-  const children = Object.entries(schema.properties ?? {}).map(([key, sub]) => [key, buildField(sub, joinPath(path, key), key, (schema.required ?? []).includes(key), value?.[key])]);
+  const children = Object.entries(schema.properties ?? {}).map(([key, sub]) => [
+    key,
+    buildField(sub, joinPath(path, key), key, (schema.required ?? []).includes(key), value?.[key]),
+  ]);
   const body = children.map(([, c]) => c.el);
   let el;
   // An optional section without a default of its own (e.g. handoff.baselines) is off until ticked:
   // its fields' defaults alone must not switch it on.
-  const include = !required && path !== '' && schema.default === undefined ? h('input', { type: 'checkbox', 'data-include': path }) : null;
+  const include =
+    !required && path !== '' && schema.default === undefined
+      ? h('input', { type: 'checkbox', 'data-include': path })
+      : null;
   if (path === '') el = h('div', {}, body);
   else if (required) el = h('fieldset', { 'data-path': path }, h('legend', {}, label), body);
   // Optional sections (all defaults) fold away.
-  else el = h('details', { 'data-path': path }, h('summary', {}, include ? [include, ` ${label} (optional, off unless ticked)`] : `${label} (optional)`), h('fieldset', {}, body));
+  else
+    el = h(
+      'details',
+      { 'data-path': path },
+      h('summary', {}, include ? [include, ` ${label} (optional, off unless ticked)`] : `${label} (optional)`),
+      h('fieldset', {}, body),
+    );
   return {
     el,
     read() {
@@ -189,7 +227,11 @@ function buildObject(schema, path, label, required, value) {
 function buildUnion(schema, path, label, value) {
   const variants = schema.oneOf.map((v) => v.properties?.kind?.const);
   const holder = h('div');
-  const select = h('select', {}, variants.map((k) => h('option', { value: k, selected: k === value?.kind }, k)));
+  const select = h(
+    'select',
+    {},
+    variants.map((k) => h('option', { value: k, selected: k === value?.kind }, k)),
+  );
   let current;
   const render = () => {
     const variant = schema.oneOf[variants.indexOf(select.value)];
@@ -212,7 +254,10 @@ function buildStringList(schema, path, label, required, value) {
   return {
     el,
     read: () => {
-      const lines = area.value.split('\n').map((l) => l.trim()).filter(Boolean);
+      const lines = area.value
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
       // Lists of numbers (e.g. baseline seeds) are sent as numbers; a non-number is left for the server to name.
       const numeric = schema.items?.type === 'integer' || schema.items?.type === 'number';
       const values = numeric ? lines.map((l) => (Number.isFinite(Number(l)) ? Number(l) : l)) : lines;
@@ -224,15 +269,21 @@ function buildStringList(schema, path, label, required, value) {
 /** A record of numbers (e.g. source quotas) as `name=value` lines. */
 function buildRecord(schema, path, label, required, value) {
   const area = h('textarea', { rows: 2, placeholder: 'name=value, one per line' });
-  area.value = Object.entries(value ?? {}).map(([k, v]) => `${k}=${v}`).join('\n');
+  area.value = Object.entries(value ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
   return {
     el: fieldRow(path, `${label} (name=value lines)`, area, schema, required),
     read: () => {
-      const entries = area.value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-        const at = l.lastIndexOf('=');
-        const raw = at < 0 ? '' : l.slice(at + 1).trim();
-        return [at < 0 ? l : l.slice(0, at).trim(), raw === '' ? Number.NaN : Number(raw)];
-      });
+      const entries = area.value
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .map((l) => {
+          const at = l.lastIndexOf('=');
+          const raw = at < 0 ? '' : l.slice(at + 1).trim();
+          return [at < 0 ? l : l.slice(0, at).trim(), raw === '' ? Number.NaN : Number(raw)];
+        });
       return entries.length ? Object.fromEntries(entries) : undefined;
     },
   };
@@ -251,17 +302,30 @@ function buildObjectList(schema, path, label, value) {
   const add = (v) => {
     const index = items.length;
     const item = buildObject(schema.items, joinPath(path, index), `${label}[${index}]`, true, v);
-    const remove = h('button', { type: 'button', onclick: () => {
-      items.splice(items.indexOf(item), 1);
-      renumber();
-    } }, 'remove');
+    const remove = h(
+      'button',
+      {
+        type: 'button',
+        onclick: () => {
+          items.splice(items.indexOf(item), 1);
+          renumber();
+        },
+      },
+      'remove',
+    );
     item.el.append(remove);
     items.push(item);
     list.append(item.el);
   };
   for (const v of value ?? []) add(v);
   for (let i = items.length; i < (schema.minItems ?? 0); i++) add(undefined);
-  const el = h('fieldset', { 'data-path': path }, h('legend', {}, label), list, h('button', { type: 'button', 'data-add': path, onclick: () => add(undefined) }, `add ${label} entry`));
+  const el = h(
+    'fieldset',
+    { 'data-path': path },
+    h('legend', {}, label),
+    list,
+    h('button', { type: 'button', 'data-add': path, onclick: () => add(undefined) }, `add ${label} entry`),
+  );
   return { el, read: () => items.map((i) => i.read()) };
 }
 
@@ -301,16 +365,62 @@ function planView(p) {
   const row = (name, value, testid) => h('tr', { 'data-plan': testid }, h('th', {}, name), h('td', {}, value));
   const flops = p.flops.pool + p.flops.queries;
   const rows = [
-    row('pool rows', `${fmt(p.pool.rows)} to embed (${fmt(p.pool.read)} read, ${fmt(p.pool.duplicate)} duplicates, ${fmt(p.pool.rejected)} rejected)`, 'rows'),
-    row('tokens', `${fmt(p.tokens.pool)} pool${p.tokens.sampled ? ` (estimate from a sample of ${fmt(p.tokens.sampledRows)} rows)` : ''} + ${fmt(p.tokens.queries)} queries`, 'tokens'),
-    row('model', `${p.model.id}: hidden ${p.model.hiddenSize}, ${p.model.layers} layers, ${(p.model.matmulParams / 1e6).toFixed(1)}M matmul weights`, 'model'),
-    row('FLOPs', `${(flops / 1e12).toFixed(3)} TFLOP (attention ${(100 * p.flops.attentionShare).toFixed(1)}%)`, 'flops'),
-    row('this machine', p.time.thisMachineSeconds === null ? 'not calibrated' : `${duration(p.time.thisMachineSeconds)} (estimate, ${p.calibration.provider})`, 'here'),
-    ...p.time.gpus.map((g) => row(g.name, `${duration(g.seconds)} (estimate: ${(100 * g.utilisation).toFixed(0)}% of peak, ${g.utilisationSource})`, 'gpu')),
-    row('disk', `embeddings ${bytes(p.disk.embeddings)}, scores ${bytes(p.disk.scores)}, top-K ${bytes(p.disk.topk)}`, 'disk'),
-    row('memory', `embed ~${bytes(p.memory.embed)}, score ~${bytes(p.memory.score)}, select ~${bytes(p.memory.select)} (estimates)`, 'memory'),
+    row(
+      'pool rows',
+      `${fmt(p.pool.rows)} to embed (${fmt(p.pool.read)} read, ${fmt(p.pool.duplicate)} duplicates, ${fmt(p.pool.rejected)} rejected)`,
+      'rows',
+    ),
+    row(
+      'tokens',
+      `${fmt(p.tokens.pool)} pool${p.tokens.sampled ? ` (estimate from a sample of ${fmt(p.tokens.sampledRows)} rows)` : ''} + ${fmt(p.tokens.queries)} queries`,
+      'tokens',
+    ),
+    row(
+      'model',
+      `${p.model.id}: hidden ${p.model.hiddenSize}, ${p.model.layers} layers, ${(p.model.matmulParams / 1e6).toFixed(1)}M matmul weights`,
+      'model',
+    ),
+    row(
+      'FLOPs',
+      `${(flops / 1e12).toFixed(3)} TFLOP (attention ${(100 * p.flops.attentionShare).toFixed(1)}%)`,
+      'flops',
+    ),
+    row(
+      'this machine',
+      p.time.thisMachineSeconds === null
+        ? 'not calibrated'
+        : `${duration(p.time.thisMachineSeconds)} (estimate, ${p.calibration.provider})`,
+      'here',
+    ),
+    ...p.time.gpus.map((g) =>
+      row(
+        g.name,
+        `${duration(g.seconds)} (estimate: ${(100 * g.utilisation).toFixed(0)}% of peak, ${g.utilisationSource})`,
+        'gpu',
+      ),
+    ),
+    row(
+      'disk',
+      `embeddings ${bytes(p.disk.embeddings)}, scores ${bytes(p.disk.scores)}, top-K ${bytes(p.disk.topk)}`,
+      'disk',
+    ),
+    row(
+      'memory',
+      `embed ~${bytes(p.memory.embed)}, score ~${bytes(p.memory.score)}, select ~${bytes(p.memory.select)} (estimates)`,
+      'memory',
+    ),
   ];
-  return h('div', {}, h('h3', {}, 'Compute plan'), h('table', {}, h('tbody', {}, rows)), h('ul', { class: 'muted' }, p.notes.map((n) => h('li', {}, n))));
+  return h(
+    'div',
+    {},
+    h('h3', {}, 'Compute plan'),
+    h('table', {}, h('tbody', {}, rows)),
+    h(
+      'ul',
+      { class: 'muted' },
+      p.notes.map((n) => h('li', {}, n)),
+    ),
+  );
 }
 
 async function newRunView() {
@@ -320,11 +430,20 @@ async function newRunView() {
   const errors = h('div', { class: 'errors', role: 'alert' });
   const planPanel = h('section', { id: 'plan', class: 'plan', 'aria-live': 'polite' });
   const planButton = h('button', { type: 'button', id: 'plan-button' }, 'Estimate cost');
-  const form = h('form', { id: 'run-form', novalidate: true }, root.el, h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Start run'), planButton), errors, planPanel);
+  const form = h(
+    'form',
+    { id: 'run-form', novalidate: true },
+    root.el,
+    h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Start run'), planButton),
+    errors,
+    planPanel,
+  );
   planButton.addEventListener('click', async () => {
     errors.textContent = '';
     planButton.disabled = true;
-    planPanel.replaceChildren(h('p', { class: 'muted' }, 'Planning: reading the pool, tokenising, calibrating on the server…'));
+    planPanel.replaceChildren(
+      h('p', { class: 'muted' }, 'Planning: reading the pool, tokenising, calibrating on the server…'),
+    );
     try {
       const plan = await api('POST', '/v1/plan', { config: root.read() });
       showIssues(form, []);
@@ -348,7 +467,15 @@ async function newRunView() {
       errors.textContent = [err.message, ...rest].join('\n');
     }
   });
-  main.replaceChildren(h('h2', {}, 'New run'), h('p', { class: 'muted' }, 'Relative paths resolve against the server\'s first data root (inputs, queries, model) and its runs root (run directory).'), form);
+  main.replaceChildren(
+    h('h2', {}, 'New run'),
+    h(
+      'p',
+      { class: 'muted' },
+      "Relative paths resolve against the server's first data root (inputs, queries, model) and its runs root (run directory).",
+    ),
+    form,
+  );
 }
 
 // ---------- runs list ----------
@@ -357,32 +484,63 @@ function progressCell(progress) {
   if (!progress) return h('span', { class: 'muted' }, '–');
   const pct = progress.total > 0 ? Math.min(100, (100 * progress.done) / progress.total) : 0;
   const shards = progress.shards ? ` · shards ${progress.shards.done}/${progress.shards.total}` : '';
-  return h('span', {}, h('progress', { max: 100, value: pct.toFixed(1) }), ` ${pct.toFixed(0)}% ${progress.stage}${shards}`);
+  return h(
+    'span',
+    {},
+    h('progress', { max: 100, value: pct.toFixed(1) }),
+    ` ${pct.toFixed(0)}% ${progress.stage}${shards}`,
+  );
 }
 
 async function runsView() {
   const body = h('tbody');
   main.replaceChildren(
     h('h2', {}, 'Runs'),
-    h('table', { id: 'runs' }, h('thead', {}, h('tr', {}, ['run', 'state', 'stage', 'progress', 'strategy', 'budget', 'updated'].map((c) => h('th', {}, c)))), body),
+    h(
+      'table',
+      { id: 'runs' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['run', 'state', 'stage', 'progress', 'strategy', 'budget', 'updated'].map((c) => h('th', {}, c)),
+        ),
+      ),
+      body,
+    ),
   );
   poll(async () => {
     const { runs } = await api('GET', '/v1/runs');
     runs.sort((a, b) => String(b.updatedAt).localeCompare(String(a.updatedAt)));
     body.replaceChildren(
       ...runs.map((r) =>
-        h('tr', { 'data-run-id': r.runId },
+        h(
+          'tr',
+          { 'data-run-id': r.runId },
           h('td', {}, h('a', { href: `#/runs/${encodeURIComponent(r.runId)}` }, r.runId)),
           h('td', {}, stateBadge(r.state)),
           h('td', {}, r.stage ?? '–'),
-          h('td', {}, h('span', { 'data-progress': r.progress ? `${r.progress.done}/${r.progress.total}` : '' }, progressCell(r.progress))),
+          h(
+            'td',
+            {},
+            h(
+              'span',
+              { 'data-progress': r.progress ? `${r.progress.done}/${r.progress.total}` : '' },
+              progressCell(r.progress),
+            ),
+          ),
           h('td', {}, r.strategy ?? '–'),
           h('td', {}, fmt(r.budget)),
           h('td', {}, r.updatedAt ? new Date(r.updatedAt).toLocaleTimeString() : '–'),
         ),
       ),
     );
-    if (runs.length === 0) body.replaceChildren(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No runs yet. Start one under "New run".')));
+    if (runs.length === 0)
+      body.replaceChildren(
+        h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No runs yet. Start one under "New run".')),
+      );
   });
 }
 
@@ -394,7 +552,12 @@ function barChart(title, counts) {
   const labelW = 130;
   const barMax = 260;
   const max = Math.max(1, ...entries.map(([, v]) => v));
-  const svg = s('svg', { width: labelW + barMax + 70, height: entries.length * rowH + 6, role: 'img', 'aria-label': title });
+  const svg = s('svg', {
+    width: labelW + barMax + 70,
+    height: entries.length * rowH + 6,
+    role: 'img',
+    'aria-label': title,
+  });
   entries.forEach(([name, v], i) => {
     const y = i * rowH + 3;
     const w = Math.max(1, (v / max) * barMax);
@@ -417,7 +580,13 @@ function histogramChart(task, counts, min, max) {
   counts.forEach((c, i) => {
     const bh = (c / peak) * (height - pad);
     const lo = min + ((max - min) * i) / counts.length;
-    svg.append(s('rect', { x: pad + i * barW, y: height - bh, width: Math.max(1, barW - 1), height: bh, fill: '#e76f51' }, s('title', {}, `≥ ${fmt(lo)}: ${c}`)));
+    svg.append(
+      s(
+        'rect',
+        { x: pad + i * barW, y: height - bh, width: Math.max(1, barW - 1), height: bh, fill: '#e76f51' },
+        s('title', {}, `≥ ${fmt(lo)}: ${c}`),
+      ),
+    );
   });
   svg.append(
     s('line', { x1: pad, y1: height, x2: width - pad, y2: height, stroke: '#333' }),
@@ -431,15 +600,43 @@ function histogramChart(task, counts, min, max) {
 
 function messagesView(messages) {
   if (!messages) return h('p', { class: 'muted' }, 'not available');
-  return messages.map((m) => h('div', { class: 'message' }, h('div', { class: 'role' }, m.role), h('pre', {}, m.content)));
+  return messages.map((m) =>
+    h('div', { class: 'message' }, h('div', { class: 'role' }, m.role), h('pre', {}, m.content)),
+  );
 }
 
 function whyView(example) {
-  return h('div', { class: 'why', id: 'why' },
-    h('section', {}, h('h3', {}, `Selected example #${example.rank}`), h('p', { class: 'muted' }, `${example.id} · ${example.source} · task ${example.task ?? '–'} · score ${fmt(example.score)}`), messagesView(example.messages)),
-    h('section', {}, example.query
-      ? [h('h3', {}, `Best-matching query: ${example.query.task} #${example.query.index}`), messagesView(example.query.messages)]
-      : [h('h3', {}, 'Best-matching query'), h('p', { class: 'muted' }, `This strategy records the task (${example.task ?? 'none'}) and its score, not a single query.`)]),
+  return h(
+    'div',
+    { class: 'why', id: 'why' },
+    h(
+      'section',
+      {},
+      h('h3', {}, `Selected example #${example.rank}`),
+      h(
+        'p',
+        { class: 'muted' },
+        `${example.id} · ${example.source} · task ${example.task ?? '–'} · score ${fmt(example.score)}`,
+      ),
+      messagesView(example.messages),
+    ),
+    h(
+      'section',
+      {},
+      example.query
+        ? [
+            h('h3', {}, `Best-matching query: ${example.query.task} #${example.query.index}`),
+            messagesView(example.query.messages),
+          ]
+        : [
+            h('h3', {}, 'Best-matching query'),
+            h(
+              'p',
+              { class: 'muted' },
+              `This strategy records the task (${example.task ?? 'none'}) and its score, not a single query.`,
+            ),
+          ],
+    ),
   );
 }
 
@@ -449,28 +646,93 @@ async function selectionSection(runId, holder) {
   const table = h('tbody');
   const why = h('div');
   const pager = h('div', { class: 'actions' });
-  holder.replaceChildren(h('h2', {}, 'Selection'), charts, h('h3', {}, 'Examples'), h('table', { id: 'examples' }, h('thead', {}, h('tr', {}, ['rank', 'task', 'score', 'source', 'first user turn'].map((c) => h('th', {}, c)))), table), pager, why);
+  holder.replaceChildren(
+    h('h2', {}, 'Selection'),
+    charts,
+    h('h3', {}, 'Examples'),
+    h(
+      'table',
+      { id: 'examples' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['rank', 'task', 'score', 'source', 'first user turn'].map((c) => h('th', {}, c)),
+        ),
+      ),
+      table,
+    ),
+    pager,
+    why,
+  );
   const load = async () => {
-    const page = await api('GET', `/v1/runs/${encodeURIComponent(runId)}/selection?offset=${offset}&limit=${PAGE_SIZE}`);
+    const page = await api(
+      'GET',
+      `/v1/runs/${encodeURIComponent(runId)}/selection?offset=${offset}&limit=${PAGE_SIZE}`,
+    );
     const hist = page.histogram;
     charts.replaceChildren(
       barChart('per task', page.summary.perTask),
       barChart('per source', page.summary.perSource),
-      ...Object.entries(hist.counts).map(([task, counts]) => histogramChart(task, counts, hist.min ?? 0, hist.max ?? 0)),
+      ...Object.entries(hist.counts).map(([task, counts]) =>
+        histogramChart(task, counts, hist.min ?? 0, hist.max ?? 0),
+      ),
     );
-    table.replaceChildren(...page.examples.map((e) => {
-      const first = e.messages?.find((m) => m.role === 'user')?.content ?? '';
-      const row = h('tr', { class: 'clickable', 'data-rank': e.rank, onclick: () => {
-        for (const r of table.querySelectorAll('tr.selected')) r.classList.remove('selected');
-        row.classList.add('selected');
-        why.replaceChildren(whyView(e));
-      } }, h('td', {}, e.rank), h('td', {}, e.task ?? '–'), h('td', {}, fmt(e.score)), h('td', {}, e.source), h('td', {}, first.length > 120 ? `${first.slice(0, 120)}…` : first));
-      return row;
-    }));
+    table.replaceChildren(
+      ...page.examples.map((e) => {
+        const first = e.messages?.find((m) => m.role === 'user')?.content ?? '';
+        const row = h(
+          'tr',
+          {
+            class: 'clickable',
+            'data-rank': e.rank,
+            onclick: () => {
+              for (const r of table.querySelectorAll('tr.selected')) r.classList.remove('selected');
+              row.classList.add('selected');
+              why.replaceChildren(whyView(e));
+            },
+          },
+          h('td', {}, e.rank),
+          h('td', {}, e.task ?? '–'),
+          h('td', {}, fmt(e.score)),
+          h('td', {}, e.source),
+          h('td', {}, first.length > 120 ? `${first.slice(0, 120)}…` : first),
+        );
+        return row;
+      }),
+    );
     pager.replaceChildren(
-      h('button', { type: 'button', disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE_SIZE); void load(); } }, '‹ previous'),
-      h('span', { class: 'muted' }, `${page.total ? offset + 1 : 0}–${Math.min(page.total, offset + PAGE_SIZE)} of ${page.total}`),
-      h('button', { type: 'button', disabled: offset + PAGE_SIZE >= page.total, onclick: () => { offset += PAGE_SIZE; void load(); } }, 'next ›'),
+      h(
+        'button',
+        {
+          type: 'button',
+          disabled: offset === 0,
+          onclick: () => {
+            offset = Math.max(0, offset - PAGE_SIZE);
+            void load();
+          },
+        },
+        '‹ previous',
+      ),
+      h(
+        'span',
+        { class: 'muted' },
+        `${page.total ? offset + 1 : 0}–${Math.min(page.total, offset + PAGE_SIZE)} of ${page.total}`,
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          disabled: offset + PAGE_SIZE >= page.total,
+          onclick: () => {
+            offset += PAGE_SIZE;
+            void load();
+          },
+        },
+        'next ›',
+      ),
     );
     if (page.examples[0] && !why.firstChild) why.replaceChildren(whyView(page.examples[0]));
   };
@@ -484,25 +746,84 @@ function matchText(m) {
 /** The contamination report: flagged pool rows, each with the example it copies (first page). */
 async function contaminationSection(runId, holder) {
   const page = await api('GET', `/v1/runs/${encodeURIComponent(runId)}/contamination?limit=${PAGE_SIZE}`);
-  const tests = [page.settings.minSimilarity !== null ? `score ≥ ${page.settings.minSimilarity}` : null, page.settings.ngram ? `${page.settings.ngram} shared words` : null].filter(Boolean).join(' or ');
+  const tests = [
+    page.settings.minSimilarity !== null ? `score ≥ ${page.settings.minSimilarity}` : null,
+    page.settings.ngram ? `${page.settings.ngram} shared words` : null,
+  ]
+    .filter(Boolean)
+    .join(' or ');
   const detail = h('div');
   const rows = page.rows.map((r) => {
     const first = r.messages?.find((m) => m.role === 'user')?.content ?? '';
-    const row = h('tr', { class: 'clickable', 'data-contaminated': r.id, onclick: () => {
-      detail.replaceChildren(h('div', { class: 'why' },
-        h('section', {}, h('h3', {}, `Pool row ${r.id}`), h('p', { class: 'muted' }, r.source), messagesView(r.messages)),
-        ...r.matches.map((m) => h('section', {}, h('h3', {}, `${m.task} example ${m.queryId}`), h('p', { class: 'muted' }, `${m.kind}: ${matchText(m)}`), messagesView(m.example))),
-      ));
-    } }, h('td', {}, r.id), h('td', {}, r.source), h('td', {}, r.matches.map((m) => `${m.task} ${m.queryId} (${m.kind === 'similarity' ? fmt(m.score, 4) : 'n-gram'})`).join('; ')), h('td', {}, first.length > 120 ? `${first.slice(0, 120)}…` : first));
+    const row = h(
+      'tr',
+      {
+        class: 'clickable',
+        'data-contaminated': r.id,
+        onclick: () => {
+          detail.replaceChildren(
+            h(
+              'div',
+              { class: 'why' },
+              h(
+                'section',
+                {},
+                h('h3', {}, `Pool row ${r.id}`),
+                h('p', { class: 'muted' }, r.source),
+                messagesView(r.messages),
+              ),
+              ...r.matches.map((m) =>
+                h(
+                  'section',
+                  {},
+                  h('h3', {}, `${m.task} example ${m.queryId}`),
+                  h('p', { class: 'muted' }, `${m.kind}: ${matchText(m)}`),
+                  messagesView(m.example),
+                ),
+              ),
+            ),
+          );
+        },
+      },
+      h('td', {}, r.id),
+      h('td', {}, r.source),
+      h(
+        'td',
+        {},
+        r.matches
+          .map((m) => `${m.task} ${m.queryId} (${m.kind === 'similarity' ? fmt(m.score, 4) : 'n-gram'})`)
+          .join('; '),
+      ),
+      h('td', {}, first.length > 120 ? `${first.slice(0, 120)}…` : first),
+    );
     return row;
   });
   holder.replaceChildren(
     h('h2', {}, 'Contamination'),
-    h('p', { id: 'contamination-summary' }, `${page.flagged} of ${page.poolRows} pool rows are near-copies of query or evaluation examples (${tests || 'no test enabled'}); ${page.excluded ? 'excluded from the selection' : 'not excluded (selection.excludeContaminated)'}.`),
+    h(
+      'p',
+      { id: 'contamination-summary' },
+      `${page.flagged} of ${page.poolRows} pool rows are near-copies of query or evaluation examples (${tests || 'no test enabled'}); ${page.excluded ? 'excluded from the selection' : 'not excluded (selection.excludeContaminated)'}.`,
+    ),
     page.rows.length
-      ? h('table', { id: 'contamination' }, h('thead', {}, h('tr', {}, ['id', 'source', 'matches', 'first user turn'].map((c) => h('th', {}, c)))), h('tbody', {}, ...rows))
+      ? h(
+          'table',
+          { id: 'contamination' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['id', 'source', 'matches', 'first user turn'].map((c) => h('th', {}, c)),
+            ),
+          ),
+          h('tbody', {}, ...rows),
+        )
       : h('p', { class: 'muted' }, 'nothing flagged'),
-    page.total > page.rows.length ? h('p', { class: 'muted' }, `first ${page.rows.length} of ${page.total}; all in selection/contamination.json`) : h('span'),
+    page.total > page.rows.length
+      ? h('p', { class: 'muted' }, `first ${page.rows.length} of ${page.total}; all in selection/contamination.json`)
+      : h('span'),
     detail,
   );
 }
@@ -513,27 +834,46 @@ async function runView(runId) {
   const contamination = h('div');
   main.replaceChildren(h('h2', {}, `Run ${runId}`), head, selection, contamination);
   let selectionShown = false;
-  const act = (action) => h('button', { type: 'button', 'data-action': action, onclick: async () => {
-    try {
-      await api('POST', `/v1/runs/${encodeURIComponent(runId)}/${action}`);
-    } catch (err) {
-      alert(err.message);
-    }
-  } }, action);
+  const act = (action) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        'data-action': action,
+        onclick: async () => {
+          try {
+            await api('POST', `/v1/runs/${encodeURIComponent(runId)}/${action}`);
+          } catch (err) {
+            alert(err.message);
+          }
+        },
+      },
+      action,
+    );
   poll(async (stop) => {
     const d = await api('GET', `/v1/runs/${encodeURIComponent(runId)}`);
     const live = ['running', 'paused', 'queued'].includes(d.state);
     const counts = Object.entries(d.status?.counts ?? {});
     // Native replaceChildren would print null as text: optional parts are filtered out first.
-    head.replaceChildren(...[
-      h('p', {}, stateBadge(d.state), ` stage ${d.stage ?? '–'} · ${d.backend} · ${d.runDir}`),
-      h('p', {}, progressCell(d.progress)),
-      live ? h('div', { class: 'actions' }, d.state === 'paused' ? act('resume') : act('pause'), act('cancel')) : null,
-      d.status?.error ? h('p', { class: 'errors' }, `${d.status.error.type}: ${d.status.error.message}`) : null,
-      h('p', { class: 'muted' }, `completed stages: ${(d.status?.completedStages ?? []).join(', ') || '–'}`),
-      counts.length ? h('p', {}, counts.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')) : null,
-      d.artifacts.length ? h('p', { class: 'muted' }, `artifacts: ${d.artifacts.map((a) => `${a.file} (${fmt(a.bytes)} B)`).join(', ')}`) : null,
-    ].filter(Boolean));
+    head.replaceChildren(
+      ...[
+        h('p', {}, stateBadge(d.state), ` stage ${d.stage ?? '–'} · ${d.backend} · ${d.runDir}`),
+        h('p', {}, progressCell(d.progress)),
+        live
+          ? h('div', { class: 'actions' }, d.state === 'paused' ? act('resume') : act('pause'), act('cancel'))
+          : null,
+        d.status?.error ? h('p', { class: 'errors' }, `${d.status.error.type}: ${d.status.error.message}`) : null,
+        h('p', { class: 'muted' }, `completed stages: ${(d.status?.completedStages ?? []).join(', ') || '–'}`),
+        counts.length ? h('p', {}, counts.map(([k, v]) => `${k} ${fmt(v)}`).join(' · ')) : null,
+        d.artifacts.length
+          ? h(
+              'p',
+              { class: 'muted' },
+              `artifacts: ${d.artifacts.map((a) => `${a.file} (${fmt(a.bytes)} B)`).join(', ')}`,
+            )
+          : null,
+      ].filter(Boolean),
+    );
     if (live) return;
     // A finished run changes no more: show its selection (if it got that far) and stop polling.
     stop();

@@ -36,7 +36,9 @@ export function required<T>(command: string, flag: string, value: T | undefined)
 export function existingRunDir(command: string, value: string | undefined): string {
   const dir = required(command, 'run', value);
   if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new ValidationError(`rds ${command}: --run ${dir}: no such run directory (rds ingest --out <runDir> or rds run creates one)`);
+    throw new ValidationError(
+      `rds ${command}: --run ${dir}: no such run directory (rds ingest --out <runDir> or rds run creates one)`,
+    );
   }
   return dir;
 }

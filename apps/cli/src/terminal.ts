@@ -12,7 +12,10 @@ export function defaultProgressText(p: Progress): string {
  * place, otherwise one plain line per report (logs stay readable). Ctrl-C cancels the activity
  * through its signal, so it stops between units of work and finished artifacts stay.
  */
-export async function runInTerminal<T>(fn: () => Promise<T>, format: (p: Progress) => string = defaultProgressText): Promise<T> {
+export async function runInTerminal<T>(
+  fn: () => Promise<T>,
+  format: (p: Progress) => string = defaultProgressText,
+): Promise<T> {
   const tty = process.stderr.isTTY === true;
   const abort = new AbortController();
   const onSigint = () => abort.abort(new Error('interrupted (SIGINT)'));

@@ -15,7 +15,8 @@ describe('rds command line', () => {
   it('lists commands, and exits 2 naming an unknown command', () => {
     const help = rds('--help');
     expect(help.code).toBe(0);
-    for (const c of ['ingest', 'embed', 'score', 'select', 'handoff', 'run', 'submit', 'status']) expect(help.out).toContain(`  ${c} `);
+    for (const c of ['ingest', 'embed', 'score', 'select', 'handoff', 'run', 'submit', 'status'])
+      expect(help.out).toContain(`  ${c} `);
     const bad = rds('frobnicate');
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('unknown command "frobnicate"');
@@ -43,7 +44,13 @@ describe('rds command line', () => {
     const cfg = path.join(dir, 'config.json');
     fs.writeFileSync(
       cfg,
-      JSON.stringify({ runDir: 'run', pool: { inputs: [] }, queries: [{ task: 'a b', path: 'q.jsonl' }], model: { dir: 'm' }, selection: { budget: 0 } }),
+      JSON.stringify({
+        runDir: 'run',
+        pool: { inputs: [] },
+        queries: [{ task: 'a b', path: 'q.jsonl' }],
+        model: { dir: 'm' },
+        selection: { budget: 0 },
+      }),
     );
     const r = rds('run', '--config', cfg);
     expect(r.code).toBe(2);

@@ -38,7 +38,9 @@ describe('scripts/launch.mjs', () => {
   });
 
   it('still forwards the exit code of the child', async () => {
-    const code = await new Promise<number | null>((resolve) => spawn(process.execPath, [LAUNCH, LINGER, 'exit', '3'], { stdio: 'ignore' }).on('exit', resolve));
+    const code = await new Promise<number | null>((resolve) =>
+      spawn(process.execPath, [LAUNCH, LINGER, 'exit', '3'], { stdio: 'ignore' }).on('exit', resolve),
+    );
     expect(code).toBe(3);
   });
 });

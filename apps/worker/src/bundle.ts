@@ -28,7 +28,10 @@ export async function bundleWorkflows(logger?: Logger): Promise<string> {
   return code;
 }
 
-export async function writeWorkflowBundle(out = defaultBundlePath(), logger?: Logger): Promise<{ path: string; bytes: number }> {
+export async function writeWorkflowBundle(
+  out = defaultBundlePath(),
+  logger?: Logger,
+): Promise<{ path: string; bytes: number }> {
   const code = await bundleWorkflows(logger);
   await writeFileAtomic(out, code);
   return { path: out, bytes: Buffer.byteLength(code) };

@@ -27,6 +27,10 @@ async function main(argv: string[]): Promise<number> {
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  console.error(err instanceof ValidationError ? err.message : `rds-worker failed: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(
+    err instanceof ValidationError
+      ? err.message
+      : `rds-worker failed: ${err instanceof Error ? err.message : String(err)}`,
+  );
   process.exitCode = err instanceof ValidationError ? 2 : 1;
 }

@@ -44,7 +44,14 @@ export function parseWorkerArgs(argv: string[], env: NodeJS.ProcessEnv = process
   return parseOrThrow(
     WorkerOptions,
     {
-      roles: [...new Set(values.queues.split(',').map((s) => s.trim()).filter(Boolean))],
+      roles: [
+        ...new Set(
+          values.queues
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ),
+      ],
       queues: {
         cpu: values['cpu-queue'] ?? env.RDS_CPU_QUEUE ?? DEFAULT_QUEUES.cpu,
         gpu: values['gpu-queue'] ?? env.RDS_GPU_QUEUE ?? DEFAULT_QUEUES.gpu,

@@ -1,7 +1,14 @@
 import { NativeConnection, Runtime, Worker, DefaultLogger, type Logger } from '@temporalio/worker';
 import type { RunActivities } from '@rds/workflows/plan';
 import { temporalConnectOptions } from '@rds/artifacts';
-import { parseRunConfig, requireAbsolutePaths, requireVisibleRunDir, temporalSettingsFromEnv, unreachable, type TemporalConnectionSettings } from '@rds/runner';
+import {
+  parseRunConfig,
+  requireAbsolutePaths,
+  requireVisibleRunDir,
+  temporalSettingsFromEnv,
+  unreachable,
+  type TemporalConnectionSettings,
+} from '@rds/runner';
 import { loadWorkflowBundle } from './bundle.js';
 import type { QueueRole, WorkerOptions } from './options.js';
 
@@ -9,7 +16,9 @@ const GPU_ACTIVITIES: (keyof RunActivities)[] = ['embedQueries', 'embedPoolShard
 
 /** The activities a role serves: embedding on gpu, everything else on cpu. */
 export function activitiesFor(role: QueueRole, all: Partial<RunActivities>): Partial<RunActivities> {
-  const entries = Object.entries(all).filter(([name]) => GPU_ACTIVITIES.includes(name as keyof RunActivities) === (role === 'gpu'));
+  const entries = Object.entries(all).filter(
+    ([name]) => GPU_ACTIVITIES.includes(name as keyof RunActivities) === (role === 'gpu'),
+  );
   return Object.fromEntries(entries) as Partial<RunActivities>;
 }
 

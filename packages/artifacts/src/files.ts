@@ -8,7 +8,10 @@ import { parseOrThrow, ValidationError, type FileRef } from '@rds/schemas';
 
 /** A unique sibling temp name: same directory, so the final rename is atomic on POSIX. */
 export function tempPathFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+  );
 }
 
 /** Write a whole file atomically: readers see the old file or the new one, never a half. */

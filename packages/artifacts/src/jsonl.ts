@@ -7,7 +7,10 @@ import { parseOrThrow, ValidationError } from '@rds/schemas';
  * Stream the rows of a JSONL file, each parsed and validated with `schema`; every error names
  * `file:line`. Blank lines are skipped. Breaking out of the loop closes the file.
  */
-export async function* readJsonLines<S extends z.ZodType>(file: string, schema: S): AsyncGenerator<{ value: z.infer<S>; line: number }> {
+export async function* readJsonLines<S extends z.ZodType>(
+  file: string,
+  schema: S,
+): AsyncGenerator<{ value: z.infer<S>; line: number }> {
   const input = fs.createReadStream(file, { highWaterMark: 1 << 20 });
   const lines = readline.createInterface({ input, crlfDelay: Infinity });
   let line = 0;

@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApplicationFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { activityRuntime, runWithRuntime, waitToRetry, withHeartbeats, type ActivityRuntime, type Progress } from './runtime.js';
+import {
+  activityRuntime,
+  runWithRuntime,
+  waitToRetry,
+  withHeartbeats,
+  type ActivityRuntime,
+  type Progress,
+} from './runtime.js';
 
 const waiting: Progress = { stage: 'test:wait', done: 0, total: 1, unit: 'steps', ratePerSec: 0, etaSec: null };
 
@@ -14,7 +21,13 @@ describe('withHeartbeats', () => {
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
     let release!: () => void;
-    const run = env.run(() => withHeartbeats(activityRuntime(), () => waiting, () => new Promise<string>((r) => (release = () => r('done')))));
+    const run = env.run(() =>
+      withHeartbeats(
+        activityRuntime(),
+        () => waiting,
+        () => new Promise<string>((r) => (release = () => r('done'))),
+      ),
+    );
     await vi.advanceTimersByTimeAsync(0);
     expect(beats).toHaveLength(1); // one at the start
     await vi.advanceTimersByTimeAsync(10_000); // a wait far past the heartbeat timeout
@@ -29,7 +42,15 @@ describe('withHeartbeats', () => {
   it('runs fn without a timer where nobody watches heartbeats (local runs)', async () => {
     const beats: Progress[] = [];
     const rt: ActivityRuntime = { heartbeat: (p) => beats.push(p), signal: new AbortController().signal, log() {} };
-    await expect(runWithRuntime(rt, () => withHeartbeats(activityRuntime(), () => waiting, async () => 7))).resolves.toBe(7);
+    await expect(
+      runWithRuntime(rt, () =>
+        withHeartbeats(
+          activityRuntime(),
+          () => waiting,
+          async () => 7,
+        ),
+      ),
+    ).resolves.toBe(7);
     expect(beats).toEqual([]);
   });
 });
@@ -39,7 +60,12 @@ describe('waitToRetry', () => {
     const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 4000 });
     const err = await env.run(() => waitToRetry(activityRuntime(), 90_000, 'busy')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
-    expect(err).toMatchObject({ type: 'RetryAfter', nextRetryDelay: 90_000, nonRetryable: false, message: 'busy; retrying in 90 s' });
+    expect(err).toMatchObject({
+      type: 'RetryAfter',
+      nextRetryDelay: 90_000,
+      nonRetryable: false,
+      message: 'busy; retrying in 90 s',
+    });
   });
 
   it('locally waits the time asked, and a cancellation ends the wait', async () => {

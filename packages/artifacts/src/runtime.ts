@@ -65,7 +65,11 @@ export function activityRuntime(): ActivityRuntime {
     log: (m) => c.log.info(m),
     ...(timeout ? { heartbeatEveryMs: Math.max(50, Math.floor(timeout / 4)) } : {}),
     retryAfter: async (ms, reason) => {
-      throw ApplicationFailure.create({ type: 'RetryAfter', message: `${reason}; retrying in ${Math.ceil(ms / 1000)} s`, nextRetryDelay: ms });
+      throw ApplicationFailure.create({
+        type: 'RetryAfter',
+        message: `${reason}; retrying in ${Math.ceil(ms / 1000)} s`,
+        nextRetryDelay: ms,
+      });
     },
   };
 }
@@ -100,7 +104,11 @@ export async function waitToRetry(rt: ActivityRuntime, ms: number, reason: strin
  * `progress()` every `rt.heartbeatEveryMs`, so the activity stays alive and a cancellation reaches
  * it (fn must honour `rt.signal`) within one heartbeat interval, however long fn takes.
  */
-export async function withHeartbeats<T>(rt: ActivityRuntime, progress: () => Progress, fn: () => Promise<T>): Promise<T> {
+export async function withHeartbeats<T>(
+  rt: ActivityRuntime,
+  progress: () => Progress,
+  fn: () => Promise<T>,
+): Promise<T> {
   if (!rt.heartbeatEveryMs) return fn();
   rt.heartbeat(progress());
   const timer = setInterval(() => rt.heartbeat(progress()), rt.heartbeatEveryMs);

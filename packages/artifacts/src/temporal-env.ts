@@ -4,7 +4,10 @@ import { parseOrThrow } from '@rds/schemas';
 
 const TemporalEnv = z
   .object({
-    TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port').default('localhost:7233'),
+    TEMPORAL_ADDRESS: z
+      .string()
+      .regex(/^[^\s:]+:\d+$/, 'expected host:port')
+      .default('localhost:7233'),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
     /** Client certificate and key (PEM files) for mTLS, e.g. Temporal Cloud. */
     TEMPORAL_TLS_CERT: z.string().min(1).optional(),
@@ -50,14 +53,28 @@ export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): T
       throw new Error(`${name}=${file}: ${(err as Error).message}`);
     }
   };
-  const tlsOn = e.TEMPORAL_TLS === '1' || e.TEMPORAL_TLS === 'true' || !!e.TEMPORAL_TLS_CERT || !!e.TEMPORAL_TLS_CA || !!e.TEMPORAL_API_KEY;
-  const base = { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}) };
+  const tlsOn =
+    e.TEMPORAL_TLS === '1' ||
+    e.TEMPORAL_TLS === 'true' ||
+    !!e.TEMPORAL_TLS_CERT ||
+    !!e.TEMPORAL_TLS_CA ||
+    !!e.TEMPORAL_API_KEY;
+  const base = {
+    address: e.TEMPORAL_ADDRESS,
+    namespace: e.TEMPORAL_NAMESPACE,
+    ...(e.TEMPORAL_API_KEY ? { apiKey: e.TEMPORAL_API_KEY } : {}),
+  };
   if (!tlsOn) return base;
   return {
     ...base,
     tls: {
       ...(e.TEMPORAL_TLS_CERT && e.TEMPORAL_TLS_KEY
-        ? { clientCertPair: { crt: read('TEMPORAL_TLS_CERT', e.TEMPORAL_TLS_CERT), key: read('TEMPORAL_TLS_KEY', e.TEMPORAL_TLS_KEY) } }
+        ? {
+            clientCertPair: {
+              crt: read('TEMPORAL_TLS_CERT', e.TEMPORAL_TLS_CERT),
+              key: read('TEMPORAL_TLS_KEY', e.TEMPORAL_TLS_KEY),
+            },
+          }
         : {}),
       ...(e.TEMPORAL_TLS_CA ? { serverRootCACertificate: read('TEMPORAL_TLS_CA', e.TEMPORAL_TLS_CA) } : {}),
       ...(e.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME } : {}),
@@ -66,8 +83,16 @@ export function temporalSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): T
 }
 
 /** The options both the client's Connection and the worker's NativeConnection take, from the settings. */
-export function temporalConnectOptions(settings: TemporalConnectionSettings): { address: string; tls?: TemporalTls; apiKey?: string } {
-  return { address: settings.address, ...(settings.tls ? { tls: settings.tls } : {}), ...(settings.apiKey ? { apiKey: settings.apiKey } : {}) };
+export function temporalConnectOptions(settings: TemporalConnectionSettings): {
+  address: string;
+  tls?: TemporalTls;
+  apiKey?: string;
+} {
+  return {
+    address: settings.address,
+    ...(settings.tls ? { tls: settings.tls } : {}),
+    ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+  };
 }
 
 function pickTemporal(env: NodeJS.ProcessEnv): Record<string, string> {

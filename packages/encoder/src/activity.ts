@@ -43,7 +43,11 @@ function settingsOf(model: LoadedModel, cfg: ModelConfig): EmbeddingSettings {
 }
 
 /** True when a finished manifest exists for exactly these settings and input, and its matrix is intact. */
-async function isComplete(manifestPath: string, settings: EmbeddingSettings, input: FileRef): Promise<EmbeddingManifest | null> {
+async function isComplete(
+  manifestPath: string,
+  settings: EmbeddingSettings,
+  input: FileRef,
+): Promise<EmbeddingManifest | null> {
   const m = await readJsonIfExists(manifestPath, EmbeddingManifest).catch(() => null);
   if (!m) return null;
   if (JSON.stringify(m.settings) !== JSON.stringify(settings) || m.input.sha256 !== input.sha256) return null;
@@ -77,7 +81,13 @@ async function embedToMatrix(job: EmbedJob): Promise<{ rows: number; tokens: num
   });
   let tokens = typeof writer.extra.tokens === 'number' ? writer.extra.tokens : 0;
   if (writer.rows > 0) rt.log(`${job.label}: resuming at row ${writer.rows} of ${job.examples.length}`);
-  const meter = new ProgressMeter(`embed ${job.label}`, job.examples.length, 'rows', (p) => rt.heartbeat(p), writer.rows);
+  const meter = new ProgressMeter(
+    `embed ${job.label}`,
+    job.examples.length,
+    'rows',
+    (p) => rt.heartbeat(p),
+    writer.rows,
+  );
   const tokenizer = new TokenizerWorker(job.model);
   const chunkAt = (start: number) => job.examples.slice(start, start + job.cfg.checkpointRows).map((e) => e.messages);
   try {
@@ -131,7 +141,13 @@ async function embedToMatrix(job: EmbedJob): Promise<{ rows: number; tokens: num
 
 function modelFor(cfg: ModelConfig) {
   const rt = activityRuntime();
-  return getModel(cfg.dir, { ...(cfg.id ? { id: cfg.id } : {}), executionProvider: cfg.executionProvider, threads: cfg.threads, roots: cfg.roots, log: (m) => rt.log(m) });
+  return getModel(cfg.dir, {
+    ...(cfg.id ? { id: cfg.id } : {}),
+    executionProvider: cfg.executionProvider,
+    threads: cfg.threads,
+    roots: cfg.roots,
+    log: (m) => rt.log(m),
+  });
 }
 
 /** Activity: embed pool shard `shard` of the run (skips when already embedded with these settings). */

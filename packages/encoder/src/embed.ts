@@ -35,7 +35,15 @@ export function planBatches(lengths: readonly number[], batchTokens: number, max
  * weighted-mean (RDS+/SGPT): w_t = t / sum_{s=1..n} s for t = 1..n; mean: 1/n; last: position n.
  * The result is L2-normalised.
  */
-export function poolRow(hidden: Float32Array, offset: number, n: number, dims: number, pooling: Pooling, out: Float32Array, outOffset: number): void {
+export function poolRow(
+  hidden: Float32Array,
+  offset: number,
+  n: number,
+  dims: number,
+  pooling: Pooling,
+  out: Float32Array,
+  outOffset: number,
+): void {
   out.fill(0, outOffset, outOffset + dims);
   if (pooling === 'last') {
     out.set(hidden.subarray(offset + (n - 1) * dims, offset + n * dims), outOffset);
@@ -81,7 +89,8 @@ async function runBatch(
     for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) pos[b * T + t] = BigInt(t);
     feeds.position_ids = new ort.Tensor('int64', pos, [B, T]);
   }
-  if (model.inputNames.includes('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(B * T), [B, T]);
+  if (model.inputNames.includes('token_type_ids'))
+    feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(B * T), [B, T]);
   const result = await model.session.run(feeds, ['last_hidden_state']);
   const hidden = result.last_hidden_state!;
   const H = hidden.dims[2]!;
@@ -96,7 +105,10 @@ async function runBatch(
  * batch of ~1k tokens already keeps the matmuls efficient, and larger ones were slower in
  * bench:embed (the [rows, heads, T, T] attention tensors leave the cache); GPUs want large batches.
  */
-export function batchLimits(provider: ExecutionProvider, cfg: { batchTokens?: number | undefined; maxBatchSize?: number | undefined }): { batchTokens: number; maxBatchSize: number } {
+export function batchLimits(
+  provider: ExecutionProvider,
+  cfg: { batchTokens?: number | undefined; maxBatchSize?: number | undefined },
+): { batchTokens: number; maxBatchSize: number } {
   const cpu = provider === 'cpu';
   return { batchTokens: cfg.batchTokens ?? (cpu ? 1024 : 16_384), maxBatchSize: cfg.maxBatchSize ?? (cpu ? 8 : 64) };
 }
@@ -114,12 +126,23 @@ export interface EmbedOptions {
  * Embed token sequences (rows x hiddenSize, row order preserved). Length-bucketed batches; each row's
  * embedding does not depend on its batch (right padding, attention mask, pooling over real tokens).
  */
-export async function embedSequences(model: LoadedModel, seqs: readonly (readonly number[])[], opts: EmbedOptions): Promise<Float32Array> {
+export async function embedSequences(
+  model: LoadedModel,
+  seqs: readonly (readonly number[])[],
+  opts: EmbedOptions,
+): Promise<Float32Array> {
   const out = new Float32Array(seqs.length * model.hiddenSize);
-  for (const batch of planBatches(seqs.map((s) => s.length), opts.batchTokens, opts.maxBatchSize)) {
+  for (const batch of planBatches(
+    seqs.map((s) => s.length),
+    opts.batchTokens,
+    opts.maxBatchSize,
+  )) {
     if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('cancelled');
     await runBatch(model, seqs, batch, opts.pooling, out);
-    opts.onBatch?.(batch.length, batch.reduce((a, r) => a + seqs[r]!.length, 0));
+    opts.onBatch?.(
+      batch.length,
+      batch.reduce((a, r) => a + seqs[r]!.length, 0),
+    );
   }
   return out;
 }

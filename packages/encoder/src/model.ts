@@ -27,7 +27,9 @@ const ModelConfigJson = z
     vocab_size: z.number().int().positive().optional(),
   })
   .loose()
-  .refine((c) => (c.hidden_size ?? c.d_model ?? c.n_embd) !== undefined, { message: 'config.json needs hidden_size (or d_model / n_embd)' });
+  .refine((c) => (c.hidden_size ?? c.d_model ?? c.n_embd) !== undefined, {
+    message: 'config.json needs hidden_size (or d_model / n_embd)',
+  });
 
 const TokenizerConfigJson = z
   .object({
@@ -66,18 +68,27 @@ const REQUIRED_FILES = ['model.onnx', 'tokenizer.json', 'tokenizer_config.json',
  */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.RDS_CACHE_DIR) return path.resolve(env.RDS_CACHE_DIR);
-  return path.join(env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'), 'rds-select');
+  return path.join(
+    env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'),
+    'rds-select',
+  );
 }
 
 /** sha256 of model.onnx (+ external data), cached in the cache dir (by the model's real path), keyed by size and mtime. */
 export async function modelChecksum(dir: string, cache = cacheDir()): Promise<string> {
-  const files = ['model.onnx', 'model.onnx_data', 'model.onnx.data'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
+  const files = ['model.onnx', 'model.onnx_data', 'model.onnx.data']
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.existsSync(f));
   const key = files.map((f) => {
     const st = fs.statSync(f);
     return `${path.basename(f)}:${st.size}:${st.mtimeMs}`;
   });
   const real = await fsp.realpath(dir);
-  const sidecar = path.join(cache, 'model-checksums', `${createHash('sha256').update(real).digest('hex').slice(0, 32)}.json`);
+  const sidecar = path.join(
+    cache,
+    'model-checksums',
+    `${createHash('sha256').update(real).digest('hex').slice(0, 32)}.json`,
+  );
   const Sidecar = z.object({ key: z.array(z.string()), sha256: z.string() });
   try {
     const cached = await readJsonFile(sidecar, Sidecar);
@@ -118,7 +129,12 @@ function cudaProviderInstalled(): boolean {
   const require = createRequire(import.meta.url);
   const bin = path.join(path.dirname(require.resolve('onnxruntime-node')), '..', 'bin');
   const found = (dir: string): boolean =>
-    fs.existsSync(dir) && fs.readdirSync(dir, { withFileTypes: true }).some((e) => (e.isDirectory() ? found(path.join(dir, e.name)) : e.name.startsWith('libonnxruntime_providers_cuda')));
+    fs.existsSync(dir) &&
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .some((e) =>
+        e.isDirectory() ? found(path.join(dir, e.name)) : e.name.startsWith('libonnxruntime_providers_cuda'),
+      );
   return found(bin);
 }
 
@@ -133,16 +149,24 @@ async function createSession(
   log: (m: string) => void,
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider }> {
   if (provider === 'cuda' && !cudaProviderInstalled()) {
-    log('execution provider "cuda" is unavailable (onnxruntime-node\'s CUDA libraries are not installed: its install step skips that download offline); falling back to cpu');
+    log(
+      'execution provider "cuda" is unavailable (onnxruntime-node\'s CUDA libraries are not installed: its install step skips that download offline); falling back to cpu',
+    );
     provider = 'cpu';
   }
   if (provider !== 'cpu') {
     try {
       // Probe quietly (severity 4 = fatal only): an unavailable provider is expected and reported below.
-      const session = await ort.InferenceSession.create(file, { ...sessionOptions(provider, threads), executionProviders: [provider], logSeverityLevel: 4 });
+      const session = await ort.InferenceSession.create(file, {
+        ...sessionOptions(provider, threads),
+        executionProviders: [provider],
+        logSeverityLevel: 4,
+      });
       return { session, provider };
     } catch (err) {
-      log(`execution provider "${provider}" is unavailable (${(err as Error).message.split('\n')[0]}); falling back to cpu`);
+      log(
+        `execution provider "${provider}" is unavailable (${(err as Error).message.split('\n')[0]}); falling back to cpu`,
+      );
     }
   }
   return { session: await ort.InferenceSession.create(file, sessionOptions('cpu', threads)), provider: 'cpu' };
@@ -157,14 +181,14 @@ export interface LoadOptions {
   log?: (m: string) => void;
 }
 
-export async function loadModel(
-  dir: string,
-  opts: LoadOptions = {},
-): Promise<LoadedModel> {
+export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const given = path.resolve(dir);
   if (!fs.existsSync(given)) throw new ValidationError(`model directory ${given} does not exist`);
-  if (!fs.statSync(given).isDirectory()) throw new ValidationError(`model directory ${given} is not a directory (model.dir names the folder holding ${REQUIRED_FILES.join(', ')})`);
+  if (!fs.statSync(given).isDirectory())
+    throw new ValidationError(
+      `model directory ${given} is not a directory (model.dir names the folder holding ${REQUIRED_FILES.join(', ')})`,
+    );
   // Loaded from the real path, each file checked against the roots just before it is read.
   const abs = opts.roots?.length ? await realpathConfined(given, opts.roots) : given;
   const missing = REQUIRED_FILES.filter((f) => !fs.existsSync(path.join(abs, f)));
@@ -173,7 +197,9 @@ export async function loadModel(
       `model directory ${abs} is missing ${missing.join(', ')} (expected the Hugging Face export layout: ${REQUIRED_FILES.join(', ')}; see README "Bring your own model")`,
     );
   }
-  if (opts.roots?.length) for (const f of [...REQUIRED_FILES, 'model.onnx_data', 'model.onnx.data']) if (fs.existsSync(path.join(abs, f))) await realpathConfined(path.join(abs, f), opts.roots);
+  if (opts.roots?.length)
+    for (const f of [...REQUIRED_FILES, 'model.onnx_data', 'model.onnx.data'])
+      if (fs.existsSync(path.join(abs, f))) await realpathConfined(path.join(abs, f), opts.roots);
   const config = await readJsonFile(path.join(abs, 'config.json'), ModelConfigJson);
   const tokConfig = await readJsonFile(path.join(abs, 'tokenizer_config.json'), TokenizerConfigJson);
   let tokenizerJson: unknown;
@@ -186,18 +212,29 @@ export async function loadModel(
   try {
     tokenizer = new Tokenizer(tokenizerJson as object, tokConfig);
   } catch (err) {
-    throw new ValidationError(`${path.join(abs, 'tokenizer.json')} could not be loaded as a tokenizer: ${(err as Error).message}`);
+    throw new ValidationError(
+      `${path.join(abs, 'tokenizer.json')} could not be loaded as a tokenizer: ${(err as Error).message}`,
+    );
   }
   const eos = tokenText(tokConfig.eos_token) ?? '';
   if (eos && tokenizer.token_to_id(eos) === undefined) {
-    throw new ValidationError(`tokenizer_config.json: eos_token ${JSON.stringify(eos)} is not in the tokenizer vocabulary`);
+    throw new ValidationError(
+      `tokenizer_config.json: eos_token ${JSON.stringify(eos)} is not in the tokenizer vocabulary`,
+    );
   }
 
   let created: { session: ort.InferenceSession; provider: ExecutionProvider };
   try {
-    created = await createSession(path.join(abs, 'model.onnx'), opts.executionProvider ?? 'cpu', opts.threads ?? 0, log);
+    created = await createSession(
+      path.join(abs, 'model.onnx'),
+      opts.executionProvider ?? 'cpu',
+      opts.threads ?? 0,
+      log,
+    );
   } catch (err) {
-    throw new ValidationError(`${path.join(abs, 'model.onnx')} could not be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`);
+    throw new ValidationError(
+      `${path.join(abs, 'model.onnx')} could not be loaded by onnxruntime: ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   const { session } = created;
   const inputs = session.inputNames;
@@ -205,8 +242,12 @@ export async function loadModel(
   if (!inputs.includes('input_ids')) problems.push('an input named input_ids');
   if (!inputs.includes('attention_mask')) problems.push('an input named attention_mask');
   const unknown = inputs.filter((n) => !['input_ids', 'attention_mask', 'position_ids', 'token_type_ids'].includes(n));
-  if (unknown.length) problems.push(`no inputs other than input_ids/attention_mask/position_ids/token_type_ids (found ${unknown.join(', ')}; past_key_values means it was exported with --task text-generation-with-past: export with --task feature-extraction)`);
-  if (!session.outputNames.includes('last_hidden_state')) problems.push(`an output named last_hidden_state (found ${session.outputNames.join(', ')})`);
+  if (unknown.length)
+    problems.push(
+      `no inputs other than input_ids/attention_mask/position_ids/token_type_ids (found ${unknown.join(', ')}; past_key_values means it was exported with --task text-generation-with-past: export with --task feature-extraction)`,
+    );
+  if (!session.outputNames.includes('last_hidden_state'))
+    problems.push(`an output named last_hidden_state (found ${session.outputNames.join(', ')})`);
   if (problems.length) {
     await session.release();
     throw new ValidationError(`${path.join(abs, 'model.onnx')} does not fit: the graph needs ${problems.join('; ')}`);
@@ -227,7 +268,13 @@ export async function loadModel(
 /** One loaded model per (dir, provider, threads) per process: activities run many times in one worker. */
 const cache = new Map<string, Promise<LoadedModel>>();
 export function getModel(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
-  const key = JSON.stringify([path.resolve(dir), opts.id, opts.executionProvider ?? 'cpu', opts.threads ?? 0, opts.roots ?? null]);
+  const key = JSON.stringify([
+    path.resolve(dir),
+    opts.id,
+    opts.executionProvider ?? 'cpu',
+    opts.threads ?? 0,
+    opts.roots ?? null,
+  ]);
   let p = cache.get(key);
   if (!p) {
     p = loadModel(dir, opts);

@@ -175,7 +175,12 @@ export class GraphBuilder {
     return out;
   }
   constFloat(name: string, dims: number[], data: Float32Array | number[]): string {
-    this.initializers.push({ name, dims, type: DataType.FLOAT, data: data instanceof Float32Array ? data : Float32Array.from(data) });
+    this.initializers.push({
+      name,
+      dims,
+      type: DataType.FLOAT,
+      data: data instanceof Float32Array ? data : Float32Array.from(data),
+    });
     return name;
   }
   constInt64(name: string, dims: number[], data: number[]): string {

@@ -162,7 +162,8 @@ export class EmbeddingMatrixReader {
   static open(file: string, dims: number, dtype: EmbeddingDtype, rows?: number): EmbeddingMatrixReader {
     const size = fs.statSync(file).size;
     const rowBytes = dims * bytesPerValue(dtype);
-    if (size % rowBytes !== 0) throw new Error(`${file}: size ${size} is not a whole number of ${dims}-dim ${dtype} rows`);
+    if (size % rowBytes !== 0)
+      throw new Error(`${file}: size ${size} is not a whole number of ${dims}-dim ${dtype} rows`);
     const n = size / rowBytes;
     if (rows !== undefined && rows !== n) throw new Error(`${file}: manifest says ${rows} rows, file holds ${n}`);
     return new EmbeddingMatrixReader(fs.openSync(file, 'r'), n, dims, dtype, file);
@@ -187,7 +188,10 @@ export class EmbeddingMatrixReader {
     }
     const n = count * this.dims;
     const dst = out ? out.subarray(0, n) : rawMatrix(this.dtype, n);
-    if ((dst instanceof Float32Array) !== (this.dtype === 'float32')) throw new TypeError(`${this.file}: raw ${this.dtype} rows need a ${this.dtype === 'float32' ? 'Float32Array' : 'Uint16Array'}`);
+    if (dst instanceof Float32Array !== (this.dtype === 'float32'))
+      throw new TypeError(
+        `${this.file}: raw ${this.dtype} rows need a ${this.dtype === 'float32' ? 'Float32Array' : 'Uint16Array'}`,
+      );
     const buf = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
     const bpv = bytesPerValue(this.dtype);
     let off = 0;
@@ -228,7 +232,9 @@ export class EmbeddingMatrixReader {
 }
 
 /** Read and validate an embedding manifest, and open its matrix. */
-export async function openEmbeddings(manifestPath: string): Promise<{ manifest: EmbeddingManifest; reader: EmbeddingMatrixReader }> {
+export async function openEmbeddings(
+  manifestPath: string,
+): Promise<{ manifest: EmbeddingManifest; reader: EmbeddingMatrixReader }> {
   const manifest = await readJsonFile(manifestPath, EmbeddingManifest);
   const file = path.resolve(path.dirname(manifestPath), manifest.matrix.file);
   const reader = EmbeddingMatrixReader.open(file, manifest.settings.dims, manifest.settings.dtype, manifest.rows);

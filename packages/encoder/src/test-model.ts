@@ -72,10 +72,18 @@ export function buildTestModel(vocab: number, opts: TestModelOptions = {}): Uint
   const bias = g.op('Where', [g.op('And', [causal, keyMask]), fzero, fneg]);
 
   const ln = (input: string, name: string) =>
-    g.op('LayerNormalization', [input, g.constFloat(`${name}_g`, [H], new Float32Array(H).fill(1)), g.constFloat(`${name}_b`, [H], new Float32Array(H))], {
-      axis: -1,
-      epsilon: { float: 1e-5 },
-    });
+    g.op(
+      'LayerNormalization',
+      [
+        input,
+        g.constFloat(`${name}_g`, [H], new Float32Array(H).fill(1)),
+        g.constFloat(`${name}_b`, [H], new Float32Array(H)),
+      ],
+      {
+        axis: -1,
+        epsilon: { float: 1e-5 },
+      },
+    );
   const dense = (input: string, name: string, din: number, dout: number) =>
     g.op('Add', [
       g.op('MatMul', [input, g.constFloat(`${name}_w`, [din, dout], weights(din * dout, 1 / Math.sqrt(din), seed))]),
@@ -87,7 +95,10 @@ export function buildTestModel(vocab: number, opts: TestModelOptions = {}): Uint
     const q = dense(h, `l${l}_q`, H, H);
     const k = dense(h, `l${l}_k`, H, H);
     const v = dense(h, `l${l}_v`, H, H);
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), scale]), bias]);
+    const scores = g.op('Add', [
+      g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]), scale]),
+      bias,
+    ]);
     const attn = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
     x = g.op('Add', [x, dense(attn, `l${l}_o`, H, H)]);
     const m = ln(x, `l${l}_ln2`);
@@ -113,17 +124,26 @@ export function buildTestModel(vocab: number, opts: TestModelOptions = {}): Uint
 export async function writeTestModel(dir: string, opts: TestModelOptions = {}): Promise<string> {
   const stamp = JSON.stringify({ kind: 'rds-tiny-causal-lm', ...opts });
   const stampFile = path.join(dir, 'rds-test-model.json');
-  if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp && fs.existsSync(path.join(dir, 'model.onnx'))) {
+  if (
+    fs.existsSync(stampFile) &&
+    fs.readFileSync(stampFile, 'utf8') === stamp &&
+    fs.existsSync(path.join(dir, 'model.onnx'))
+  ) {
     return dir;
   }
   await fsp.mkdir(dir, { recursive: true });
   const tokDir = tokenizerDir();
   const tokenizerJson = await fsp.readFile(path.join(tokDir, 'tokenizer.json'));
-  const vocab = Object.keys((JSON.parse(tokenizerJson.toString('utf8')) as { model: { vocab: Record<string, number> } }).model.vocab).length;
+  const vocab = Object.keys(
+    (JSON.parse(tokenizerJson.toString('utf8')) as { model: { vocab: Record<string, number> } }).model.vocab,
+  ).length;
   const H = opts.hidden ?? 64;
   await writeFileAtomic(path.join(dir, 'model.onnx'), buildTestModel(vocab, opts));
   await writeFileAtomic(path.join(dir, 'tokenizer.json'), tokenizerJson);
-  await writeFileAtomic(path.join(dir, 'tokenizer_config.json'), await fsp.readFile(path.join(tokDir, 'tokenizer_config.json')));
+  await writeFileAtomic(
+    path.join(dir, 'tokenizer_config.json'),
+    await fsp.readFile(path.join(tokDir, 'tokenizer_config.json')),
+  );
   await writeJsonAtomic(path.join(dir, 'config.json'), {
     model_type: 'rds-tiny-causal-lm',
     architectures: ['RdsTinyCausalLM'],

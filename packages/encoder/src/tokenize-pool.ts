@@ -16,7 +16,10 @@ export class TokenizerWorker {
 
   constructor(private readonly model: LoadedModel) {
     this.worker = new Worker(new URL('./tokenize-worker.mjs', import.meta.url), {
-      workerData: { tokenizerJson: path.join(model.dir, 'tokenizer.json'), tokenizerConfig: path.join(model.dir, 'tokenizer_config.json') },
+      workerData: {
+        tokenizerJson: path.join(model.dir, 'tokenizer.json'),
+        tokenizerConfig: path.join(model.dir, 'tokenizer_config.json'),
+      },
     });
     this.worker.unref();
     this.worker.on('message', (m: { id: number; seqs?: number[][]; error?: string }) => {

@@ -57,7 +57,9 @@ describe('embedPoolShard', () => {
     const again = await runWithRuntime(quietRuntime(), () => embedPoolShard({ runDir, shard: 0, model }));
     expect(again.skipped).toBe(true);
     // Other settings are a different artifact: not skipped.
-    const other = await runWithRuntime(quietRuntime(), () => embedPoolShard({ runDir, shard: 0, model: { ...model, pooling: 'mean' } }));
+    const other = await runWithRuntime(quietRuntime(), () =>
+      embedPoolShard({ runDir, shard: 0, model: { ...model, pooling: 'mean' } }),
+    );
     expect(other.skipped).toBe(false);
   });
 
@@ -71,12 +73,27 @@ describe('embedPoolShard', () => {
     const checkpoint = `${matrix}.checkpoint.json`;
     // The child crashes itself at the first heartbeat reporting a durable checkpoint (every checkpoint
     // is reported: 40 rows), long before the shard is done.
-    const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'embed-child.ts'), killed, modelDir, '40', '40'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@rds/source',
+        '--import',
+        'tsx',
+        path.join(here, 'fixtures', 'embed-child.ts'),
+        killed,
+        modelDir,
+        '40',
+        '40',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const signal = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, sig) => resolve(sig)));
+    const signal = await new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, sig) => resolve(sig)),
+    );
     expect(signal, stderr).toBe('SIGKILL');
     expect(fs.existsSync(runLayout(killed).embeddings.poolManifest(0))).toBe(false);
     const cp = JSON.parse(fs.readFileSync(checkpoint, 'utf8')) as { rows: number };
@@ -97,10 +114,15 @@ describe('embedPoolShard', () => {
     // Cancel as soon as the first checkpoint is reported: the next chunk must not get far.
     const rt = {
       ...quietRuntime([], ac.signal),
-      heartbeat: (p: { detail?: Record<string, unknown> }) => void (Number(p.detail?.rowsCheckpointed ?? 0) >= 40 && ac.abort(new Error('cancelled by test'))),
+      heartbeat: (p: { detail?: Record<string, unknown> }) =>
+        void (Number(p.detail?.rowsCheckpointed ?? 0) >= 40 && ac.abort(new Error('cancelled by test'))),
     };
-    await expect(runWithRuntime(rt, () => embedPoolShard({ runDir, shard: 0, model }))).rejects.toThrow(/cancelled by test/);
-    const cp = JSON.parse(fs.readFileSync(`${runLayout(runDir).embeddings.poolMatrix(0)}.checkpoint.json`, 'utf8')) as { rows: number };
+    await expect(runWithRuntime(rt, () => embedPoolShard({ runDir, shard: 0, model }))).rejects.toThrow(
+      /cancelled by test/,
+    );
+    const cp = JSON.parse(fs.readFileSync(`${runLayout(runDir).embeddings.poolMatrix(0)}.checkpoint.json`, 'utf8')) as {
+      rows: number;
+    };
     expect(cp.rows).toBe(40);
     expect(fs.existsSync(runLayout(runDir).embeddings.poolManifest(0))).toBe(false);
     const r = await runWithRuntime(quietRuntime(), () => embedPoolShard({ runDir, shard: 0, model }));
@@ -114,17 +136,25 @@ describe('embedQueries', () => {
     await ingestPoolFiles(runDir, { inputs: [poolFile], format: 'auto', shardSize: 100_000, maxRowBytes: 1 << 20 });
     fs.mkdirSync(path.dirname(runLayout(runDir).queries.file('t')), { recursive: true });
     // Canonical query file: the same shape the pool shards have.
-    fs.writeFileSync(runLayout(runDir).queries.file('t'), fs.readFileSync(runLayout(runDir).pool.shard(0), 'utf8').split('\n').slice(0, 5).join('\n') + '\n');
+    fs.writeFileSync(
+      runLayout(runDir).queries.file('t'),
+      fs.readFileSync(runLayout(runDir).pool.shard(0), 'utf8').split('\n').slice(0, 5).join('\n') + '\n',
+    );
     const model = ModelConfig.parse({ dir: modelDir, threads: 1 });
     const r = await runWithRuntime(quietRuntime(), () => embedQueries({ runDir, tasks: ['t'], model }));
     expect(r).toEqual({ skipped: false, rows: 5 });
-    const m = EmbeddingManifest.parse(JSON.parse(fs.readFileSync(runLayout(runDir).embeddings.queryManifest('t'), 'utf8')));
+    const m = EmbeddingManifest.parse(
+      JSON.parse(fs.readFileSync(runLayout(runDir).embeddings.queryManifest('t'), 'utf8')),
+    );
     expect(m.rows).toBe(5);
     // A query identical to pool row 0 gets the identical embedding (same rendering and pooling).
     await runWithRuntime(quietRuntime(), () => embedPoolShard({ runDir, shard: 0, model }));
     const qe = (await openEmbeddings(runLayout(runDir).embeddings.queryManifest('t'))).reader.read(0, 1);
     const pe = (await openEmbeddings(runLayout(runDir).embeddings.poolManifest(0))).reader.read(0, 1);
     expect(Array.from(qe)).toEqual(Array.from(pe));
-    expect(await runWithRuntime(quietRuntime(), () => embedQueries({ runDir, tasks: ['t'], model }))).toEqual({ skipped: true, rows: 5 });
+    expect(await runWithRuntime(quietRuntime(), () => embedQueries({ runDir, tasks: ['t'], model }))).toEqual({
+      skipped: true,
+      rows: 5,
+    });
   });
 });

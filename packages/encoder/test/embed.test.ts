@@ -40,7 +40,10 @@ describe('planBatches', () => {
     expect(batchLimits('cpu', {})).toEqual({ batchTokens: 1024, maxBatchSize: 8 });
     expect(batchLimits('cuda', {})).toEqual({ batchTokens: 16_384, maxBatchSize: 64 });
     expect(batchLimits('webgpu', { maxBatchSize: 4 })).toEqual({ batchTokens: 16_384, maxBatchSize: 4 });
-    expect(batchLimits('cpu', { batchTokens: 4096, maxBatchSize: 32 })).toEqual({ batchTokens: 4096, maxBatchSize: 32 });
+    expect(batchLimits('cpu', { batchTokens: 4096, maxBatchSize: 32 })).toEqual({
+      batchTokens: 4096,
+      maxBatchSize: 32,
+    });
   });
 });
 
@@ -57,7 +60,11 @@ describe('embedSequences with the generated model', () => {
       const len = 3 + ((i * 37) % 60);
       seqs.push([1, ...Array.from({ length: len }, () => (s = (s * 1103515245 + 12345) % 31000) + 10)]);
     }
-    const batched = await embedSequences(model, seqs, { pooling: 'weighted-mean', batchTokens: 4096, maxBatchSize: 64 });
+    const batched = await embedSequences(model, seqs, {
+      pooling: 'weighted-mean',
+      batchTokens: 4096,
+      maxBatchSize: 64,
+    });
     const single = await embedSequences(model, seqs, { pooling: 'weighted-mean', batchTokens: 1, maxBatchSize: 1 });
     const H = model.hiddenSize;
     let maxDiff = 0;
@@ -87,9 +94,16 @@ describe('loadModel errors and execution providers', () => {
     for (const f of fs.readdirSync(src)) if (!f.startsWith('.')) fs.copyFileSync(path.join(src, f), path.join(dir, f));
     const cache = tempDir('rds-cache-');
     const { createHash } = await import('node:crypto');
-    const expected = createHash('sha256').update(fs.readFileSync(path.join(dir, 'model.onnx'))).digest('hex');
+    const expected = createHash('sha256')
+      .update(fs.readFileSync(path.join(dir, 'model.onnx')))
+      .digest('hex');
     expect(await modelChecksum(dir, cache)).toBe(expected);
-    expect(fs.readdirSync(dir).sort()).toEqual(fs.readdirSync(src).filter((f) => !f.startsWith('.')).sort());
+    expect(fs.readdirSync(dir).sort()).toEqual(
+      fs
+        .readdirSync(src)
+        .filter((f) => !f.startsWith('.'))
+        .sort(),
+    );
     const cached = fs.readdirSync(path.join(cache, 'model-checksums'));
     expect(cached).toHaveLength(1);
     expect(JSON.parse(fs.readFileSync(path.join(cache, 'model-checksums', cached[0]!), 'utf8')).sha256).toBe(expected);
@@ -109,11 +123,14 @@ describe('loadModel errors and execution providers', () => {
     const root = tempDir('rds-modelroot-');
     const dir = path.join(root, 'model');
     fs.mkdirSync(dir);
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json'])
+      fs.copyFileSync(path.join(src, f), path.join(dir, f));
     fs.symlinkSync(path.join(src, 'model.onnx'), path.join(dir, 'model.onnx')); // leads out of the root
     await expect(loadModel(dir, { roots: [root] })).rejects.toThrow(/model\.onnx leads outside the allowed data roots/);
     fs.symlinkSync(src, path.join(root, 'linked'));
-    await expect(loadModel(path.join(root, 'linked'), { roots: [root] })).rejects.toThrow(/linked leads outside the allowed data roots/);
+    await expect(loadModel(path.join(root, 'linked'), { roots: [root] })).rejects.toThrow(
+      /linked leads outside the allowed data roots/,
+    );
     // Without roots (the CLI), and with the real file inside, it loads.
     fs.rmSync(path.join(dir, 'model.onnx'));
     fs.copyFileSync(path.join(src, 'model.onnx'), path.join(dir, 'model.onnx'));
@@ -125,7 +142,8 @@ describe('loadModel errors and execution providers', () => {
   it('rejects a graph without last_hidden_state', async () => {
     const src = await testModel();
     const dir = tempDir('rds-wrongmodel-');
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json']) fs.copyFileSync(path.join(src, f), path.join(dir, f));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json'])
+      fs.copyFileSync(path.join(src, f), path.join(dir, f));
     const { encodeModel, DataType } = await import('../src/onnx-builder.js');
     fs.writeFileSync(
       path.join(dir, 'model.onnx'),
@@ -137,7 +155,9 @@ describe('loadModel errors and execution providers', () => {
         outputs: [{ name: 'logits', type: DataType.FLOAT, shape: ['b', 's'] }],
       }),
     );
-    await expect(loadModel(dir)).rejects.toThrow(/does not fit: the graph needs an input named attention_mask; an output named last_hidden_state/);
+    await expect(loadModel(dir)).rejects.toThrow(
+      /does not fit: the graph needs an input named attention_mask; an output named last_hidden_state/,
+    );
   });
 
   it('falls back to cpu with a log line when the provider is unavailable', async () => {

@@ -49,13 +49,36 @@ describe('tokenizeMessages', () => {
   });
 
   it('adds BOS, tokenizes EOS as the special token and truncates to maxTokens', () => {
-    const ids = tokenizeMessages(model, [{ role: 'user', content: 'What is 2+2?' }, { role: 'assistant', content: 'It is 4.' }], 2048);
+    const ids = tokenizeMessages(
+      model,
+      [
+        { role: 'user', content: 'What is 2+2?' },
+        { role: 'assistant', content: 'It is 4.' },
+      ],
+      2048,
+    );
     expect(ids[0]).toBe(1); // <s>
     expect(ids.at(-1)).toBe(2); // </s> as one special token, not text pieces
     expect(ids.filter((x) => x === 2)).toHaveLength(1);
     expect(model.tokenizer.decode(ids, { skip_special_tokens: false })).toContain('<|assistant|>\nIt is 4.</s>');
-    const short = tokenizeMessages(model, [{ role: 'user', content: 'a long question '.repeat(50) }, { role: 'assistant', content: 'x' }], 16);
+    const short = tokenizeMessages(
+      model,
+      [
+        { role: 'user', content: 'a long question '.repeat(50) },
+        { role: 'assistant', content: 'x' },
+      ],
+      16,
+    );
     expect(short).toHaveLength(16);
-    expect(short).toEqual(tokenizeMessages(model, [{ role: 'user', content: 'a long question '.repeat(50) }, { role: 'assistant', content: 'x' }], 2048).slice(0, 16));
+    expect(short).toEqual(
+      tokenizeMessages(
+        model,
+        [
+          { role: 'user', content: 'a long question '.repeat(50) },
+          { role: 'assistant', content: 'x' },
+        ],
+        2048,
+      ).slice(0, 16),
+    );
   });
 });

@@ -21,10 +21,16 @@ describe('EmbeddingMatrixReader blocks', () => {
     const reader = EmbeddingMatrixReader.open(await writeMatrix('float16'), dims, 'float16', rows);
     const decoded = Array.from(reader.blocks(10), (b) => ({ start: b.start, count: b.count, data: b.data.slice() }));
     const raw = Array.from(reader.rawBlocks(10), (b) => ({ start: b.start, count: b.count, data: b.data.slice() }));
-    expect(raw.map((b) => [b.start, b.count])).toEqual([[0, 10], [10, 10], [20, 3]]);
+    expect(raw.map((b) => [b.start, b.count])).toEqual([
+      [0, 10],
+      [10, 10],
+      [20, 3],
+    ]);
     raw.forEach((b, i) => {
       expect(b.data).toBeInstanceOf(Uint16Array);
-      expect(Array.from(b.data)).toEqual(Array.from(float32ToFloat16(values.subarray(b.start * dims, (b.start + b.count) * dims))));
+      expect(Array.from(b.data)).toEqual(
+        Array.from(float32ToFloat16(values.subarray(b.start * dims, (b.start + b.count) * dims))),
+      );
       expect(Array.from(float16ToFloat32(b.data as Uint16Array))).toEqual(Array.from(decoded[i]!.data));
     });
     expect(() => reader.readRaw(0, 2, new Float32Array(10))).toThrow(/need a Uint16Array/);

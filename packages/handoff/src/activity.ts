@@ -33,7 +33,17 @@ import {
 } from '@rds/schemas';
 import { readPoolRows } from '@rds/selectors';
 import { BASELINES_DIR, baselineFile, baselineSelection, baselineSpecs, type BaselineSpec } from './baselines.js';
-import { CardStats, DatasetCard, NO_TASK, buildCard, cardMarkdown, histogram, histogramSvg, perSourceCounts, type CardBaseline } from './card.js';
+import {
+  CardStats,
+  DatasetCard,
+  NO_TASK,
+  buildCard,
+  cardMarkdown,
+  histogram,
+  histogramSvg,
+  perSourceCounts,
+  type CardBaseline,
+} from './card.js';
 import { datasetFileName, trainingFileWriter } from './formats.js';
 import { materialise, type MaterialiseStats } from './materialise.js';
 import { outputSlots } from './order.js';
@@ -84,12 +94,21 @@ async function modelOf(runDir: string, tasks: string[]): Promise<ModelRef | null
 async function finishedCard(dir: string, fingerprint: string): Promise<DatasetCard | null> {
   const card = await readJsonIfExists(path.join(dir, CARD_FILE), DatasetCard).catch(() => null);
   if (card?.fingerprint !== fingerprint) return null;
-  for (const ref of [card.dataset, ...card.files, ...card.baselines.map((b) => b.dataset)]) if (!(await verifyFileRef(ref, dir))) return null;
+  for (const ref of [card.dataset, ...card.files, ...card.baselines.map((b) => b.dataset)])
+    if (!(await verifyFileRef(ref, dir))) return null;
   return card;
 }
 
 const contentType = (name: string) =>
-  name.endsWith('.parquet') ? 'application/vnd.apache.parquet' : name.endsWith('.jsonl') ? 'application/x-ndjson' : name.endsWith('.json') ? 'application/json' : name.endsWith('.svg') ? 'image/svg+xml' : 'text/markdown';
+  name.endsWith('.parquet')
+    ? 'application/vnd.apache.parquet'
+    : name.endsWith('.jsonl')
+      ? 'application/x-ndjson'
+      : name.endsWith('.json')
+        ? 'application/json'
+        : name.endsWith('.svg')
+          ? 'image/svg+xml'
+          : 'text/markdown';
 
 interface WriteContext {
   runDir: string;
@@ -106,7 +125,14 @@ interface WriteContext {
 }
 
 /** Stream one table of rows into a training file at `target`; the card's tallies of what was written. */
-async function writeTrainingFile(ctx: WriteContext, sel: RowTable, target: string, seed: number, stage: string, stats: MaterialiseStats) {
+async function writeTrainingFile(
+  ctx: WriteContext,
+  sel: RowTable,
+  target: string,
+  seed: number,
+  stage: string,
+  stats: MaterialiseStats,
+) {
   const rt = activityRuntime();
   const { handoff } = ctx.input;
   const writer = trainingFileWriter(handoff.format, target, handoff.includeMetadata);
@@ -133,7 +159,10 @@ async function writeTrainingFile(ctx: WriteContext, sel: RowTable, target: strin
       const task = sel.taskOf[position]! >= 0 ? sel.tasks[sel.taskOf[position]!]! : null;
       const score = Number.isNaN(sel.score[position]!) ? null : sel.score[position]!;
       cardStats.add(task, example.source, score);
-      await writer.add(example, handoff.includeMetadata ? { source: example.source, task, score, rank: position } : null);
+      await writer.add(
+        example,
+        handoff.includeMetadata ? { source: example.source, task, score, rank: position } : null,
+      );
       if ((++n & 0xfff) === 0) emit.update(n);
     }
     const written = await writer.commit();
@@ -155,9 +184,15 @@ async function writeBaselines(ctx: WriteContext): Promise<CardBaseline[]> {
   const rt = activityRuntime();
   const { handoff } = ctx.input;
   const layout = runLayout(ctx.runDir);
-  const meter = new ProgressMeter('handoff:baselines:read-pool', ctx.pool.shards.reduce((a, s) => a + s.rows, 0), 'rows', (p) => rt.heartbeat(p));
+  const meter = new ProgressMeter(
+    'handoff:baselines:read-pool',
+    ctx.pool.shards.reduce((a, s) => a + s.rows, 0),
+    'rows',
+    (p) => rt.heartbeat(p),
+  );
   const pool = await readPoolRows(ctx.runDir, rt.signal, (rows) => meter.update(rows));
-  if (pool.manifest.fingerprint !== ctx.pool.fingerprint) throw new Error(`${layout.pool.manifest} changed during the handoff; run it again`);
+  if (pool.manifest.fingerprint !== ctx.pool.fingerprint)
+    throw new Error(`${layout.pool.manifest} changed during the handoff; run it again`);
   const { contamination } = await contaminationOf(ctx.runDir, ctx.selection);
   let excluded: Uint8Array | undefined;
   if (contamination?.excluded) {
@@ -170,16 +205,38 @@ async function writeBaselines(ctx: WriteContext): Promise<CardBaseline[]> {
     const file = baselineFile(spec, handoff.format);
     await cleanTempFiles(path.dirname(path.join(ctx.outDir, file)));
     const stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 };
-    const { written, cardStats } = await writeTrainingFile(ctx, table, path.join(ctx.outDir, file), spec.seed, `handoff:baseline:${spec.name}`, stats);
+    const { written, cardStats } = await writeTrainingFile(
+      ctx,
+      table,
+      path.join(ctx.outDir, file),
+      spec.seed,
+      `handoff:baseline:${spec.name}`,
+      stats,
+    );
     const trigger = handoff.trigger;
     out.push({
       name: spec.name,
       strategy: spec.strategy,
       seed: spec.seed,
-      dataset: { file, ...written, format: handoff.format, order: handoff.order, includeMetadata: handoff.includeMetadata, rows: table.count },
+      dataset: {
+        file,
+        ...written,
+        format: handoff.format,
+        order: handoff.order,
+        includeMetadata: handoff.includeMetadata,
+        rows: table.count,
+      },
       counts: { perSource: perSourceCounts(ctx.pool, cardStats, table.count) },
       ...(trigger.kind === 'command'
-        ? { command: renderCommand(trigger.template, { dataset: ctx.locate(file), runId: ctx.runId, rows: table.count, format: handoff.format, name: spec.name }) }
+        ? {
+            command: renderCommand(trigger.template, {
+              dataset: ctx.locate(file),
+              runId: ctx.runId,
+              rows: table.count,
+              format: handoff.format,
+              name: spec.name,
+            }),
+          }
         : {}),
     });
   }
@@ -193,7 +250,14 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
   const sel = ctx.selection;
   const fileName = datasetFileName(handoff.format);
   const stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 };
-  const { written, cardStats } = await writeTrainingFile(ctx, sel, path.join(ctx.outDir, fileName), sel.summary.seed, 'handoff', stats);
+  const { written, cardStats } = await writeTrainingFile(
+    ctx,
+    sel,
+    path.join(ctx.outDir, fileName),
+    sel.summary.seed,
+    'handoff',
+    stats,
+  );
   const baselines = await writeBaselines(ctx);
 
   const hist = histogram(cardStats.scores);
@@ -203,7 +267,14 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
   const card = buildCard({
     runId: ctx.runId,
     fingerprint: ctx.fingerprint,
-    dataset: { file: fileName, ...written, format: handoff.format, order: handoff.order, includeMetadata: handoff.includeMetadata, rows: sel.count },
+    dataset: {
+      file: fileName,
+      ...written,
+      format: handoff.format,
+      order: handoff.order,
+      includeMetadata: handoff.includeMetadata,
+      rows: sel.count,
+    },
     histogramFile: await fileRef(path.join(ctx.outDir, HISTOGRAM_FILE), ctx.outDir),
     histogram: hist,
     stats: cardStats,
@@ -216,7 +287,15 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
     trigger: {
       kind: trigger.kind,
       ...(trigger.kind === 'command'
-        ? { command: renderCommand(trigger.template, { dataset: ctx.locate(fileName), runId: ctx.runId, rows: sel.count, format: handoff.format, name: 'selection' }) }
+        ? {
+            command: renderCommand(trigger.template, {
+              dataset: ctx.locate(fileName),
+              runId: ctx.runId,
+              rows: sel.count,
+              format: handoff.format,
+              name: 'selection',
+            }),
+          }
         : {}),
     },
     baselines,
@@ -285,31 +364,55 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     .digest('hex');
   const fileName = datasetFileName(handoff.format);
   const location = dest.kind === 's3' ? s3Location(dest) : outDir;
-  const locate = (file: string) => (dest.kind === 's3' ? `s3://${dest.bucket}/${s3Key(dest, file)}` : path.join(outDir, file));
+  const locate = (file: string) =>
+    dest.kind === 's3' ? `s3://${dest.bucket}/${s3Key(dest, file)}` : path.join(outDir, file);
 
   let card = await finishedCard(outDir, fingerprint);
   let stats: MaterialiseStats | null = null;
   const materialised = !card;
   if (card) {
-    rt.log(`handoff files in ${outDir} are up to date (${card.dataset.rows} rows, ${card.baselines.length} baselines); not rewriting`);
+    rt.log(
+      `handoff files in ${outDir} are up to date (${card.dataset.rows} rows, ${card.baselines.length} baselines); not rewriting`,
+    );
   } else {
     await cleanTempFiles(outDir);
-    ({ card, stats } = await writeDataset({ runDir: input.runDir, runId: input.runId, outDir, fingerprint, input, selection, pool, options, baselines: specs, locate }));
+    ({ card, stats } = await writeDataset({
+      runDir: input.runDir,
+      runId: input.runId,
+      outDir,
+      fingerprint,
+      input,
+      selection,
+      pool,
+      options,
+      baselines: specs,
+      locate,
+    }));
     // Only the files the card and receipt name stay beside them.
     await removeStaleFiles(outDir, fileName, specs);
   }
 
   const previous = await readJsonIfExists(layout.handoff.receipt, HandoffReceipt).catch(() => null);
-  const doneBefore = (key: string, before: ReceiptTrigger | undefined) => previous?.location === location && before?.idempotencyKey === key && before.status !== 'failed';
+  const doneBefore = (key: string, before: ReceiptTrigger | undefined) =>
+    previous?.location === location && before?.idempotencyKey === key && before.status !== 'failed';
   const trigger = handoff.trigger;
-  const baselineFiles: FileRef[] = card.baselines.map((b) => ({ file: b.dataset.file, bytes: b.dataset.bytes, sha256: b.dataset.sha256 }));
+  const baselineFiles: FileRef[] = card.baselines.map((b) => ({
+    file: b.dataset.file,
+    bytes: b.dataset.bytes,
+    sha256: b.dataset.sha256,
+  }));
   const mainFiles: FileRef[] = [
     { file: card.dataset.file, bytes: card.dataset.bytes, sha256: card.dataset.sha256 },
     ...card.files,
     await fileRef(path.join(outDir, README_FILE), outDir),
     await fileRef(path.join(outDir, CARD_FILE), outDir),
   ];
-  const selected = (perSource: DatasetCard['counts']['perSource']) => Object.fromEntries(Object.entries(perSource).filter(([, c]) => c.selected > 0).map(([s, c]) => [s, c.selected]));
+  const selected = (perSource: DatasetCard['counts']['perSource']) =>
+    Object.fromEntries(
+      Object.entries(perSource)
+        .filter(([, c]) => c.selected > 0)
+        .map(([s, c]) => [s, c.selected]),
+    );
   const counts = { perTask: card.counts.perTask, perSource: selected(card.counts.perSource) };
   const key = idempotencyKey(input.runId, card.dataset.sha256);
   const main: Announcement = {
@@ -319,12 +422,20 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
       baseline: null,
       idempotencyKey: key,
       location,
-      dataset: { location: locate(card.dataset.file), format: handoff.format, rows: card.dataset.rows, bytes: card.dataset.bytes, sha256: card.dataset.sha256 },
+      dataset: {
+        location: locate(card.dataset.file),
+        format: handoff.format,
+        rows: card.dataset.rows,
+        bytes: card.dataset.bytes,
+        sha256: card.dataset.sha256,
+      },
       files: mainFiles,
       counts,
     },
     command: card.trigger.command,
-    trigger: doneBefore(key, previous?.trigger) ? previous!.trigger : { kind: trigger.kind, idempotencyKey: key, status: 'skipped' },
+    trigger: doneBefore(key, previous?.trigger)
+      ? previous!.trigger
+      : { kind: trigger.kind, idempotencyKey: key, status: 'skipped' },
     done: doneBefore(key, previous?.trigger),
   };
   const baselines = card.baselines.map((b, i): Announcement => {
@@ -337,9 +448,18 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
         baseline: { strategy: b.strategy, seed: b.seed, selectionSha256: card.dataset.sha256 },
         idempotencyKey: bkey,
         location,
-        dataset: { location: locate(b.dataset.file), format: handoff.format, rows: b.dataset.rows, bytes: b.dataset.bytes, sha256: b.dataset.sha256 },
+        dataset: {
+          location: locate(b.dataset.file),
+          format: handoff.format,
+          rows: b.dataset.rows,
+          bytes: b.dataset.bytes,
+          sha256: b.dataset.sha256,
+        },
         files: [baselineFiles[i]!],
-        counts: { perTask: b.dataset.rows > 0 ? { [NO_TASK]: b.dataset.rows } : {}, perSource: selected(b.counts.perSource) },
+        counts: {
+          perTask: b.dataset.rows > 0 ? { [NO_TASK]: b.dataset.rows } : {},
+          perSource: selected(b.counts.perSource),
+        },
       },
       command: b.command,
       trigger: doneBefore(bkey, before) ? before! : { kind: trigger.kind, idempotencyKey: bkey, status: 'skipped' },
@@ -375,17 +495,36 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     createdAt: new Date().toISOString(),
   };
   if (previous && all.every((a) => a.done) && (previous.baselines?.length ?? 0) === baselines.length) {
-    rt.log(`receipt ${layout.handoff.receipt} already records these ${all.length} file(s) (trigger ${previous.trigger.status}); nothing to send`);
-    return { skipped: true, location, rows: previous.rows, triggerStatus: previous.trigger.status, receipt: previous, card, materialised, stats };
+    rt.log(
+      `receipt ${layout.handoff.receipt} already records these ${all.length} file(s) (trigger ${previous.trigger.status}); nothing to send`,
+    );
+    return {
+      skipped: true,
+      location,
+      rows: previous.rows,
+      triggerStatus: previous.trigger.status,
+      receipt: previous,
+      card,
+      materialised,
+      stats,
+    };
   }
 
   // Uploads and triggers wait on other services: heartbeat on a timer meanwhile (liveness, cancellation).
-  const waiting = (step: string, done = 0, total = 1) => () => ({ stage: `handoff:${step}`, done, total, unit: 'steps', ratePerSec: 0, etaSec: null });
+  const waiting =
+    (step: string, done = 0, total = 1) =>
+    () => ({ stage: `handoff:${step}`, done, total, unit: 'steps', ratePerSec: 0, etaSec: null });
   if (dest.kind === 's3') {
     const up = await withHeartbeats(rt, waiting('upload'), () =>
       uploadToS3(
         dest,
-        receipt.files.map((f) => ({ path: path.join(outDir, f.file), name: f.file, bytes: f.bytes, sha256: f.sha256, contentType: contentType(f.file) })),
+        receipt.files.map((f) => ({
+          path: path.join(outDir, f.file),
+          name: f.file,
+          bytes: f.bytes,
+          sha256: f.sha256,
+          contentType: contentType(f.file),
+        })),
         rt.signal,
         options.s3PartBytes,
       ),
@@ -409,13 +548,27 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
   }
   await writeJsonAtomic(layout.handoff.receipt, parseOrThrow(HandoffReceipt, receipt, 'handoff receipt'));
   if (failure) throw failure;
-  rt.log(`handed off ${receipt.rows} rows${baselines.length ? ` and ${baselines.length} baselines` : ''} to ${location} (trigger ${trigger.kind}: ${receipt.trigger.status})`);
-  return { skipped: false, location, rows: receipt.rows, triggerStatus: receipt.trigger.status, receipt, card, materialised, stats };
+  rt.log(
+    `handed off ${receipt.rows} rows${baselines.length ? ` and ${baselines.length} baselines` : ''} to ${location} (trigger ${trigger.kind}: ${receipt.trigger.status})`,
+  );
+  return {
+    skipped: false,
+    location,
+    rows: receipt.rows,
+    triggerStatus: receipt.trigger.status,
+    receipt,
+    card,
+    materialised,
+    stats,
+  };
 
   async function fire({ payload, command, trigger: record }: Announcement): Promise<void> {
     if (trigger.kind === 'webhook') {
       const secret = env[trigger.secretEnv];
-      if (!secret) throw new ValidationError(`handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`);
+      if (!secret)
+        throw new ValidationError(
+          `handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`,
+        );
       const res = await sendWebhook({
         url: trigger.url,
         secret,
@@ -429,7 +582,10 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
       });
       Object.assign(record, { status: 'sent', attempts: res.attempts, detail: res.detail });
     } else if (trigger.kind === 'temporal') {
-      const res = await runTemporalTrigger(temporalTriggerPlan(trigger, payload, env), options.temporalConnectTimeoutMs);
+      const res = await runTemporalTrigger(
+        temporalTriggerPlan(trigger, payload, env),
+        options.temporalConnectTimeoutMs,
+      );
       Object.assign(record, res);
     } else if (trigger.kind === 'command') {
       record.command = command!;
@@ -437,7 +593,10 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
       if (trigger.run) {
         const res = await runCommand(command!, rt.signal, 4096, outDir);
         Object.assign(record, { exitCode: res.exitCode, outputTail: res.outputTail });
-        if (res.exitCode !== 0) throw new NonRetryableError(`handoff command exited with code ${res.exitCode}: ${command}\n${res.outputTail.slice(-1000)}`);
+        if (res.exitCode !== 0)
+          throw new NonRetryableError(
+            `handoff command exited with code ${res.exitCode}: ${command}\n${res.outputTail.slice(-1000)}`,
+          );
         record.status = 'ran';
       }
     }
@@ -451,12 +610,17 @@ export async function handoffSelection(raw: HandoffInput): Promise<HandoffOutput
 }
 
 /** The selection's contamination report (checked against the summary) and the dataset's ids, for the card. */
-async function contaminationOf(runDir: string, sel: SelectionTable): Promise<{ contamination: ContaminationReport | null; selectedIds: Set<string> | null }> {
+async function contaminationOf(
+  runDir: string,
+  sel: SelectionTable,
+): Promise<{ contamination: ContaminationReport | null; selectedIds: Set<string> | null }> {
   const ref = sel.summary.contamination;
   if (!ref) return { contamination: null, selectedIds: null };
   const layout = runLayout(runDir);
   if (!(await verifyFileRef(ref, layout.selection.dir))) {
-    throw new ValidationError(`${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}; run select again`);
+    throw new ValidationError(
+      `${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}; run select again`,
+    );
   }
   const contamination = await readJsonFile(layout.selection.contamination, ContaminationReport);
   const selectedIds = contamination.rows.length && !contamination.excluded ? new Set(sel.ids) : null;

@@ -17,7 +17,9 @@ export interface BaselineSpec {
 /** Every (strategy, seed) pair, strategies in the given order, seeds within each. */
 export function baselineSpecs(config: BaselinesConfig | undefined): BaselineSpec[] {
   if (!config) return [];
-  return config.strategies.flatMap((strategy) => config.seeds.map((seed) => ({ name: `${strategy}-seed${seed}`, strategy, seed })));
+  return config.strategies.flatMap((strategy) =>
+    config.seeds.map((seed) => ({ name: `${strategy}-seed${seed}`, strategy, seed })),
+  );
 }
 
 /** The baseline's training file, relative to the handoff directory (also its S3 key under the prefix). */
@@ -52,7 +54,10 @@ export async function baselineSelection(
       excluded,
       onProgress: () => throwIfCancelled(signal),
     });
-    if (picked.count !== rows) throw new Error(`baseline ${spec.name}: drew ${picked.count} rows, expected ${rows} (${picked.warnings.join('; ')})`);
+    if (picked.count !== rows)
+      throw new Error(
+        `baseline ${spec.name}: drew ${picked.count} rows, expected ${rows} (${picked.warnings.join('; ')})`,
+      );
     for (let i = 0; i < rows; i++) {
       const row = picked.rows[i]!;
       ids.push(pool.ids.get(row));

@@ -1,12 +1,23 @@
 import { z } from 'zod';
-import { ContaminationMatch, FileRef, ModelRef, type ContaminationReport, type PoolManifest, type RunConfig, type SelectionSummary } from '@rds/schemas';
+import {
+  ContaminationMatch,
+  FileRef,
+  ModelRef,
+  type ContaminationReport,
+  type PoolManifest,
+  type RunConfig,
+  type SelectionSummary,
+} from '@rds/schemas';
 
 /** Quantile levels of `scoreQuantiles` (the selection summary uses the same ones). */
 export const QUANTILE_LEVELS = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
 /** perTask key for rows selected without a task (e.g. random baselines with no task). */
 export const NO_TASK = '(none)';
 
-const PerSource = z.record(z.string(), z.object({ selected: z.number(), pool: z.number(), selectedPct: z.number(), poolPct: z.number() }));
+const PerSource = z.record(
+  z.string(),
+  z.object({ selected: z.number(), pool: z.number(), selectedPct: z.number(), poolPct: z.number() }),
+);
 
 /** One matched baseline (handoff.baselines): its file, how it was drawn, what it holds. */
 export const CardBaseline = z.object({
@@ -14,7 +25,12 @@ export const CardBaseline = z.object({
   strategy: z.enum(['random', 'balanced-random']),
   seed: z.number(),
   /** Path relative to the card's directory: baselines/<name>/<training file>. */
-  dataset: FileRef.extend({ format: z.string(), order: z.enum(['selection', 'shuffled']), includeMetadata: z.boolean(), rows: z.number().int().nonnegative() }),
+  dataset: FileRef.extend({
+    format: z.string(),
+    order: z.enum(['selection', 'shuffled']),
+    includeMetadata: z.boolean(),
+    rows: z.number().int().nonnegative(),
+  }),
   counts: z.object({ perSource: PerSource }),
   /** The fine-tuning command rendered for this file (command trigger). */
   command: z.string().optional(),
@@ -61,7 +77,13 @@ export const DatasetCard = z.object({
   }),
   quantileLevels: z.array(z.number()),
   scoreQuantiles: z.record(z.string(), z.array(z.number())),
-  histogram: z.object({ file: z.string(), bins: z.number(), min: z.number().nullable(), max: z.number().nullable(), counts: z.record(z.string(), z.array(z.number())) }),
+  histogram: z.object({
+    file: z.string(),
+    bins: z.number(),
+    min: z.number().nullable(),
+    max: z.number().nullable(),
+    counts: z.record(z.string(), z.array(z.number())),
+  }),
   trigger: z.object({ kind: z.string(), command: z.string().optional() }),
   /**
    * The contamination check (selection/contamination.json): rows of the pool that are near-copies of
@@ -124,10 +146,11 @@ export interface Histogram {
 export function histogram(scores: Map<string, number[]>, bins = 24): Histogram {
   let min = Infinity;
   let max = -Infinity;
-  for (const list of scores.values()) for (const s of list) {
-    if (s < min) min = s;
-    if (s > max) max = s;
-  }
+  for (const list of scores.values())
+    for (const s of list) {
+      if (s < min) min = s;
+      if (s > max) max = s;
+    }
   if (min > max) return { bins, min: null, max: null, counts: {} };
   const width = max - min || 1;
   const counts: Record<string, number[]> = {};
@@ -165,11 +188,15 @@ export function histogramSvg(h: Histogram): string {
     const top = 10 + ti * (panel + 30);
     const peak = Math.max(1, ...counts);
     const total = counts.reduce((a, b) => a + b, 0);
-    parts.push(`<text x="${left}" y="${top + 10}" font-weight="bold">${xml(task)} (${total} scored rows, peak ${peak})</text>`);
+    parts.push(
+      `<text x="${left}" y="${top + 10}" font-weight="bold">${xml(task)} (${total} scored rows, peak ${peak})</text>`,
+    );
     const base = top + 15 + panel - 20;
     counts.forEach((n, b) => {
       const hgt = ((panel - 20) * n) / peak;
-      parts.push(`<rect x="${(left + b * barW).toFixed(1)}" y="${(base - hgt).toFixed(1)}" width="${Math.max(0.5, barW - 1).toFixed(1)}" height="${hgt.toFixed(1)}" fill="#4c78a8"><title>${n}</title></rect>`);
+      parts.push(
+        `<rect x="${(left + b * barW).toFixed(1)}" y="${(base - hgt).toFixed(1)}" width="${Math.max(0.5, barW - 1).toFixed(1)}" height="${hgt.toFixed(1)}" fill="#4c78a8"><title>${n}</title></rect>`,
+      );
     });
     parts.push(`<line x1="${left}" y1="${base}" x2="${left + plotW}" y2="${base}" stroke="#333"/>`);
     parts.push(`<text x="${left}" y="${base + 13}">${h.min!.toFixed(4)}</text>`);
@@ -201,7 +228,10 @@ export interface CardInputs {
 /** Flagged rows shown in the card (the full list is selection/contamination.json). */
 const CARD_CONTAMINATION_EXAMPLES = 20;
 
-function cardContamination(report: ContaminationReport | null, selectedIds: ReadonlySet<string> | null): DatasetCard['contamination'] {
+function cardContamination(
+  report: ContaminationReport | null,
+  selectedIds: ReadonlySet<string> | null,
+): DatasetCard['contamination'] {
   if (!report) return null;
   return {
     flagged: report.flagged,
@@ -210,14 +240,20 @@ function cardContamination(report: ContaminationReport | null, selectedIds: Read
     minSimilarity: report.settings.minSimilarity,
     ngram: report.settings.ngram,
     sets: report.sets.map((s) => ({ ...s, flagged: report.perSet[s.task] ?? 0 })),
-    examples: report.rows.slice(0, CARD_CONTAMINATION_EXAMPLES).map((r) => ({ id: r.id, source: r.source, matches: r.matches })),
+    examples: report.rows
+      .slice(0, CARD_CONTAMINATION_EXAMPLES)
+      .map((r) => ({ id: r.id, source: r.source, matches: r.matches })),
   };
 }
 
 const pct = (n: number, total: number) => (total > 0 ? Math.round((1e4 * n) / total) / 100 : 0);
 
 /** Selected vs pool rows per source (every pool source listed, sorted by name). */
-export function perSourceCounts(pool: PoolManifest, stats: CardStats, rows: number): DatasetCard['counts']['perSource'] {
+export function perSourceCounts(
+  pool: PoolManifest,
+  stats: CardStats,
+  rows: number,
+): DatasetCard['counts']['perSource'] {
   const poolRows = pool.shards.reduce((a, s) => a + s.rows, 0);
   const sources = [...new Set([...Object.keys(pool.perSource), ...stats.perSource.keys()])].sort();
   const perSource: DatasetCard['counts']['perSource'] = {};
@@ -232,7 +268,9 @@ export function perSourceCounts(pool: PoolManifest, stats: CardStats, rows: numb
 export function buildCard(c: CardInputs): DatasetCard {
   const poolRows = c.pool.shards.reduce((a, s) => a + s.rows, 0);
   const perSource = perSourceCounts(c.pool, c.stats, c.dataset.rows);
-  const tasks = [...(c.summary.tasks ?? []), ...[...c.stats.perTask.keys()].sort()].filter((t, i, all) => all.indexOf(t) === i);
+  const tasks = [...(c.summary.tasks ?? []), ...[...c.stats.perTask.keys()].sort()].filter(
+    (t, i, all) => all.indexOf(t) === i,
+  );
   return {
     kind: 'dataset-card',
     version: 1,
@@ -251,7 +289,11 @@ export function buildCard(c: CardInputs): DatasetCard {
       fingerprint: c.summary.fingerprint ?? null,
       warnings: c.summary.warnings,
     },
-    pool: { fingerprint: c.pool.fingerprint, rows: poolRows, shards: c.pool.shards.map((s) => ({ file: s.file, rows: s.rows, sha256: s.sha256 })) },
+    pool: {
+      fingerprint: c.pool.fingerprint,
+      rows: poolRows,
+      shards: c.pool.shards.map((s) => ({ file: s.file, rows: s.rows, sha256: s.sha256 })),
+    },
     model: c.model,
     counts: { perTask: Object.fromEntries(tasks.map((t) => [t, c.stats.perTask.get(t) ?? 0])), perSource },
     quantileLevels: QUANTILE_LEVELS,
@@ -295,7 +337,9 @@ export function cardMarkdown(card: DatasetCard): string {
     '',
     '| source | selected | % of selected | pool | % of pool |',
     '|---|---|---|---|---|',
-    ...Object.entries(card.counts.perSource).map(([s, c]) => `| ${s} | ${c.selected} | ${c.selectedPct}% | ${c.pool} | ${c.poolPct}% |`),
+    ...Object.entries(card.counts.perSource).map(
+      ([s, c]) => `| ${s} | ${c.selected} | ${c.selectedPct}% | ${c.pool} | ${c.poolPct}% |`,
+    ),
     '',
     ...contaminationLines(card.contamination),
     '## Provenance',
@@ -315,27 +359,38 @@ export function cardMarkdown(card: DatasetCard): string {
   if (card.baselines.length) lines.push('', ...baselinesMarkdown(card));
   if (card.trigger.command) lines.push('', '## Fine-tuning command', '', '```sh', card.trigger.command, '```');
   const commands = card.baselines.filter((b) => b.command);
-  if (card.trigger.command && commands.length) lines.push('', 'Baselines:', '', '```sh', ...commands.map((b) => b.command!), '```');
+  if (card.trigger.command && commands.length)
+    lines.push('', 'Baselines:', '', '```sh', ...commands.map((b) => b.command!), '```');
   if (card.config) lines.push('', '## Run config', '', '```json', JSON.stringify(card.config, null, 2), '```');
   return lines.join('\n') + '\n';
 }
 
 function contaminationLines(c: DatasetCard['contamination']): string[] {
   if (!c) return [];
-  const tests = [c.minSimilarity !== null ? `RDS+ score >= ${c.minSimilarity}` : null, c.ngram > 0 ? `a shared run of ${c.ngram} words` : null].filter(Boolean);
+  const tests = [
+    c.minSimilarity !== null ? `RDS+ score >= ${c.minSimilarity}` : null,
+    c.ngram > 0 ? `a shared run of ${c.ngram} words` : null,
+  ].filter(Boolean);
   const match = (m: ContaminationMatch) =>
     `${m.task} \`${m.queryId}\` (${m.kind === 'similarity' ? `score ${m.score!.toFixed(4)}` : `"${m.ngram!.length > 80 ? m.ngram!.slice(0, 77) + '...' : m.ngram}"`})`;
   return [
     '## Contamination check',
     '',
     `${c.flagged} pool rows are near-copies of query or evaluation examples (${tests.join(' or ')}); ` +
-      (c.excluded ? 'they were excluded before selecting.' : `${c.inDataset} of them are in this dataset (set \`selection.excludeContaminated\` to drop them).`),
+      (c.excluded
+        ? 'they were excluded before selecting.'
+        : `${c.inDataset} of them are in this dataset (set \`selection.excludeContaminated\` to drop them).`),
     '',
     '| set | role | examples | flagged pool rows |',
     '|---|---|---|---|',
     ...c.sets.map((s) => `| ${s.task} | ${s.role} | ${s.examples} | ${s.flagged} |`),
     ...(c.examples.length
-      ? ['', `First ${c.examples.length} (all in \`selection/contamination.json\`):`, '', ...c.examples.map((e) => `- \`${e.id}\` (${e.source}): ${e.matches.map(match).join('; ')}`)]
+      ? [
+          '',
+          `First ${c.examples.length} (all in \`selection/contamination.json\`):`,
+          '',
+          ...c.examples.map((e) => `- \`${e.id}\` (${e.source}): ${e.matches.map(match).join('; ')}`),
+        ]
       : []),
     '',
   ];
@@ -352,7 +407,10 @@ function baselinesMarkdown(card: DatasetCard): string[] {
     '',
     '| name | strategy | seed | file | rows | bytes | sha256 |',
     '|---|---|---|---|---|---|---|',
-    ...card.baselines.map((b) => `| ${b.name} | ${b.strategy} | ${b.seed} | \`${b.dataset.file}\` | ${b.dataset.rows} | ${b.dataset.bytes} | \`${b.dataset.sha256}\` |`),
+    ...card.baselines.map(
+      (b) =>
+        `| ${b.name} | ${b.strategy} | ${b.seed} | \`${b.dataset.file}\` | ${b.dataset.rows} | ${b.dataset.bytes} | \`${b.dataset.sha256}\` |`,
+    ),
     '',
     '### Rows per source: selection vs baselines',
     '',

@@ -47,7 +47,10 @@ export function toAlpaca(messages: Message[]): AlpacaRow {
   while (firstAnswer > 0 && messages[firstAnswer - 1]!.role === 'assistant') firstAnswer--;
   let prompt = firstAnswer - 1;
   while (prompt >= 0 && messages[prompt]!.role !== 'user') prompt--;
-  const output = messages.slice(firstAnswer, lastAssistant + 1).map((m) => m.content).join('\n\n');
+  const output = messages
+    .slice(firstAnswer, lastAssistant + 1)
+    .map((m) => m.content)
+    .join('\n\n');
   const instruction = [...system, prompt >= 0 ? messages[prompt]!.content : ''].filter((s) => s !== '').join('\n\n');
   const history = messages.slice(0, Math.max(prompt, 0)).filter((m) => m.role !== 'system');
   const input = history.map((m) => `${ROLE_LABEL[m.role]}: ${m.content}`).join('\n\n');
@@ -95,7 +98,11 @@ class JsonlWriter implements TrainingFileWriter {
 
 /** Tulu SFT rows: {id, messages} (+ source, task, score, rank). */
 function tuluRow(example: Example, meta: RowMetadata | null): Record<string, unknown> {
-  return { id: example.id, messages: example.messages.map((m) => ({ role: m.role, content: m.content })), ...(meta ?? {}) };
+  return {
+    id: example.id,
+    messages: example.messages.map((m) => ({ role: m.role, content: m.content })),
+    ...(meta ?? {}),
+  };
 }
 
 /** Alpaca rows: {instruction, input, output} (+ id, source, task, score, rank). */
@@ -145,7 +152,12 @@ class ParquetFileWriter implements TrainingFileWriter {
     private readonly withMetadata: boolean,
   ) {
     this.out = new AtomicFileWriter(target);
-    const str = (name: string, repetition_type: 'REQUIRED' | 'OPTIONAL' = 'REQUIRED'): SchemaElement => ({ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type });
+    const str = (name: string, repetition_type: 'REQUIRED' | 'OPTIONAL' = 'REQUIRED'): SchemaElement => ({
+      name,
+      type: 'BYTE_ARRAY',
+      converted_type: 'UTF8',
+      repetition_type,
+    });
     const schema: SchemaElement[] = [
       { name: 'root', num_children: withMetadata ? 6 : 2 },
       str('id'),
@@ -156,9 +168,18 @@ class ParquetFileWriter implements TrainingFileWriter {
       str('content'),
     ];
     if (withMetadata) {
-      schema.push(str('source'), str('task', 'OPTIONAL'), { name: 'score', type: 'DOUBLE', repetition_type: 'OPTIONAL' }, { name: 'rank', type: 'INT64', repetition_type: 'REQUIRED' });
+      schema.push(
+        str('source'),
+        str('task', 'OPTIONAL'),
+        { name: 'score', type: 'DOUBLE', repetition_type: 'OPTIONAL' },
+        { name: 'rank', type: 'INT64', repetition_type: 'REQUIRED' },
+      );
     }
-    this.writer = new ParquetWriter({ writer: new StreamingByteWriter(this.out), schema, createdBy: 'rds-select handoff' });
+    this.writer = new ParquetWriter({
+      writer: new StreamingByteWriter(this.out),
+      schema,
+      createdBy: 'rds-select handoff',
+    });
   }
 
   async add(example: Example, meta: RowMetadata | null): Promise<void> {
@@ -201,7 +222,11 @@ class ParquetFileWriter implements TrainingFileWriter {
   }
 }
 
-export function trainingFileWriter(format: HandoffFormat, target: string, includeMetadata: boolean): TrainingFileWriter {
+export function trainingFileWriter(
+  format: HandoffFormat,
+  target: string,
+  includeMetadata: boolean,
+): TrainingFileWriter {
   if (format === 'parquet') return new ParquetFileWriter(target, includeMetadata);
   return new JsonlWriter(target, format === 'alpaca' ? alpacaRow : tuluRow);
 }

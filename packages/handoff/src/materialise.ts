@@ -134,7 +134,10 @@ class Bucket {
     if (!this.file) return this.lines;
     const out = new Array<string | undefined>(this.size);
     if (!this.stream) return out;
-    const rl = readline.createInterface({ input: fs.createReadStream(this.file, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
+    const rl = readline.createInterface({
+      input: fs.createReadStream(this.file, { highWaterMark: 1 << 20 }),
+      crlfDelay: Infinity,
+    });
     for await (const text of rl) {
       if (text.length === 0) continue;
       const tab = text.indexOf('\t');
@@ -151,7 +154,10 @@ class Bucket {
  * are loaded one at a time. Every emitted row is validated as an Example and must carry the source
  * the selection recorded.
  */
-export async function* materialise(opts: MaterialiseOptions, stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 }): AsyncGenerator<MaterialisedRow> {
+export async function* materialise(
+  opts: MaterialiseOptions,
+  stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 },
+): AsyncGenerator<MaterialisedRow> {
   const { selection, slots, signal } = opts;
   const layout = runLayout(opts.runDir);
   const bucketRows = Math.max(1, opts.bucketRows ?? DEFAULT_BUCKET_ROWS);
@@ -204,7 +210,8 @@ export async function* materialise(opts: MaterialiseOptions, stats: MaterialiseS
       };
       // Bucket writes are awaited per chunk, not per line: an await per pool row would dominate the scan.
       const drain = async () => {
-        for (const [slot, origin, text] of matches) await buckets[Math.floor(slot / bucketRows)]!.add(slot, origin, text);
+        for (const [slot, origin, text] of matches)
+          await buckets[Math.floor(slot / bucketRows)]!.add(slot, origin, text);
         matches.length = 0;
       };
       let carry: Buffer | null = null;
@@ -222,14 +229,19 @@ export async function* materialise(opts: MaterialiseOptions, stats: MaterialiseS
       if (carry) onLine(carry, 0, carry.length);
       await drain();
       if (rows !== shard.rows) throw new ValidationError(`${file}: ${rows} rows, the pool manifest says ${shard.rows}`);
-      if (hash.digest('hex') !== shard.sha256) throw new ValidationError(`${file}: checksum differs from ${layout.pool.manifest}; the pool changed since ingestion`);
+      if (hash.digest('hex') !== shard.sha256)
+        throw new ValidationError(
+          `${file}: checksum differs from ${layout.pool.manifest}; the pool changed since ingestion`,
+        );
     }
     stats.poolRowsScanned = scanned;
     opts.onScan?.(scanned, poolRows);
     if (matched !== selection.count) {
       const missing: string[] = [];
       for (let i = 0; i < selection.count && missing.length < 5; i++) if (!found[i]) missing.push(selection.ids[i]!);
-      throw new ValidationError(`${selection.count - matched} selected ids are not in the pool (e.g. ${missing.map((m) => JSON.stringify(m)).join(', ')}); the selection does not belong to this pool`);
+      throw new ValidationError(
+        `${selection.count - matched} selected ids are not in the pool (e.g. ${missing.map((m) => JSON.stringify(m)).join(', ')}); the selection does not belong to this pool`,
+      );
     }
     for (const bucket of buckets) await bucket.close();
 
@@ -255,7 +267,9 @@ export async function* materialise(opts: MaterialiseOptions, stats: MaterialiseS
         const position = positionAt[bucket.base + k]!;
         const expected = selection.sources[selection.sourceOf[position]!]!;
         if (example.source !== expected) {
-          throw new ValidationError(`${where}: id "${example.id}" has source "${example.source}" but the selection says "${expected}"; the selection does not belong to this pool`);
+          throw new ValidationError(
+            `${where}: id "${example.id}" has source "${example.source}" but the selection says "${expected}"; the selection does not belong to this pool`,
+          );
         }
         yield { example, position };
       }

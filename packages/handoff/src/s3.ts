@@ -57,7 +57,12 @@ export function s3Client(dest: S3Destination): S3Client {
   });
 }
 
-async function existing(client: S3Client, bucket: string, key: string, signal: AbortSignal): Promise<{ bytes: number; sha256: string | undefined } | null> {
+async function existing(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  signal: AbortSignal,
+): Promise<{ bytes: number; sha256: string | undefined } | null> {
   try {
     const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
     return { bytes: head.ContentLength ?? -1, sha256: head.Metadata?.sha256 };
@@ -73,7 +78,13 @@ async function existing(client: S3Client, bucket: string, key: string, signal: A
  * metadata is left alone. Files above `partBytes` go up as multipart uploads (PutObject stops at 5 GiB),
  * aborted on failure so no orphan parts are billed.
  */
-export async function uploadToS3(dest: S3Destination, files: UploadFile[], signal: AbortSignal, partBytes = DEFAULT_PART_BYTES, client = s3Client(dest)): Promise<UploadResult> {
+export async function uploadToS3(
+  dest: S3Destination,
+  files: UploadFile[],
+  signal: AbortSignal,
+  partBytes = DEFAULT_PART_BYTES,
+  client = s3Client(dest),
+): Promise<UploadResult> {
   const uploaded: string[] = [];
   const unchanged: string[] = [];
   for (const f of files) {
@@ -86,12 +97,17 @@ export async function uploadToS3(dest: S3Destination, files: UploadFile[], signa
     }
     const common = { Bucket: dest.bucket, Key: key, ContentType: f.contentType, Metadata: { sha256: f.sha256 } };
     if (f.bytes <= partBytes) {
-      await client.send(new PutObjectCommand({ ...common, Body: await fsp.readFile(f.path), ContentLength: f.bytes }), { abortSignal: signal });
+      await client.send(new PutObjectCommand({ ...common, Body: await fsp.readFile(f.path), ContentLength: f.bytes }), {
+        abortSignal: signal,
+      });
     } else {
       await multipart(client, common, f, partBytes, signal);
     }
     const after = await existing(client, dest.bucket, key, signal);
-    if (!after || after.bytes !== f.bytes) throw new Error(`s3://${dest.bucket}/${key}: uploaded ${f.bytes} bytes but the store reports ${after?.bytes ?? 'no object'}`);
+    if (!after || after.bytes !== f.bytes)
+      throw new Error(
+        `s3://${dest.bucket}/${key}: uploaded ${f.bytes} bytes but the store reports ${after?.bytes ?? 'no object'}`,
+      );
     uploaded.push(key);
   }
   return { location: s3Location(dest), uploaded, unchanged };
@@ -114,18 +130,34 @@ async function multipart(
       throwIfCancelled(signal);
       const { bytesRead } = await fh.read(buf, 0, Math.min(partBytes, f.bytes - offset), offset);
       const res = await client.send(
-        new UploadPartCommand({ Bucket: common.Bucket, Key: common.Key, UploadId, PartNumber: part, Body: buf.subarray(0, bytesRead), ContentLength: bytesRead }),
+        new UploadPartCommand({
+          Bucket: common.Bucket,
+          Key: common.Key,
+          UploadId,
+          PartNumber: part,
+          Body: buf.subarray(0, bytesRead),
+          ContentLength: bytesRead,
+        }),
         { abortSignal: signal },
       );
       if (!res.ETag) throw new Error(`s3://${common.Bucket}/${common.Key}: part ${part} has no ETag`);
       parts.push({ ETag: res.ETag, PartNumber: part });
     }
-    await client.send(new CompleteMultipartUploadCommand({ Bucket: common.Bucket, Key: common.Key, UploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal });
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: common.Bucket,
+        Key: common.Key,
+        UploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+      { abortSignal: signal },
+    );
   } catch (err) {
-    await client.send(new AbortMultipartUploadCommand({ Bucket: common.Bucket, Key: common.Key, UploadId })).catch(() => undefined);
+    await client
+      .send(new AbortMultipartUploadCommand({ Bucket: common.Bucket, Key: common.Key, UploadId }))
+      .catch(() => undefined);
     throw err;
   } finally {
     await fh.close();
   }
 }
-

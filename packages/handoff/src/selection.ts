@@ -42,7 +42,9 @@ export async function readSelection(runDir: string): Promise<SelectionTable> {
   const layout = runLayout(runDir);
   const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
   if (!(await verifyFileRef(summary.selection, layout.selection.dir))) {
-    throw new ValidationError(`${layout.selection.rows} does not match the checksum in ${layout.selection.summary}; run select again`);
+    throw new ValidationError(
+      `${layout.selection.rows} does not match the checksum in ${layout.selection.summary}; run select again`,
+    );
   }
   const ids: string[] = [];
   const taskOf: number[] = [];
@@ -56,7 +58,8 @@ export async function readSelection(runDir: string): Promise<SelectionTable> {
   const file = layout.selection.rows;
   for await (const { value: row, line } of readJsonLines(file, SelectedRow)) {
     const position = ids.length;
-    if (row.rank !== position) throw new ValidationError(`${file}:${line}: rank ${row.rank}, expected ${position} (rows must be in rank order)`);
+    if (row.rank !== position)
+      throw new ValidationError(`${file}:${line}: rank ${row.rank}, expected ${position} (rows must be in rank order)`);
     if (positionOf.has(row.id)) throw new ValidationError(`${file}:${line}: id "${row.id}" selected twice`);
     positionOf.set(row.id, position);
     ids.push(row.id);

@@ -14,7 +14,18 @@ afterEach(async () => {
 /** 200 rows, skewed 140 / 40 / 20 over three sources, so an equal share per source differs from a uniform sample. */
 const skewed = (i: number) => (i % 10 < 7 ? 'alpaca' : i % 10 < 9 ? 'code_alpaca' : 'gsm8k');
 const input = (runDir: string, over: Record<string, unknown> = {}) =>
-  ({ runDir, runId: 'run-ab', handoff: { format: 'tulu', order: 'selection', includeMetadata: false, destination: { kind: 'local' }, trigger: { kind: 'none' }, ...over } }) as never;
+  ({
+    runDir,
+    runId: 'run-ab',
+    handoff: {
+      format: 'tulu',
+      order: 'selection',
+      includeMetadata: false,
+      destination: { kind: 'local' },
+      trigger: { kind: 'none' },
+      ...over,
+    },
+  }) as never;
 
 async function run(opts: Parameters<typeof writeRun>[0] = {}) {
   const f = await writeRun({ rows: 200, budget: 45, sourceOf: skewed, ...opts });
@@ -31,17 +42,29 @@ function countBy<T>(list: T[], key: (x: T) => string): Record<string, number> {
 /** Every file under `dir`, as paths relative to it. */
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await fsp.readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
 }
 
 describe('matched baselines', () => {
   it('one file per (strategy, seed): exactly B full pool rows, different by seed, byte-identical for the same seed elsewhere', async () => {
     const f = await run();
-    const res = await runHandoff(input(f.runDir, { baselines: { strategies: ['random', 'balanced-random'], seeds: [1, 2, 3] } }));
+    const res = await runHandoff(
+      input(f.runDir, { baselines: { strategies: ['random', 'balanced-random'], seeds: [1, 2, 3] } }),
+    );
     const out = res.location;
     const B = f.selected.length;
     expect(B).toBe(45);
-    expect(res.card.baselines.map((b) => b.name)).toEqual(['random-seed1', 'random-seed2', 'random-seed3', 'balanced-random-seed1', 'balanced-random-seed2', 'balanced-random-seed3']);
+    expect(res.card.baselines.map((b) => b.name)).toEqual([
+      'random-seed1',
+      'random-seed2',
+      'random-seed3',
+      'balanced-random-seed1',
+      'balanced-random-seed2',
+      'balanced-random-seed3',
+    ]);
 
     const byId = new Map(f.pool.map((e) => [e.id, e]));
     const ids: Record<string, string[]> = {};
@@ -56,7 +79,8 @@ describe('matched baselines', () => {
       expect(new Set(ids[b.name]).size).toBe(B);
       // The card's per-source counts are the file's.
       const perSource = countBy(ids[b.name]!, (id) => byId.get(id)!.source);
-      for (const [s, c] of Object.entries(b.counts.perSource)) expect(c.selected, `${b.name} ${s}`).toBe(perSource[s] ?? 0);
+      for (const [s, c] of Object.entries(b.counts.perSource))
+        expect(c.selected, `${b.name} ${s}`).toBe(perSource[s] ?? 0);
     }
     // Different seeds draw different rows (not just another order), and differ from the selection.
     const asSet = (name: string) => [...ids[name]!].sort().join('\n');
@@ -67,19 +91,29 @@ describe('matched baselines', () => {
 
     // balanced-random: an equal share per source (45 = 15 + 15 + 15) for every seed; random follows the pool's skew.
     for (const s of [1, 2, 3]) {
-      expect(countBy(ids[`balanced-random-seed${s}`]!, (id) => byId.get(id)!.source)).toEqual({ alpaca: 15, code_alpaca: 15, gsm8k: 15 });
+      expect(countBy(ids[`balanced-random-seed${s}`]!, (id) => byId.get(id)!.source)).toEqual({
+        alpaca: 15,
+        code_alpaca: 15,
+        gsm8k: 15,
+      });
     }
-    const randomAlpaca = [1, 2, 3].map((s) => ids[`random-seed${s}`]!.filter((id) => byId.get(id)!.source === 'alpaca').length);
+    const randomAlpaca = [1, 2, 3].map(
+      (s) => ids[`random-seed${s}`]!.filter((id) => byId.get(id)!.source === 'alpaca').length,
+    );
     expect(randomAlpaca.reduce((a, b) => a + b, 0)).toBeGreaterThan(3 * 15);
 
     // Same pool and seed in another run directory: the same bytes.
     const g = await writeRun({ rows: 200, budget: 45, sourceOf: skewed, runDir: await tempDir() });
     dirs.push(g.runDir);
-    const again = await runHandoff(input(g.runDir, { baselines: { strategies: ['balanced-random', 'random'], seeds: [3] } }));
+    const again = await runHandoff(
+      input(g.runDir, { baselines: { strategies: ['balanced-random', 'random'], seeds: [3] } }),
+    );
     for (const b of again.card.baselines) {
       const first = res.card.baselines.find((x) => x.name === b.name)!;
       expect(b.dataset.sha256).toBe(first.dataset.sha256);
-      expect(await fsp.readFile(path.join(again.location, b.dataset.file))).toEqual(await fsp.readFile(path.join(out, first.dataset.file)));
+      expect(await fsp.readFile(path.join(again.location, b.dataset.file))).toEqual(
+        await fsp.readFile(path.join(out, first.dataset.file)),
+      );
     }
 
     // Card, README and receipt: a section and an entry per baseline; the directory holds exactly the receipt's files.
@@ -87,22 +121,42 @@ describe('matched baselines', () => {
     expect(card.baselines).toEqual(res.card.baselines);
     const readme = await fsp.readFile(path.join(out, 'README.md'), 'utf8');
     expect(readme).toContain('## Matched random baselines');
-    for (const b of card.baselines) expect(readme).toContain(`| ${b.name} | ${b.strategy} | ${b.seed} | \`${b.dataset.file}\` | ${B} |`);
+    for (const b of card.baselines)
+      expect(readme).toContain(`| ${b.name} | ${b.strategy} | ${b.seed} | \`${b.dataset.file}\` | ${B} |`);
     expect(readme).toContain('| gsm8k | 20 | ');
     const receipt = await readJsonFile(runLayout(f.runDir).handoff.receipt, HandoffReceipt);
     expect(receipt.baselines!.map((b) => [b.name, b.rows, b.file.sha256, b.dataset, b.trigger.idempotencyKey])).toEqual(
-      card.baselines.map((b) => [b.name, B, b.dataset.sha256, path.join(out, b.dataset.file), idempotencyKey('run-ab', b.dataset.sha256, b.name)]),
+      card.baselines.map((b) => [
+        b.name,
+        B,
+        b.dataset.sha256,
+        path.join(out, b.dataset.file),
+        idempotencyKey('run-ab', b.dataset.sha256, b.name),
+      ]),
     );
     expect((await listFiles(out)).filter((n) => n !== 'receipt.json')).toEqual(receipt.files.map((x) => x.file).sort());
   });
 
   it('balanced-random gives a source too small for its equal share all its rows and the rest to the others', async () => {
     const f = await run({ budget: 75 });
-    const res = await runHandoff(input(f.runDir, { baselines: { strategies: ['balanced-random'], seeds: [7] }, format: 'parquet', includeMetadata: true }));
+    const res = await runHandoff(
+      input(f.runDir, {
+        baselines: { strategies: ['balanced-random'], seeds: [7] },
+        format: 'parquet',
+        includeMetadata: true,
+      }),
+    );
     const [b] = res.card.baselines;
-    expect(b).toMatchObject({ name: 'balanced-random-seed7', dataset: { file: 'baselines/balanced-random-seed7/train.parquet', rows: 75 } });
+    expect(b).toMatchObject({
+      name: 'balanced-random-seed7',
+      dataset: { file: 'baselines/balanced-random-seed7/train.parquet', rows: 75 },
+    });
     // 25 each, but gsm8k has 20: its 5 go to the others (27.5 each; the tie to the source first in the pool).
-    expect(Object.fromEntries(Object.entries(b!.counts.perSource).map(([s, c]) => [s, c.selected]))).toEqual({ alpaca: 28, code_alpaca: 27, gsm8k: 20 });
+    expect(Object.fromEntries(Object.entries(b!.counts.perSource).map(([s, c]) => [s, c.selected]))).toEqual({
+      alpaca: 28,
+      code_alpaca: 27,
+      gsm8k: 20,
+    });
   });
 
   it('re-running sends nothing twice: each file fires once, a failed one alone is retried, a new seed alone is added', async () => {
@@ -113,7 +167,11 @@ describe('matched baselines', () => {
     // Appends "<name> <rows> <dataset>" per launch; fails for random-seed2 while the marker exists.
     const script = `const [log, marker, name, rows, dataset] = process.argv.slice(1); const fs = require('fs'); fs.appendFileSync(log, [name, rows, dataset].join(' ') + '\\n'); if (name === 'random-seed2' && fs.existsSync(marker)) process.exit(3);`;
     const template = `node -e ${shellQuote(script)} ${shellQuote(log)} ${shellQuote(marker)} {{name}} {{rows}} {{dataset}}`;
-    const cfg = (seeds: number[]) => input(f.runDir, { trigger: { kind: 'command', template, run: true }, baselines: { strategies: ['random', 'balanced-random'], seeds } });
+    const cfg = (seeds: number[]) =>
+      input(f.runDir, {
+        trigger: { kind: 'command', template, run: true },
+        baselines: { strategies: ['random', 'balanced-random'], seeds },
+      });
     const lines = async () => (await fsp.readFile(log, 'utf8')).trim().split('\n');
 
     const err = (await runHandoff(cfg([1, 2])).catch((e: unknown) => e)) as Error;
@@ -121,7 +179,9 @@ describe('matched baselines', () => {
     const out = runLayout(f.runDir).handoff.dir;
     expect(await lines()).toEqual([
       `selection 45 ${path.join(out, 'train.jsonl')}`,
-      ...['random-seed1', 'random-seed2', 'balanced-random-seed1', 'balanced-random-seed2'].map((n) => `${n} 45 ${path.join(out, 'baselines', n, 'train.jsonl')}`),
+      ...['random-seed1', 'random-seed2', 'balanced-random-seed1', 'balanced-random-seed2'].map(
+        (n) => `${n} 45 ${path.join(out, 'baselines', n, 'train.jsonl')}`,
+      ),
     ]);
     const failed = await readJsonFile(runLayout(f.runDir).handoff.receipt, HandoffReceipt);
     expect(failed.trigger.status).toBe('ran');
@@ -147,7 +207,9 @@ describe('matched baselines', () => {
     // Another seed rewrites the files (same bytes for the old ones) and launches only the new seed's.
     const more = await runHandoff(cfg([1, 2, 3]));
     expect(more.materialised).toBe(true);
-    expect(await lines()).toEqual(['random-seed3', 'balanced-random-seed3'].map((n) => `${n} 45 ${path.join(out, 'baselines', n, 'train.jsonl')}`));
+    expect(await lines()).toEqual(
+      ['random-seed3', 'balanced-random-seed3'].map((n) => `${n} 45 ${path.join(out, 'baselines', n, 'train.jsonl')}`),
+    );
     expect(more.receipt.baselines).toHaveLength(6);
     // Dropping the baselines removes their files; the receipt no longer lists them, and nothing is launched.
     await fsp.rm(log);

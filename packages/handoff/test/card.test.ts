@@ -10,7 +10,18 @@ afterEach(async () => {
   await Promise.all(dirs.splice(0).map((d) => fsp.rm(d, { recursive: true, force: true })));
 });
 const input = (runDir: string, over: Record<string, unknown> = {}) =>
-  ({ runDir, runId: 'run-card', handoff: { format: 'tulu', order: 'selection', includeMetadata: false, destination: { kind: 'local' }, trigger: { kind: 'none' }, ...over } }) as never;
+  ({
+    runDir,
+    runId: 'run-card',
+    handoff: {
+      format: 'tulu',
+      order: 'selection',
+      includeMetadata: false,
+      destination: { kind: 'local' },
+      trigger: { kind: 'none' },
+      ...over,
+    },
+  }) as never;
 
 /** Independent reference: nearest-rank-below quantiles of the finite scores. */
 function refQuantiles(scores: number[]): number[] {
@@ -24,11 +35,19 @@ describe('dataset card', () => {
     dirs.push(f.runDir);
     const layout = runLayout(f.runDir);
     const model = { id: 'tiny-llama', sha256: 'b'.repeat(64) };
-    await writeJsonAtomic(layout.embeddings.poolManifest(0), { kind: 'embeddings', settings: { model, pooling: 'weighted-mean', maxTokens: 2048, dtype: 'float16', dims: 8 } });
+    await writeJsonAtomic(layout.embeddings.poolManifest(0), {
+      kind: 'embeddings',
+      settings: { model, pooling: 'weighted-mean', maxTokens: 2048, dtype: 'float16', dims: 8 },
+    });
     const res = await runHandoff(input(f.runDir));
     const card = await readJsonFile(path.join(res.location, 'card.json'), DatasetCard);
 
-    expect(card.dataset).toMatchObject({ file: 'train.jsonl', rows: 53, format: 'tulu', sha256: res.receipt.datasetSha256 });
+    expect(card.dataset).toMatchObject({
+      file: 'train.jsonl',
+      rows: 53,
+      format: 'tulu',
+      sha256: res.receipt.datasetSha256,
+    });
     expect(card.counts.perTask).toEqual(f.summary.perTask);
     expect(Object.keys(card.counts.perTask)).toEqual(['gsm8k', 'general', 'code']); // the strategy's task order
     for (const [source, c] of Object.entries(card.counts.perSource)) {
@@ -43,8 +62,18 @@ describe('dataset card', () => {
       expect(card.histogram.counts[task]!.reduce((a, b) => a + b, 0)).toBe(scores.length);
     }
     expect(card.model).toEqual(model);
-    expect(card.pool.shards.map((s) => s.sha256)).toEqual((JSON.parse(await fsp.readFile(layout.pool.manifest, 'utf8')) as { shards: { sha256: string }[] }).shards.map((s) => s.sha256));
-    expect(card.selection).toMatchObject({ strategy: 'round-robin-tasks', turns: 'reference', budget: 53, seed: 42, selectionSha256: f.summary.selection.sha256 });
+    expect(card.pool.shards.map((s) => s.sha256)).toEqual(
+      (JSON.parse(await fsp.readFile(layout.pool.manifest, 'utf8')) as { shards: { sha256: string }[] }).shards.map(
+        (s) => s.sha256,
+      ),
+    );
+    expect(card.selection).toMatchObject({
+      strategy: 'round-robin-tasks',
+      turns: 'reference',
+      budget: 53,
+      seed: 42,
+      selectionSha256: f.summary.selection.sha256,
+    });
     expect(card.reproduce).toBe(`rds run --config ${layout.config}`);
     expect((card.config as { model: { id: string } }).model.id).toBe('tiny-llama');
 
@@ -55,7 +84,9 @@ describe('dataset card', () => {
     const readme = await fsp.readFile(path.join(res.location, 'README.md'), 'utf8');
     expect(readme).toContain(`rds run --config ${layout.config}`);
     expect(readme).toContain('selected with `round-robin-tasks` (reference turns) (budget 53, seed 42)');
-    expect(readme).toContain(`| gsm8k | ${f.summary.perTask.gsm8k} | ${card.scoreQuantiles.gsm8k!.map((q) => q.toFixed(4)).join(' | ')} |`);
+    expect(readme).toContain(
+      `| gsm8k | ${f.summary.perTask.gsm8k} | ${card.scoreQuantiles.gsm8k!.map((q) => q.toFixed(4)).join(' | ')} |`,
+    );
     expect(readme).toContain('`tiny-llama` (sha256 `' + 'b'.repeat(64) + '`)');
   });
 
@@ -96,7 +127,9 @@ describe('switching the handoff format', () => {
     for (const format of ['parquet', 'alpaca', 'tulu']) {
       const res = await runHandoff(input(f.runDir, { format }));
       const names = res.receipt.files.map((x) => x.file);
-      expect(names[0]).toBe(format === 'parquet' ? 'train.parquet' : format === 'alpaca' ? 'train.alpaca.jsonl' : 'train.jsonl');
+      expect(names[0]).toBe(
+        format === 'parquet' ? 'train.parquet' : format === 'alpaca' ? 'train.alpaca.jsonl' : 'train.jsonl',
+      );
       expect((await fsp.readdir(out)).filter((n) => n !== 'receipt.json').sort(), format).toEqual([...names].sort());
     }
   });

@@ -26,7 +26,16 @@ export async function tempDir(prefix = 'rds-handoff-'): Promise<string> {
  * manifest (checksummed), selection.jsonl in rank order and summary.json vouching for it.
  */
 export async function writeRun(
-  opts: { rows?: number; shardSize?: number; budget?: number; tasks?: string[]; seed?: number; config?: boolean; runDir?: string; sourceOf?: (row: number) => string } = {},
+  opts: {
+    rows?: number;
+    shardSize?: number;
+    budget?: number;
+    tasks?: string[];
+    seed?: number;
+    config?: boolean;
+    runDir?: string;
+    sourceOf?: (row: number) => string;
+  } = {},
 ): Promise<Fixture> {
   const rows = opts.rows ?? 120;
   const shardSize = opts.shardSize ?? 50;
@@ -59,7 +68,15 @@ export async function writeRun(
   for (let s = 0; s * shardSize < rows; s++) {
     const file = layout.pool.shard(s);
     const chunk = pool.slice(s * shardSize, (s + 1) * shardSize);
-    await writeFileAtomic(file, chunk.map((e) => `{"id":${JSON.stringify(e.id)},"source":${JSON.stringify(e.source)},"messages":${JSON.stringify(e.messages)}}\n`).join(''));
+    await writeFileAtomic(
+      file,
+      chunk
+        .map(
+          (e) =>
+            `{"id":${JSON.stringify(e.id)},"source":${JSON.stringify(e.source)},"messages":${JSON.stringify(e.messages)}}\n`,
+        )
+        .join(''),
+    );
     shards.push({ ...(await fileRef(file, layout.pool.dir)), rows: chunk.length });
   }
   const perSource: Record<string, number> = {};

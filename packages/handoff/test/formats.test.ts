@@ -16,7 +16,15 @@ async function run(opts?: Parameters<typeof writeRun>[0]): Promise<Fixture> {
   return f;
 }
 const byId = (f: Fixture) => new Map(f.pool.map((e) => [e.id, e]));
-const handoff = (over: Record<string, unknown> = {}) => ({ format: 'tulu', order: 'selection', includeMetadata: false, destination: { kind: 'local' }, trigger: { kind: 'none' }, ...over }) as never;
+const handoff = (over: Record<string, unknown> = {}) =>
+  ({
+    format: 'tulu',
+    order: 'selection',
+    includeMetadata: false,
+    destination: { kind: 'local' },
+    trigger: { kind: 'none' },
+    ...over,
+  }) as never;
 
 describe('training files', () => {
   it('tulu JSONL: the selected pool records, full and in rank order, without metadata by default', async () => {
@@ -33,10 +41,16 @@ describe('training files', () => {
 
   it('shuffled order: a seeded permutation, the same in memory and spilled, different for another seed', async () => {
     const f = await run({ budget: 60 });
-    const a = await runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff({ order: 'shuffled', includeMetadata: true }) }, { bucketRows: 1_000 });
+    const a = await runHandoff(
+      { runDir: f.runDir, runId: 'r1', handoff: handoff({ order: 'shuffled', includeMetadata: true }) },
+      { bucketRows: 1_000 },
+    );
     const rowsA = await readJsonl(path.join(a.location, 'train.jsonl'));
     await fsp.rm(a.location, { recursive: true });
-    const b = await runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff({ order: 'shuffled', includeMetadata: true }) }, { bucketRows: 9 });
+    const b = await runHandoff(
+      { runDir: f.runDir, runId: 'r1', handoff: handoff({ order: 'shuffled', includeMetadata: true }) },
+      { bucketRows: 9 },
+    );
     const rowsB = await readJsonl(path.join(b.location, 'train.jsonl'));
     expect(rowsB).toEqual(rowsA);
     const ranks = rowsA.map((r) => r.rank as number);
@@ -54,7 +68,11 @@ describe('training files', () => {
 
   it('parquet: id + messages list<struct> (+ metadata) read back with hyparquet', async () => {
     const f = await run({ budget: 40 });
-    const res = await runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff({ format: 'parquet', includeMetadata: true }) });
+    const res = await runHandoff({
+      runDir: f.runDir,
+      runId: 'r1',
+      handoff: handoff({ format: 'parquet', includeMetadata: true }),
+    });
     const file = await asyncBufferFromFile(path.join(res.location, 'train.parquet'));
     const rows = await parquetReadObjects({ file });
     const pool = byId(f);
@@ -68,13 +86,24 @@ describe('training files', () => {
       expect(r.score).toBe(s.score);
       expect(Number(r.rank)).toBe(i);
     });
-    const plain = await runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff({ format: 'parquet', destination: { kind: 'local', dir: path.join(f.runDir, 'plain') } }) });
-    const plainRows = await parquetReadObjects({ file: await asyncBufferFromFile(path.join(plain.location, 'train.parquet')) });
+    const plain = await runHandoff({
+      runDir: f.runDir,
+      runId: 'r1',
+      handoff: handoff({ format: 'parquet', destination: { kind: 'local', dir: path.join(f.runDir, 'plain') } }),
+    });
+    const plainRows = await parquetReadObjects({
+      file: await asyncBufferFromFile(path.join(plain.location, 'train.parquet')),
+    });
     expect(Object.keys(plainRows[0]!).sort()).toEqual(['id', 'messages']);
   });
 
   it('alpaca: single-turn rows map 1:1, multi-turn rows flatten history into input', async () => {
-    expect(toAlpaca([{ role: 'user', content: 'Q' }, { role: 'assistant', content: 'A' }])).toEqual({ instruction: 'Q', input: '', output: 'A' });
+    expect(
+      toAlpaca([
+        { role: 'user', content: 'Q' },
+        { role: 'assistant', content: 'A' },
+      ]),
+    ).toEqual({ instruction: 'Q', input: '', output: 'A' });
     expect(
       toAlpaca([
         { role: 'system', content: 'S' },
@@ -105,15 +134,21 @@ describe('training files', () => {
     // Drop a selected row from its shard (and fix the manifest), so the id is missing.
     const victim = f.selected.find((s) => f.pool.findIndex((e) => e.id === s.id) < 50)!;
     const s0 = layout.pool.shard(0);
-    const kept = (await fsp.readFile(s0, 'utf8')).split('\n').filter((l) => l && !l.includes(`"id":${JSON.stringify(victim.id)}`));
+    const kept = (await fsp.readFile(s0, 'utf8'))
+      .split('\n')
+      .filter((l) => l && !l.includes(`"id":${JSON.stringify(victim.id)}`));
     await fsp.writeFile(s0, kept.join('\n') + '\n');
     const { fileRef } = await import('@rds/artifacts');
     const manifest = JSON.parse(await fsp.readFile(layout.pool.manifest, 'utf8'));
     manifest.shards[0] = { ...(await fileRef(s0, layout.pool.dir)), rows: kept.length };
     await fsp.writeFile(layout.pool.manifest, JSON.stringify(manifest));
-    await expect(runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff() })).rejects.toThrow(new RegExp(`1 selected ids are not in the pool .*${victim.id}`));
+    await expect(runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff() })).rejects.toThrow(
+      new RegExp(`1 selected ids are not in the pool .*${victim.id}`),
+    );
     // A selection file that no longer matches its summary is never handed off.
     await fsp.appendFile(layout.selection.rows, '\n');
-    await expect(runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff() })).rejects.toThrow(/does not match the checksum/);
+    await expect(runHandoff({ runDir: f.runDir, runId: 'r1', handoff: handoff() })).rejects.toThrow(
+      /does not match the checksum/,
+    );
   });
 });

@@ -31,17 +31,39 @@ describe('S3 destination', () => {
   it('uploads dataset, card, README and histogram (multipart for large files) and reads them back', async () => {
     const f = await writeRun({ rows: 300, budget: 200 });
     dirs.push(f.runDir);
-    const dest = { kind: 's3', bucket: 'datasets', prefix: '/runs/r1/', endpoint, region: 'us-east-1', forcePathStyle: true } as const;
+    const dest = {
+      kind: 's3',
+      bucket: 'datasets',
+      prefix: '/runs/r1/',
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+    } as const;
     const client = s3Client(dest);
     await client.send(new CreateBucketCommand({ Bucket: 'datasets' }));
-    const input = { runDir: f.runDir, runId: 'r1', handoff: { format: 'tulu', order: 'selection', includeMetadata: false, destination: dest, trigger: { kind: 'none' } } } as never;
+    const input = {
+      runDir: f.runDir,
+      runId: 'r1',
+      handoff: {
+        format: 'tulu',
+        order: 'selection',
+        includeMetadata: false,
+        destination: dest,
+        trigger: { kind: 'none' },
+      },
+    } as never;
     // 8 KiB parts: the ~20 KB training file goes up as a multipart upload.
     const res = await runHandoff(input, { s3PartBytes: 8 << 10 });
     expect(res.location).toBe('s3://datasets/runs/r1');
     expect(res.card.dataset.bytes).toBeGreaterThan(2 * (8 << 10));
 
     const listed = await client.send(new ListObjectsV2Command({ Bucket: 'datasets', Prefix: 'runs/r1/' }));
-    expect(listed.Contents?.map((o) => o.Key).sort()).toEqual(['runs/r1/README.md', 'runs/r1/card.json', 'runs/r1/scores.svg', 'runs/r1/train.jsonl']);
+    expect(listed.Contents?.map((o) => o.Key).sort()).toEqual([
+      'runs/r1/README.md',
+      'runs/r1/card.json',
+      'runs/r1/scores.svg',
+      'runs/r1/train.jsonl',
+    ]);
     const got = await client.send(new GetObjectCommand({ Bucket: 'datasets', Key: 'runs/r1/train.jsonl' }));
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(res.card.dataset.sha256);
@@ -49,7 +71,11 @@ describe('S3 destination', () => {
     const local = path.join(f.runDir, 'handoff', 'train.jsonl');
     expect(bytes.equals(await fsp.readFile(local))).toBe(true);
     expect((await readJsonl(local)).map((r) => r.id)).toEqual(f.selected.map((s) => s.id));
-    const card = JSON.parse(await (await client.send(new GetObjectCommand({ Bucket: 'datasets', Key: 'runs/r1/card.json' }))).Body!.transformToString()) as { dataset: { rows: number } };
+    const card = JSON.parse(
+      await (
+        await client.send(new GetObjectCommand({ Bucket: 'datasets', Key: 'runs/r1/card.json' }))
+      ).Body!.transformToString(),
+    ) as { dataset: { rows: number } };
     expect(card.dataset.rows).toBe(200);
     expect(res.receipt.files.map((x) => x.file)).toEqual(['train.jsonl', 'scores.svg', 'README.md', 'card.json']);
 
@@ -76,8 +102,25 @@ describe('S3 endpoint redirects', () => {
     try {
       const f = await writeRun({ rows: 20, budget: 5 });
       dirs.push(f.runDir);
-      const dest = { kind: 's3', bucket: 'datasets', prefix: '', endpoint: `http://127.0.0.1:${(redirector.address() as { port: number }).port}`, region: 'us-east-1', forcePathStyle: true } as const;
-      const input = { runDir: f.runDir, runId: 'r2', handoff: { format: 'tulu', order: 'selection', includeMetadata: false, destination: dest, trigger: { kind: 'none' } } } as never;
+      const dest = {
+        kind: 's3',
+        bucket: 'datasets',
+        prefix: '',
+        endpoint: `http://127.0.0.1:${(redirector.address() as { port: number }).port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+      } as const;
+      const input = {
+        runDir: f.runDir,
+        runId: 'r2',
+        handoff: {
+          format: 'tulu',
+          order: 'selection',
+          includeMetadata: false,
+          destination: dest,
+          trigger: { kind: 'none' },
+        },
+      } as never;
       await expect(runHandoff(input)).rejects.toThrow();
       expect(elsewhere).toBe(0);
     } finally {

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
  */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.RDS_CACHE_DIR) return path.resolve(env.RDS_CACHE_DIR);
-  const xdg = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  const xdg =
+    env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
   return path.join(xdg, 'rds-select');
 }
 

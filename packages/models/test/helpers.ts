@@ -23,7 +23,9 @@ export function readRows(file: string): Row[] {
 /** python/reference.py in the exporter's virtualenv: texts in, one JSON object per text out. */
 export async function reference<T>(args: string[], texts: readonly string[]): Promise<T[]> {
   const env = await existingPythonEnv();
-  const out = await run(env.python, [path.join(PYTHON_DIR, 'reference.py'), ...args], { input: texts.map((text) => JSON.stringify({ text })).join('\n') + '\n' });
+  const out = await run(env.python, [path.join(PYTHON_DIR, 'reference.py'), ...args], {
+    input: texts.map((text) => JSON.stringify({ text })).join('\n') + '\n',
+  });
   return out
     .split('\n')
     .filter((l) => l.trim())

@@ -16,7 +16,14 @@ afterAll(async () => {
 
 it("uses the exported tokenizer config's special tokens: EOS <|im_end|> after assistant turns, no BOS", () => {
   expect(model.eos).toBe('<|im_end|>');
-  const ids = tokenizeMessages(model, [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }], 2048);
+  const ids = tokenizeMessages(
+    model,
+    [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello' },
+    ],
+    2048,
+  );
   expect(ids[0]).not.toBe(model.tokenizer.token_to_id('<|im_start|>'));
   expect(ids.at(-1)).toBe(model.tokenizer.token_to_id('<|im_end|>'));
 });

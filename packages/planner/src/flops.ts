@@ -16,7 +16,18 @@ export interface ModelShape {
 }
 
 /** Model families whose MLP is gated (three H x F matrices per layer). */
-const GATED_MODEL_TYPES = new Set(['llama', 'mistral', 'mixtral', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'phi3', 'olmo', 'olmo2']);
+const GATED_MODEL_TYPES = new Set([
+  'llama',
+  'mistral',
+  'mixtral',
+  'qwen2',
+  'qwen3',
+  'gemma',
+  'gemma2',
+  'phi3',
+  'olmo',
+  'olmo2',
+]);
 
 export function modelShape(config: Record<string, unknown>, hiddenSize: number): ModelShape {
   const num = (...keys: string[]): number | undefined => {

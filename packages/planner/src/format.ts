@@ -20,7 +20,11 @@ function duration(sec: number): string {
 }
 
 function flops(f: number): string {
-  return f >= 1e15 ? `${(f / 1e15).toFixed(2)} PFLOP` : f >= 1e12 ? `${(f / 1e12).toFixed(2)} TFLOP` : `${(f / 1e9).toFixed(2)} GFLOP`;
+  return f >= 1e15
+    ? `${(f / 1e15).toFixed(2)} PFLOP`
+    : f >= 1e12
+      ? `${(f / 1e12).toFixed(2)} TFLOP`
+      : `${(f / 1e9).toFixed(2)} GFLOP`;
 }
 
 /** The plan as the lines `rds plan` prints. */
@@ -34,12 +38,16 @@ export function formatPlan(p: ComputePlan): string {
   ];
   if (p.calibration) {
     const c = p.calibration;
-    lines.push(`here        ${duration(p.time.thisMachineSeconds!)} (estimate; ${c.provider}, calibrated on ${int(c.tokens)} tokens: ${(c.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s)`);
+    lines.push(
+      `here        ${duration(p.time.thisMachineSeconds!)} (estimate; ${c.provider}, calibrated on ${int(c.tokens)} tokens: ${(c.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s)`,
+    );
   } else {
     lines.push('here        not estimated (no calibration run)');
   }
   for (const g of p.time.gpus) {
-    lines.push(`${g.name.padEnd(11)} ${duration(g.seconds)} (estimate: ${(100 * g.utilisation).toFixed(0)}% of ${(g.peakFlops / 1e12).toFixed(0)} TFLOP/s, ${g.utilisationSource})`);
+    lines.push(
+      `${g.name.padEnd(11)} ${duration(g.seconds)} (estimate: ${(100 * g.utilisation).toFixed(0)}% of ${(g.peakFlops / 1e12).toFixed(0)} TFLOP/s, ${g.utilisationSource})`,
+    );
   }
   lines.push(
     `disk        embeddings ${bytes(p.disk.embeddings)}, score vectors ${bytes(p.disk.scores)}, top-K lists ${bytes(p.disk.topk)}`,

@@ -48,7 +48,8 @@ function measure(model: LoadedModel, conversations: readonly (readonly Message[]
 /** Bytes of the model's weights on disk (what a session holds in memory, about). */
 function weightBytes(dir: string): number {
   let n = 0;
-  for (const f of ['model.onnx', 'model.onnx_data', 'model.onnx.data']) n += fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size ?? 0;
+  for (const f of ['model.onnx', 'model.onnx_data', 'model.onnx.data'])
+    n += fs.statSync(path.join(dir, f), { throwIfNoEntry: false })?.size ?? 0;
   return n;
 }
 
@@ -57,12 +58,20 @@ function weightBytes(dir: string): number {
  * the FLOP rate reached. Rows are taken at a stride through the sample so that every file and
  * length is represented; one short warm-up batch runs first (the first run allocates).
  */
-async function calibrate(model: LoadedModel, shape: ModelShape, sample: readonly (readonly Message[])[], config: RunConfig, budget: number) {
+async function calibrate(
+  model: LoadedModel,
+  shape: ModelShape,
+  sample: readonly (readonly Message[])[],
+  config: RunConfig,
+  budget: number,
+) {
   const stride = Math.max(1, Math.floor(sample.length / 64));
   const seqs: number[][] = [];
   let tokens = 0;
   for (let i = 0; i < sample.length && tokens < budget; i += stride) {
-    const ids = model.tokenizer.encode(renderTulu(sample[i]!, model.eos)).ids.slice(0, Math.min(config.model.maxTokens, budget));
+    const ids = model.tokenizer
+      .encode(renderTulu(sample[i]!, model.eos))
+      .ids.slice(0, Math.min(config.model.maxTokens, budget));
     seqs.push(ids);
     tokens += ids.length;
   }
@@ -73,7 +82,13 @@ async function calibrate(model: LoadedModel, shape: ModelShape, sample: readonly
   await embedSequences(model, seqs, opts);
   const seconds = (performance.now() - t0) / 1000;
   const squares = seqs.reduce((a, s) => a + s.length * s.length, 0);
-  return { provider: model.provider, rows: seqs.length, tokens, seconds, flopsPerSecond: forwardFlops(shape, tokens, squares).total / seconds };
+  return {
+    provider: model.provider,
+    rows: seqs.length,
+    tokens,
+    seconds,
+    flopsPerSecond: forwardFlops(shape, tokens, squares).total / seconds,
+  };
 }
 
 /**
@@ -87,28 +102,56 @@ export async function planRun(config: RunConfig, options: PlanOptions = {}): Pro
   const sampleRows = options.sampleRows ?? DEFAULT_SAMPLE_ROWS;
   const calibrateTokens = options.calibrateTokens ?? DEFAULT_CALIBRATE_TOKENS;
   const maxTokens = config.model.maxTokens;
-  const model = await getModel(config.model.dir, { id: config.model.id, executionProvider: config.model.executionProvider, threads: config.model.threads, roots: config.model.roots, log });
+  const model = await getModel(config.model.dir, {
+    id: config.model.id,
+    executionProvider: config.model.executionProvider,
+    threads: config.model.threads,
+    roots: config.model.roots,
+    log,
+  });
   const shape = modelShape(model.config, model.hiddenSize);
 
   log(`scanning the pool (${config.pool.inputs.join(', ')})`);
   const sample = new BottomKSample<Message[]>(sampleRows);
-  const counts = await scanPool(config.pool, { cwd: options.cwd, signal: options.signal, onRow: (r) => sample.add(r.key, r.messages) });
+  const counts = await scanPool(config.pool, {
+    cwd: options.cwd,
+    signal: options.signal,
+    onRow: (r) => sample.add(r.key, r.messages),
+  });
   const sampled = sample.values();
   log(`tokenising ${sample.complete ? 'all' : `a sample of ${sampled.length} of`} ${counts.kept} rows`);
   const measured = measure(model, sampled, maxTokens);
   const scale = sampled.length > 0 ? counts.kept / sampled.length : 0;
-  const pool = { tokens: Math.round(measured.tokens * scale), squares: measured.squares * scale, truncated: Math.round(measured.truncated * scale) };
+  const pool = {
+    tokens: Math.round(measured.tokens * scale),
+    squares: measured.squares * scale,
+    truncated: Math.round(measured.truncated * scale),
+  };
 
   const queries: ComputePlan['queries'] = [];
   let queryTokens = 0;
   let querySquares = 0;
   let queryRows = 0;
   // Decontamination sets are embedded and scored like query sets (listed under their name).
-  const sets = [...config.queries, ...(config.decontaminate ?? []).map((d) => ({ task: d.name, path: d.path, format: d.format }))];
+  const sets = [
+    ...config.queries,
+    ...(config.decontaminate ?? []).map((d) => ({ task: d.name, path: d.path, format: d.format })),
+  ];
   for (const q of sets) {
     const rows: Message[][] = [];
-    const qpool: PoolConfig = { inputs: [q.path], format: q.format, shardSize: config.pool.shardSize, maxRowBytes: config.pool.maxRowBytes, roots: config.pool.roots };
-    await scanPool(qpool, { cwd: options.cwd, signal: options.signal, dedup: false, onRow: (r) => rows.push(r.messages) });
+    const qpool: PoolConfig = {
+      inputs: [q.path],
+      format: q.format,
+      shardSize: config.pool.shardSize,
+      maxRowBytes: config.pool.maxRowBytes,
+      roots: config.pool.roots,
+    };
+    await scanPool(qpool, {
+      cwd: options.cwd,
+      signal: options.signal,
+      dedup: false,
+      onRow: (r) => rows.push(r.messages),
+    });
     const l = measure(model, rows, maxTokens);
     queries.push({ task: q.task, rows: l.rows, tokens: l.tokens });
     queryTokens += l.tokens;
@@ -148,7 +191,8 @@ export async function planRun(config: RunConfig, options: PlanOptions = {}): Pro
   const longest = Math.min(maxTokens, limits.batchTokens);
   // Memory: the weights, plus one batch's activations (a few [tokens, max(H, F)] float32 tensors and
   // the [rows, heads, T, T] attention scores, rows x T <= batchTokens).
-  const embedMemory = weightBytes(model.dir) + limits.batchTokens * 4 * (4 * Math.max(H, shape.intermediateSize) + shape.heads * longest);
+  const embedMemory =
+    weightBytes(model.dir) + limits.batchTokens * 4 * (4 * Math.max(H, shape.intermediateSize) + shape.heads * longest);
   const scoreMemory = Math.min(config.scoring.blockRows, counts.kept) * (H + queryRows) * 4 + topkBytes;
   const selectMemory = counts.kept * (4 * tasks + 8);
 
@@ -157,7 +201,9 @@ export async function planRun(config: RunConfig, options: PlanOptions = {}): Pro
       ? `tokens counted exactly on all ${counts.kept} pool rows`
       : `tokens extrapolated from a uniform sample of ${sampled.length} of ${counts.kept} pool rows (--sample-rows to change)`,
     'FLOPs: 2 x matmul weights per token plus attention (4 x T x hidden per token and layer); embeddings lookups and norms left out',
-    calibration ? `time here: ${calibration.tokens} tokens embedded with the run's batch limits, extrapolated by FLOPs; tokenisation and I/O not included` : 'no calibration run (time here not estimated)',
+    calibration
+      ? `time here: ${calibration.tokens} tokens embedded with the run's batch limits, extrapolated by FLOPs; tokenisation and I/O not included`
+      : 'no calibration run (time here not estimated)',
     recorded
       ? `GPU utilisation ${(utilisation * 100).toFixed(0)}% measured by bench:embed on cuda (${recorded.model}, ${recorded.measuredAt})`
       : `GPU times are estimates: an assumed ${(utilisation * 100).toFixed(0)}% of the datasheet peak (run bench:embed on a GPU to record a measured one)`,
@@ -168,7 +214,14 @@ export async function planRun(config: RunConfig, options: PlanOptions = {}): Pro
   return ComputePlan.parse({
     kind: 'plan',
     version: 1,
-    pool: { files: counts.files, bytes: counts.bytes, read: counts.read, rows: counts.kept, duplicate: counts.duplicate, rejected: counts.rejected },
+    pool: {
+      files: counts.files,
+      bytes: counts.bytes,
+      read: counts.read,
+      rows: counts.kept,
+      duplicate: counts.duplicate,
+      rejected: counts.rejected,
+    },
     queries,
     tokens: {
       pool: pool.tokens,
@@ -179,11 +232,25 @@ export async function planRun(config: RunConfig, options: PlanOptions = {}): Pro
       truncatedRows: pool.truncated,
       meanPerRow: counts.kept > 0 ? pool.tokens / counts.kept : 0,
     },
-    model: { id: model.ref.id, sha256: model.ref.sha256, hiddenSize: H, layers: shape.layers, matmulParams: matmulParams(shape) },
-    flops: { pool: poolFlops.total, queries: queryFlops.total, attentionShare: totalFlops > 0 ? (poolFlops.attention + queryFlops.attention) / totalFlops : 0 },
+    model: {
+      id: model.ref.id,
+      sha256: model.ref.sha256,
+      hiddenSize: H,
+      layers: shape.layers,
+      matmulParams: matmulParams(shape),
+    },
+    flops: {
+      pool: poolFlops.total,
+      queries: queryFlops.total,
+      attentionShare: totalFlops > 0 ? (poolFlops.attention + queryFlops.attention) / totalFlops : 0,
+    },
     calibration,
     time: { thisMachineSeconds: calibration ? totalFlops / calibration.flopsPerSecond : null, gpus },
-    disk: { embeddings: (counts.kept + queryRows) * H * dtypeBytes, scores: vectorAggregates * tasks * counts.kept * 4, topk: topkBytes },
+    disk: {
+      embeddings: (counts.kept + queryRows) * H * dtypeBytes,
+      scores: vectorAggregates * tasks * counts.kept * 4,
+      topk: topkBytes,
+    },
     memory: { embed: Math.round(embedMemory), score: scoreMemory, select: selectMemory },
     notes,
   } satisfies ComputePlan);

@@ -3,7 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runLayout, runWithRuntime } from '@rds/artifacts';
-import { embedPoolShard, embedQueries, getModel, openEmbeddings, renderTulu, tokenizeMessages, writeTestModel } from '@rds/encoder';
+import {
+  embedPoolShard,
+  embedQueries,
+  getModel,
+  openEmbeddings,
+  renderTulu,
+  tokenizeMessages,
+  writeTestModel,
+} from '@rds/encoder';
 import { ingestPoolFiles, ingestQuerySet } from '@rds/pool';
 import { ComputePlan, RunConfig, type Message } from '@rds/schemas';
 import { BottomKSample, forwardFlops, matmulParams, modelShape, planRun } from '../src/index.js';
@@ -25,10 +33,25 @@ beforeAll(async () => {
   const rows = fs.readFileSync(path.join(shared, 'pool.jsonl'), 'utf8').split('\n').slice(0, 300);
   // Rows ingest drops: two exact duplicates (new ids, same contents), one broken line, one without messages.
   const dup = (line: string, id: string) => JSON.stringify({ ...(JSON.parse(line) as object), id });
-  fs.writeFileSync(poolFile, [...rows, dup(rows[3]!, 'again-1'), dup(rows[7]!, 'again-2'), '{"id": broken', '{"id":"x","text":"no messages"}'].join('\n') + '\n');
+  fs.writeFileSync(
+    poolFile,
+    [
+      ...rows,
+      dup(rows[3]!, 'again-1'),
+      dup(rows[7]!, 'again-2'),
+      '{"id": broken',
+      '{"id":"x","text":"no messages"}',
+    ].join('\n') + '\n',
+  );
   bigPoolFile = path.join(dir, 'pool-5000.jsonl');
-  fs.writeFileSync(bigPoolFile, fs.readFileSync(path.join(shared, 'pool.jsonl'), 'utf8').split('\n').slice(0, 5000).join('\n') + '\n');
-  fs.writeFileSync(queryFile, fs.readFileSync(path.join(shared, 'queries/gsm8k.jsonl'), 'utf8').split('\n').slice(0, 20).join('\n') + '\n');
+  fs.writeFileSync(
+    bigPoolFile,
+    fs.readFileSync(path.join(shared, 'pool.jsonl'), 'utf8').split('\n').slice(0, 5000).join('\n') + '\n',
+  );
+  fs.writeFileSync(
+    queryFile,
+    fs.readFileSync(path.join(shared, 'queries/gsm8k.jsonl'), 'utf8').split('\n').slice(0, 20).join('\n') + '\n',
+  );
 });
 
 function config(runDir: string, maxTokens = 64): RunConfig {
@@ -73,7 +96,13 @@ describe('planRun', () => {
     // FLOPs: the formula over the encoder's own sequence lengths.
     const seqs = rows.map((m) => tokenizeMessages(model, m, 64).length);
     const shape = modelShape(model.config, model.hiddenSize);
-    expect(plan.flops.pool).toBe(forwardFlops(shape, seqs.reduce((a, b) => a + b, 0), seqs.reduce((a, b) => a + b * b, 0)).total);
+    expect(plan.flops.pool).toBe(
+      forwardFlops(
+        shape,
+        seqs.reduce((a, b) => a + b, 0),
+        seqs.reduce((a, b) => a + b * b, 0),
+      ).total,
+    );
     // Disk: 300 + 20 rows x 64 dims x float16; one float32 max vector per pool row.
     expect(plan.disk).toEqual({ embeddings: 320 * 64 * 2, scores: 300 * 4, topk: 0 });
     expect(plan.calibration).toBeNull();
@@ -81,7 +110,10 @@ describe('planRun', () => {
   });
 
   it('calibrates on this machine and prices GPU classes from their peaks', async () => {
-    const plan = await planRun(config(path.join(tmp('rds-plan-cal-'), 'run')), { calibrateTokens: 512, cacheDir: tmp('rds-plan-cache-') });
+    const plan = await planRun(config(path.join(tmp('rds-plan-cal-'), 'run')), {
+      calibrateTokens: 512,
+      cacheDir: tmp('rds-plan-cache-'),
+    });
     expect(plan.calibration!.tokens).toBeGreaterThanOrEqual(512);
     expect(plan.calibration!.flopsPerSecond).toBeGreaterThan(0);
     const total = plan.flops.pool + plan.flops.queries;
@@ -108,7 +140,16 @@ describe('planRun', () => {
 
 describe('FLOPs', () => {
   it('match a hand computation for SmolLM2-135M (Llama: 30 layers, hidden 576, 9 heads / 3 kv heads, ffn 1536 gated)', () => {
-    const shape = modelShape({ model_type: 'llama', num_hidden_layers: 30, intermediate_size: 1536, num_attention_heads: 9, num_key_value_heads: 3 }, 576);
+    const shape = modelShape(
+      {
+        model_type: 'llama',
+        num_hidden_layers: 30,
+        intermediate_size: 1536,
+        num_attention_heads: 9,
+        num_key_value_heads: 3,
+      },
+      576,
+    );
     // Per layer: Q,O 2 x 576^2 = 663,552; K,V 2 x 576 x 192 = 221,184; MLP 3 x 576 x 1536 = 2,654,208.
     expect(matmulParams(shape)).toBe(30 * (663_552 + 221_184 + 2_654_208));
     // Two sequences of 10 and 20 tokens: 2 x 106,168,320 x 30 + 30 x 4 x 576 x (100 + 400).

@@ -13,18 +13,28 @@ export async function ingestPool(input: IngestInput): Promise<IngestOutput> {
   let meter: ProgressMeter | undefined;
   // The skip path re-hashes every shard before any progress is reported: heartbeat on a timer throughout.
   const checking = { stage: 'ingest', done: 0, total: 0, unit: 'bytes', ratePerSec: 0, etaSec: null };
-  const result = await withHeartbeats(runtime, () => meter?.snapshot() ?? checking, () =>
-    ingestPoolFiles(runDir, pool, {
-      signal: runtime.signal,
-      onProgress: (p) => {
-        meter ??= new ProgressMeter('ingest', p.bytesTotal, 'bytes', (progress) => runtime.heartbeat(progress));
-        meter.update(p.bytesDone, { rows: p.rows, kept: p.kept, file: p.file });
-      },
-    }),
+  const result = await withHeartbeats(
+    runtime,
+    () => meter?.snapshot() ?? checking,
+    () =>
+      ingestPoolFiles(runDir, pool, {
+        signal: runtime.signal,
+        onProgress: (p) => {
+          meter ??= new ProgressMeter('ingest', p.bytesTotal, 'bytes', (progress) => runtime.heartbeat(progress));
+          meter.update(p.bytesDone, { rows: p.rows, kept: p.kept, file: p.file });
+        },
+      }),
   );
   const { manifest } = result;
-  meter?.update(manifest.inputs.reduce((n, f) => n + f.bytes, 0), { rows: manifest.counts.read, kept: manifest.counts.kept }, true);
-  if (result.skipped) runtime.log(`pool already ingested (${manifest.counts.kept} rows, fingerprint ${manifest.fingerprint.slice(0, 12)})`);
+  meter?.update(
+    manifest.inputs.reduce((n, f) => n + f.bytes, 0),
+    { rows: manifest.counts.read, kept: manifest.counts.kept },
+    true,
+  );
+  if (result.skipped)
+    runtime.log(
+      `pool already ingested (${manifest.counts.kept} rows, fingerprint ${manifest.fingerprint.slice(0, 12)})`,
+    );
 
   let queriesWritten = false;
   const perTask: Record<string, { rows: number; rejected: number }> = {};

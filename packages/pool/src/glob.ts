@@ -13,8 +13,15 @@ export async function expandInputs(patterns: readonly string[], cwd = process.cw
   for (const pattern of patterns) {
     let files: string[];
     if (isDynamicPattern(pattern)) {
-      const matches = await glob(pattern, { cwd, absolute: true, onlyFiles: true, dot: false, expandDirectories: false });
-      if (matches.length === 0) throw new ValidationError(`input glob "${pattern}" matches no files (relative to ${cwd})`);
+      const matches = await glob(pattern, {
+        cwd,
+        absolute: true,
+        onlyFiles: true,
+        dot: false,
+        expandDirectories: false,
+      });
+      if (matches.length === 0)
+        throw new ValidationError(`input glob "${pattern}" matches no files (relative to ${cwd})`);
       files = matches.map((m) => path.resolve(m)).sort();
     } else {
       files = [path.resolve(cwd, pattern)];

@@ -20,7 +20,14 @@ import {
 } from '@rds/schemas';
 import { expandInputs } from './glob.js';
 import { Hash64Set } from './hashset.js';
-import { detectShape, isRejection, normaliseRow, strippedMessagesJson, type RejectReason, type RowShape } from './normalise.js';
+import {
+  detectShape,
+  isRejection,
+  normaliseRow,
+  strippedMessagesJson,
+  type RejectReason,
+  type RowShape,
+} from './normalise.js';
 import { inputKind, isBroken, preview, readRecords, sourceFromFileName, type SourceRecord } from './readers.js';
 import { LazyJsonlWriter, ShardWriter, Utf8Scratch } from './writers.js';
 
@@ -69,7 +76,14 @@ export interface RejectedRow {
 
 /** A canonical row, or why the record was rejected. */
 export type Outcome =
-  | { ok: true; messages: Message[]; messagesJson: string; dedupJson: string | undefined; source: string; id: string | undefined }
+  | {
+      ok: true;
+      messages: Message[];
+      messagesJson: string;
+      dedupJson: string | undefined;
+      source: string;
+      id: string | undefined;
+    }
   | { ok: false; reason: RejectReason; detail: string; source: string; raw: string };
 
 /**
@@ -86,7 +100,8 @@ export class FileNormaliser {
   }
 
   normalise(rec: SourceRecord): Outcome {
-    if (isBroken(rec)) return { ok: false, reason: rec.reason, detail: rec.detail, source: this.defaultSource, raw: rec.raw };
+    if (isBroken(rec))
+      return { ok: false, reason: rec.reason, detail: rec.detail, source: this.defaultSource, raw: rec.raw };
     this.shape ??= detectShape(rec.value);
     if (!this.shape) {
       return {
@@ -99,7 +114,13 @@ export class FileNormaliser {
     }
     const row = normaliseRow(rec.value, this.shape);
     if (isRejection(row)) {
-      return { ok: false, reason: row.reason, detail: row.detail, source: sourceOf(rec.value) ?? this.defaultSource, raw: preview(rec.text) };
+      return {
+        ok: false,
+        reason: row.reason,
+        detail: row.detail,
+        source: sourceOf(rec.value) ?? this.defaultSource,
+        raw: preview(rec.text),
+      };
     }
     return {
       ok: true,
@@ -212,7 +233,11 @@ export function poolFingerprint(inputs: readonly InputFile[], config: PoolConfig
 }
 
 /** The existing manifest, when it has this fingerprint and every file it lists is intact. */
-async function finishedPool(manifestFile: string, fingerprint: string, signal?: AbortSignal): Promise<PoolManifest | null> {
+async function finishedPool(
+  manifestFile: string,
+  fingerprint: string,
+  signal?: AbortSignal,
+): Promise<PoolManifest | null> {
   let manifest: PoolManifest;
   try {
     manifest = await readJsonFile(manifestFile, PoolManifest);
@@ -241,7 +266,11 @@ async function removeStaleShards(dir: string, keep: ReadonlySet<string>): Promis
  * and write the manifest last. Skips (skipped: true) when a manifest with the same fingerprint
  * and intact files is already there.
  */
-export async function ingestPoolFiles(runDir: string, config: PoolConfig, options: IngestOptions = {}): Promise<PoolIngestResult> {
+export async function ingestPoolFiles(
+  runDir: string,
+  config: PoolConfig,
+  options: IngestOptions = {},
+): Promise<PoolIngestResult> {
   const layout = runLayout(runDir).pool;
   const inputs = await statInputs(config.inputs, options.cwd);
   const fingerprint = poolFingerprint(inputs, config);
@@ -286,7 +315,14 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
           stats.read++;
           if (!out.ok) {
             stats.rejected++;
-            const row: RejectedRow = { file: input.path, line: rec.line, reason: out.reason, detail: out.detail, source: out.source, raw: out.raw };
+            const row: RejectedRow = {
+              file: input.path,
+              line: rec.line,
+              reason: out.reason,
+              detail: out.detail,
+              source: out.source,
+              raw: out.raw,
+            };
             await rejected.add(row);
             if (firstRejects.length < 3) firstRejects.push(`${input.path}:${rec.line} ${out.reason}`);
             continue;
@@ -302,17 +338,31 @@ export async function ingestPoolFiles(runDir: string, config: PoolConfig, option
           const id = ids.assign(out.id, out.source, digest);
           if (shards.addRow(canonicalHead(id, out.source), messages)) await shards.flush();
         }
-        options.onProgress?.({ bytesDone: bytesBefore + batch.bytesRead, bytesTotal, rows: read, kept, file: input.path });
+        options.onProgress?.({
+          bytesDone: bytesBefore + batch.bytesRead,
+          bytesTotal,
+          rows: read,
+          kept,
+          file: input.path,
+        });
       }
       bytesBefore += input.bytes;
     }
     if (kept === 0) {
-      const why = read === 0 ? 'no rows at all' : `${read} rows, none valid (first rejected: ${firstRejects.join('; ')})`;
-      throw new ValidationError(`pool.inputs: the pool is empty: ${inputs.map((f) => f.path).join(', ')} gave ${why}`, [{ path: 'pool.inputs', message: `the pool is empty (${why})` }]);
+      const why =
+        read === 0 ? 'no rows at all' : `${read} rows, none valid (first rejected: ${firstRejects.join('; ')})`;
+      throw new ValidationError(`pool.inputs: the pool is empty: ${inputs.map((f) => f.path).join(', ')} gave ${why}`, [
+        { path: 'pool.inputs', message: `the pool is empty (${why})` },
+      ]);
     }
     const shardRefs = await shards.close();
     const rejectedRef = await rejected.close();
-    await commitStaged(stage, layout, shardRefs.map((s) => s.file), rejectedRef !== null);
+    await commitStaged(
+      stage,
+      layout,
+      shardRefs.map((s) => s.file),
+      rejectedRef !== null,
+    );
 
     const counts = { read, kept, duplicate: 0, rejected: 0 };
     const sorted = [...sources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -352,7 +402,12 @@ const STAGING_DIR = '.staging';
  * until the new one is written, there is no manifest, so a crash in between means "ingest again"
  * (never a manifest describing shards that were replaced).
  */
-async function commitStaged(stage: string, layout: ReturnType<typeof runLayout>['pool'], shardFiles: string[], hasRejected: boolean): Promise<void> {
+async function commitStaged(
+  stage: string,
+  layout: ReturnType<typeof runLayout>['pool'],
+  shardFiles: string[],
+  hasRejected: boolean,
+): Promise<void> {
   await fsp.rm(layout.manifest, { force: true });
   for (const name of shardFiles) await fsp.rename(path.join(stage, name), path.join(layout.dir, name));
   if (hasRejected) await fsp.rename(path.join(stage, path.basename(layout.rejected)), layout.rejected);
@@ -397,7 +452,14 @@ export async function ingestQuerySet(
       for (const rec of batch.records) {
         const out = normaliser.normalise(rec);
         if (!out.ok) {
-          const row: RejectedRow = { file: file.path, line: rec.line, reason: out.reason, detail: out.detail, source: out.source, raw: out.raw };
+          const row: RejectedRow = {
+            file: file.path,
+            line: rec.line,
+            reason: out.reason,
+            detail: out.detail,
+            source: out.source,
+            raw: out.raw,
+          };
           rejectedLines.push(JSON.stringify(row) + '\n');
           continue;
         }
@@ -407,7 +469,9 @@ export async function ingestQuerySet(
     }
   }
   if (lines.length === 0) {
-    throw new ValidationError(`query set "${query.task}" (${query.path}) has no valid rows (${rejectedLines.length} rejected)`);
+    throw new ValidationError(
+      `query set "${query.task}" (${query.path}) has no valid rows (${rejectedLines.length} rejected)`,
+    );
   }
   const written = await writeIfChanged(target, lines.join(''));
   if (rejectedLines.length > 0) await writeIfChanged(rejectedFile, rejectedLines.join(''));

@@ -56,7 +56,8 @@ export function normaliseRow(value: unknown, shape: RowShape): NormalisedRow | R
   if (!isObject(value)) return reject('not-object', `row is ${describe(value)}, expected a JSON object`);
   let messages: Message[] | Rejection;
   if (shape === 'alpaca') messages = fromAlpaca(value);
-  else if (shape === 'sharegpt') messages = fromTurns(value.conversations, 'conversations', 'from', 'value', SHAREGPT_ROLES);
+  else if (shape === 'sharegpt')
+    messages = fromTurns(value.conversations, 'conversations', 'from', 'value', SHAREGPT_ROLES);
   else messages = fromTurns(value.messages, 'messages', 'role', 'content', TULU_ROLES);
   if (!Array.isArray(messages)) return messages;
   let hasAssistant = false;
@@ -97,7 +98,8 @@ function fromTurns(
     if (!isObject(turn)) return reject('bad-message', `${field}[${i}] is ${describe(turn)}, expected an object`);
     const rawRole = turn[roleKey];
     const role = typeof rawRole === 'string' && Object.hasOwn(roles, rawRole) ? roles[rawRole] : undefined;
-    if (role === undefined) return reject('unknown-role', `${field}[${i}].${roleKey} is ${JSON.stringify(rawRole) ?? 'undefined'}`);
+    if (role === undefined)
+      return reject('unknown-role', `${field}[${i}].${roleKey} is ${JSON.stringify(rawRole) ?? 'undefined'}`);
     const content = turn[contentKey];
     if (typeof content !== 'string') {
       return reject('non-string-content', `${field}[${i}].${contentKey} is ${describe(content)}, expected a string`);
@@ -112,8 +114,10 @@ function fromAlpaca(row: Record<string, unknown>): Message[] | Rejection {
   const { instruction, input, output } = row;
   if (instruction === undefined || instruction === null) return reject('missing-messages', 'missing instruction');
   if (output === undefined || output === null) return reject('missing-messages', 'missing output');
-  if (typeof instruction !== 'string') return reject('non-string-content', `instruction is ${describe(instruction)}, expected a string`);
-  if (typeof output !== 'string') return reject('non-string-content', `output is ${describe(output)}, expected a string`);
+  if (typeof instruction !== 'string')
+    return reject('non-string-content', `instruction is ${describe(instruction)}, expected a string`);
+  if (typeof output !== 'string')
+    return reject('non-string-content', `output is ${describe(output)}, expected a string`);
   if (input !== undefined && input !== null && typeof input !== 'string') {
     return reject('non-string-content', `input is ${describe(input)}, expected a string`);
   }

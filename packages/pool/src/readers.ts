@@ -78,7 +78,8 @@ export async function* readRecords(file: string, options: ReaderOptions): AsyncG
   } catch (err) {
     if (err instanceof ValidationError) throw err;
     const e = err as NodeJS.ErrnoException;
-    const what = kind === 'jsonl.gz' ? 'a readable gzip file' : kind === 'parquet' ? 'a readable Parquet file' : 'readable';
+    const what =
+      kind === 'jsonl.gz' ? 'a readable gzip file' : kind === 'parquet' ? 'a readable Parquet file' : 'readable';
     throw new ValidationError(`cannot read ${file}: not ${what} (${e.code ?? e.message})`);
   } finally {
     await handle?.close().catch(() => undefined);
@@ -89,7 +90,11 @@ const NEWLINE = 0x0a;
 const CR = 0x0d;
 const decoder = new TextDecoder('utf-8'); // lenient: only for previews of rejected rows
 
-async function* readJsonl(handle: FileHandle, gzip: boolean, { maxRowBytes }: ReaderOptions): AsyncGenerator<RecordBatch> {
+async function* readJsonl(
+  handle: FileHandle,
+  gzip: boolean,
+  { maxRowBytes }: ReaderOptions,
+): AsyncGenerator<RecordBatch> {
   // The stream reads the descriptor the confinement check was made on; closing stays with readRecords.
   const fileStream = fs.createReadStream('', { fd: handle, highWaterMark: 1 << 20, autoClose: false });
   const stream = gzip ? fileStream.pipe(createGunzip({ chunkSize: 1 << 20 })) : fileStream;
@@ -203,7 +208,12 @@ async function* readParquet(handle: FileHandle, { maxRowBytes }: ReaderOptions):
       const line = rowStart + i + 1;
       const size = Buffer.byteLength(text);
       if (size > maxRowBytes) {
-        records.push({ line, reason: 'too-large', detail: `row is ${size} bytes, over maxRowBytes ${maxRowBytes}`, raw: preview(text) });
+        records.push({
+          line,
+          reason: 'too-large',
+          detail: `row is ${size} bytes, over maxRowBytes ${maxRowBytes}`,
+          raw: preview(text),
+        });
       } else {
         records.push({ line, value, text });
       }

@@ -35,7 +35,14 @@ const neverAborted = new AbortController().signal;
 export async function scanPool(config: PoolConfig, options: PoolScanOptions): Promise<PoolScanCounts> {
   const inputs = await statInputs(config.inputs, options.cwd);
   const seen = new Hash64Set(1 << 16);
-  const counts: PoolScanCounts = { files: inputs.length, bytes: inputs.reduce((n, f) => n + f.bytes, 0), read: 0, kept: 0, duplicate: 0, rejected: 0 };
+  const counts: PoolScanCounts = {
+    files: inputs.length,
+    bytes: inputs.reduce((n, f) => n + f.bytes, 0),
+    read: 0,
+    kept: 0,
+    duplicate: 0,
+    rejected: 0,
+  };
   let bytesBefore = 0;
   for (const input of inputs) {
     const normaliser = new FileNormaliser(input.path, config.format);
@@ -53,9 +60,20 @@ export async function scanPool(config: PoolConfig, options: PoolScanOptions): Pr
           counts.duplicate++;
           continue;
         }
-        options.onRow({ index: counts.kept++, key: digest.readUInt32BE(8), source: out.source, messages: out.messages });
+        options.onRow({
+          index: counts.kept++,
+          key: digest.readUInt32BE(8),
+          source: out.source,
+          messages: out.messages,
+        });
       }
-      options.onProgress?.({ bytesDone: bytesBefore + batch.bytesRead, bytesTotal: counts.bytes, rows: counts.read, kept: counts.kept, file: input.path });
+      options.onProgress?.({
+        bytesDone: bytesBefore + batch.bytesRead,
+        bytesTotal: counts.bytes,
+        rows: counts.read,
+        kept: counts.kept,
+        file: input.path,
+      });
     }
     bytesBefore += input.bytes;
   }

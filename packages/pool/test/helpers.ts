@@ -34,7 +34,11 @@ export function writeJsonl(file: string, rows: (unknown | string)[], gzip = fals
 }
 
 /** A Parquet file with columns id, dataset and messages: list<struct<role, content>>, small row groups. */
-export function writeTuluParquet(file: string, rows: { id: string; dataset: string; messages: { role: string; content: string }[] }[], rowGroupSize = 2): string {
+export function writeTuluParquet(
+  file: string,
+  rows: { id: string; dataset: string; messages: { role: string; content: string }[] }[],
+  rowGroupSize = 2,
+): string {
   const schema = [
     { name: 'root', num_children: 3 },
     { name: 'id', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
@@ -59,7 +63,10 @@ export function writeTuluParquet(file: string, rows: { id: string; dataset: stri
   return file;
 }
 
-export async function readAll(file: string, maxRowBytes = 1 << 20): Promise<{ records: SourceRecord[]; batches: number }> {
+export async function readAll(
+  file: string,
+  maxRowBytes = 1 << 20,
+): Promise<{ records: SourceRecord[]; batches: number }> {
   const records: SourceRecord[] = [];
   let batches = 0;
   for await (const b of readRecords(file, { maxRowBytes })) {

@@ -12,7 +12,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../..');
 const sharedData = path.resolve(repoRoot, '../shared/data');
 
-const config = (inputs: string[], extra: Partial<{ shardSize: number; maxRowBytes: number; format: 'auto' | 'tulu' | 'alpaca' | 'sharegpt' }> = {}) => ({
+const config = (
+  inputs: string[],
+  extra: Partial<{ shardSize: number; maxRowBytes: number; format: 'auto' | 'tulu' | 'alpaca' | 'sharegpt' }> = {},
+) => ({
   inputs,
   format: 'auto' as const,
   shardSize: 3,
@@ -22,17 +25,39 @@ const config = (inputs: string[], extra: Partial<{ shardSize: number; maxRowByte
 
 function poolRows(runDir: string) {
   const m = PoolManifest.parse(JSON.parse(fs.readFileSync(runLayout(runDir).pool.manifest, 'utf8')));
-  return m.shards.flatMap((s) => readJsonlFile(path.join(runLayout(runDir).pool.dir, s.file)).map((r) => Example.parse(r)));
+  return m.shards.flatMap((s) =>
+    readJsonlFile(path.join(runLayout(runDir).pool.dir, s.file)).map((r) => Example.parse(r)),
+  );
 }
 
 describe('ingestPoolFiles', () => {
   it('ingests JSONL, JSONL.gz and Parquet in all three shapes into canonical shards', async () => {
     const dir = tempDir();
     const files = [
-      writeJsonl(path.join(dir, 'a-tulu.jsonl'), [tulu('t1', 'r1', { id: 't-1', dataset: 'tulu' }), tulu('t2', 'r2', { id: 't-2' })]),
-      writeJsonl(path.join(dir, 'b-alpaca.jsonl.gz'), [{ instruction: 'i1', input: 'x', output: 'o1' }, { instruction: 'i2', input: '', output: 'o2', source: 'alp' }], true),
-      writeJsonl(path.join(dir, 'c-sharegpt.jsonl'), [{ id: 's-1', conversations: [{ from: 'human', value: 'h' }, { from: 'gpt', value: 'g' }] }]),
-      writeTuluParquet(path.join(dir, 'd.parquet'), [{ id: 'p-1', dataset: 'pq', messages: tulu('pq1', 'pa1').messages }]),
+      writeJsonl(path.join(dir, 'a-tulu.jsonl'), [
+        tulu('t1', 'r1', { id: 't-1', dataset: 'tulu' }),
+        tulu('t2', 'r2', { id: 't-2' }),
+      ]),
+      writeJsonl(
+        path.join(dir, 'b-alpaca.jsonl.gz'),
+        [
+          { instruction: 'i1', input: 'x', output: 'o1' },
+          { instruction: 'i2', input: '', output: 'o2', source: 'alp' },
+        ],
+        true,
+      ),
+      writeJsonl(path.join(dir, 'c-sharegpt.jsonl'), [
+        {
+          id: 's-1',
+          conversations: [
+            { from: 'human', value: 'h' },
+            { from: 'gpt', value: 'g' },
+          ],
+        },
+      ]),
+      writeTuluParquet(path.join(dir, 'd.parquet'), [
+        { id: 'p-1', dataset: 'pq', messages: tulu('pq1', 'pa1').messages },
+      ]),
     ];
     const runDir = path.join(dir, 'run');
     const { skipped, manifest } = await ingestPoolFiles(runDir, config(files));
@@ -43,7 +68,14 @@ describe('ingestPoolFiles', () => {
     expect(manifest.shards.map((s) => s.rows)).toEqual([3, 3]);
     expect(manifest.rejected).toBeNull();
     const rows = poolRows(runDir);
-    expect(rows.map((r) => r.messages.map((m) => m.content).join('|'))).toEqual(['t1|r1', 't2|r2', 'i1\n\nx|o1', 'i2|o2', 'h|g', 'pq1|pa1']);
+    expect(rows.map((r) => r.messages.map((m) => m.content).join('|'))).toEqual([
+      't1|r1',
+      't2|r2',
+      'i1\n\nx|o1',
+      'i2|o2',
+      'h|g',
+      'pq1|pa1',
+    ]);
     expect(rows.map((r) => r.id).slice(0, 2)).toEqual(['t-1', 't-2']);
     expect(rows[2]!.id).toMatch(/^b-alpaca-[0-9a-f]{16}$/);
     expect(rows[5]!.id).toBe('p-1');
@@ -65,12 +97,26 @@ describe('ingestPoolFiles', () => {
       JSON.stringify(tulu('good1', 'a')), // 1
       '{"messages": [', // 2 bad-json
       JSON.stringify({ messages: [] }), // 3 missing-messages
-      JSON.stringify({ id: 'x' , messages: null }), // 4 missing-messages
-      JSON.stringify({ messages: [{ role: 'wizard', content: 'q' }, { role: 'assistant', content: 'a' }] }), // 5 unknown-role
+      JSON.stringify({ id: 'x', messages: null }), // 4 missing-messages
+      JSON.stringify({
+        messages: [
+          { role: 'wizard', content: 'q' },
+          { role: 'assistant', content: 'a' },
+        ],
+      }), // 5 unknown-role
       JSON.stringify({ messages: [{ role: 'user', content: 'q' }] }), // 6 no-assistant
-      JSON.stringify({ messages: [{ role: 'user', content: { text: 'q' } }, { role: 'assistant', content: 'a' }] }), // 7 non-string-content
+      JSON.stringify({
+        messages: [
+          { role: 'user', content: { text: 'q' } },
+          { role: 'assistant', content: 'a' },
+        ],
+      }), // 7 non-string-content
       JSON.stringify(tulu('big'.repeat(400), 'a')), // 8 too-large
-      Buffer.concat([Buffer.from('{"messages":[{"role":"user","content":"caf'), Buffer.from([0xc3, 0x28]), Buffer.from('"}]}')]), // 9 invalid-utf8
+      Buffer.concat([
+        Buffer.from('{"messages":[{"role":"user","content":"caf'),
+        Buffer.from([0xc3, 0x28]),
+        Buffer.from('"}]}'),
+      ]), // 9 invalid-utf8
       '[1, 2]', // 10 not-object
       JSON.stringify(tulu('good2', 'b')), // 11
     ];
@@ -117,7 +163,9 @@ describe('ingestPoolFiles', () => {
     const b = writeJsonl(path.join(dir, 'b.jsonl'), [
       { instruction: 'same', input: '', output: 'answer', dataset: 'B' }, // same messages via alpaca
     ]);
-    const c = writeJsonl(path.join(dir, 'c.jsonl'), [tulu('third', 'answer', { id: 'A-deadbeefdeadbeef', dataset: 'B' })]);
+    const c = writeJsonl(path.join(dir, 'c.jsonl'), [
+      tulu('third', 'answer', { id: 'A-deadbeefdeadbeef', dataset: 'B' }),
+    ]);
     const { manifest } = await ingestPoolFiles(path.join(dir, 'run'), config([a, b, c]));
     expect(manifest.counts).toEqual({ read: 6, kept: 4, duplicate: 2, rejected: 0 });
     expect(manifest.sources).toEqual({
@@ -139,27 +187,58 @@ describe('ingestPoolFiles', () => {
       tulu('\u0085same\u001f', '\u00a0answer\u3000', { id: 'py-space', dataset: 'A' }), // dup: Python strips these (JS trim() keeps U+0085, U+001C-U+001F)
       tulu('\ufeffsame', 'answer', { id: 'bom', dataset: 'A' }), // not a dup: Python keeps U+FEFF (JS trim() would strip it)
       tulu('same  ', 'an swer', { id: 'inner', dataset: 'A' }), // not a dup: whitespace inside a turn counts
-      { id: 'roles', dataset: 'A', messages: [{ role: 'system', content: 'same' }, { role: 'assistant', content: 'answer' }] }, // not a dup: other role
+      {
+        id: 'roles',
+        dataset: 'A',
+        messages: [
+          { role: 'system', content: 'same' },
+          { role: 'assistant', content: 'answer' },
+        ],
+      }, // not a dup: other role
     ]);
-    const b = writeJsonl(path.join(dir, 'b.jsonl'), [{ instruction: ' same', input: '', output: 'answer\t', dataset: 'B' }]); // dup via alpaca
+    const b = writeJsonl(path.join(dir, 'b.jsonl'), [
+      { instruction: ' same', input: '', output: 'answer\t', dataset: 'B' },
+    ]); // dup via alpaca
     const { manifest } = await ingestPoolFiles(path.join(dir, 'run'), config([a, b]));
     expect(manifest.counts).toEqual({ read: 7, kept: 4, duplicate: 3, rejected: 0 });
-    expect(manifest.sources).toEqual({ A: { read: 6, kept: 4, duplicate: 2, rejected: 0 }, B: { read: 1, kept: 0, duplicate: 1, rejected: 0 } });
+    expect(manifest.sources).toEqual({
+      A: { read: 6, kept: 4, duplicate: 2, rejected: 0 },
+      B: { read: 1, kept: 0, duplicate: 1, rejected: 0 },
+    });
     const rows = poolRows(path.join(dir, 'run'));
     expect(rows.map((r) => r.id)).toEqual(['first', 'bom', 'inner', 'roles']);
-    expect(rows[0]!.messages).toEqual([{ role: 'user', content: ' same\n' }, { role: 'assistant', content: 'answer ' }]);
+    expect(rows[0]!.messages).toEqual([
+      { role: 'user', content: ' same\n' },
+      { role: 'assistant', content: 'answer ' },
+    ]);
   });
 
   it('strippedMessagesJson: undefined when nothing strips, else the stripped messages as JSON', () => {
-    const clean = [{ role: 'user' as const, content: 'a b' }, { role: 'assistant' as const, content: 'c' }];
+    const clean = [
+      { role: 'user' as const, content: 'a b' },
+      { role: 'assistant' as const, content: 'c' },
+    ];
     expect(strippedMessagesJson(clean)).toBeUndefined();
-    expect(strippedMessagesJson([{ role: 'user', content: '\u001ca b\u2028' }, { role: 'assistant', content: 'c' }])).toBe(JSON.stringify(clean));
-    expect(strippedMessagesJson([{ role: 'user', content: '\ufeffa b' }, { role: 'assistant', content: 'c' }])).toBeUndefined();
+    expect(
+      strippedMessagesJson([
+        { role: 'user', content: '\u001ca b\u2028' },
+        { role: 'assistant', content: 'c' },
+      ]),
+    ).toBe(JSON.stringify(clean));
+    expect(
+      strippedMessagesJson([
+        { role: 'user', content: '\ufeffa b' },
+        { role: 'assistant', content: 'c' },
+      ]),
+    ).toBeUndefined();
   });
 
   it('derives the same ids on every run (stable), independent of shard size', async () => {
     const dir = tempDir();
-    const file = writeJsonl(path.join(dir, 'p.jsonl'), Array.from({ length: 10 }, (_, i) => tulu(`q${i}`, 'a')));
+    const file = writeJsonl(
+      path.join(dir, 'p.jsonl'),
+      Array.from({ length: 10 }, (_, i) => tulu(`q${i}`, 'a')),
+    );
     await ingestPoolFiles(path.join(dir, 'r1'), config([file], { shardSize: 3 }));
     await ingestPoolFiles(path.join(dir, 'r2'), config([file], { shardSize: 4 }));
     expect(poolRows(path.join(dir, 'r1')).map((r) => r.id)).toEqual(poolRows(path.join(dir, 'r2')).map((r) => r.id));
@@ -167,7 +246,10 @@ describe('ingestPoolFiles', () => {
 
   it('is a no-op on re-run with the same inputs, and redoes the work when inputs, options or shards change', async () => {
     const dir = tempDir();
-    const file = writeJsonl(path.join(dir, 'p.jsonl'), Array.from({ length: 7 }, (_, i) => tulu(`q${i}`, 'a')));
+    const file = writeJsonl(
+      path.join(dir, 'p.jsonl'),
+      Array.from({ length: 7 }, (_, i) => tulu(`q${i}`, 'a')),
+    );
     const runDir = path.join(dir, 'run');
     const first = await ingestPoolFiles(runDir, config([file]));
     const second = await ingestPoolFiles(runDir, config([file]));
@@ -184,7 +266,11 @@ describe('ingestPoolFiles', () => {
     const bigger = await ingestPoolFiles(runDir, config([file], { shardSize: 5 }));
     expect(bigger.skipped).toBe(false);
     expect(bigger.manifest.fingerprint).not.toBe(first.manifest.fingerprint);
-    expect(fs.readdirSync(runLayout(runDir).pool.dir).sort()).toEqual(['manifest.json', 'shard-00000.jsonl', 'shard-00001.jsonl']);
+    expect(fs.readdirSync(runLayout(runDir).pool.dir).sort()).toEqual([
+      'manifest.json',
+      'shard-00000.jsonl',
+      'shard-00001.jsonl',
+    ]);
   });
 
   it('fails before writing anything when an input is missing or unreadable, naming it', async () => {
@@ -234,12 +320,23 @@ describe('ingestPoolFiles', () => {
     const child = spawn(
       process.execPath,
       // Crashes itself once 4 shards' worth of rows are kept: shards 0-2 are committed, shard 3's commit may be in flight.
-      ['--conditions=@rds/source', '--import', 'tsx', path.join(here, 'fixtures', 'ingest-child.ts'), runDir, '5000', '20000', file],
+      [
+        '--conditions=@rds/source',
+        '--import',
+        'tsx',
+        path.join(here, 'fixtures', 'ingest-child.ts'),
+        runDir,
+        '5000',
+        '20000',
+        file,
+      ],
       { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exit = await new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    const exit = await new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on('exit', (_code, signal) => resolve(signal)),
+    );
     expect(exit, stderr).toBe('SIGKILL');
     expect(fs.existsSync(runLayout(runDir).pool.manifest)).toBe(false);
     // The pool itself shows nothing; the staged shards are complete ones or dot-named temp files.
@@ -264,7 +361,10 @@ describe('ingestPoolFiles', () => {
     const dir = tempDir();
     const runDir = path.join(dir, 'run');
     const empty = writeJsonl(path.join(dir, 'empty.jsonl'), []);
-    const bad = writeJsonl(path.join(dir, 'bad.jsonl'), ['{not json', JSON.stringify({ messages: [{ role: 'user', content: 'no answer' }] })]);
+    const bad = writeJsonl(path.join(dir, 'bad.jsonl'), [
+      '{not json',
+      JSON.stringify({ messages: [{ role: 'user', content: 'no answer' }] }),
+    ]);
     for (const [inputs, why] of [
       [[empty], /gave no rows at all/],
       [[empty, bad], /gave 2 rows, none valid \(first rejected: .*bad\.jsonl:1 bad-json; .*bad\.jsonl:2/],
@@ -281,12 +381,19 @@ describe('ingestPoolFiles', () => {
   it('a failed re-ingest (a truncated .gz added) leaves the previous pool, manifest and shards byte for byte', async () => {
     const dir = tempDir();
     const runDir = path.join(dir, 'run');
-    const good = writeJsonl(path.join(dir, 'good.jsonl'), Array.from({ length: 10 }, (_, i) => tulu(`q${i}`, `a${i}`)));
+    const good = writeJsonl(
+      path.join(dir, 'good.jsonl'),
+      Array.from({ length: 10 }, (_, i) => tulu(`q${i}`, `a${i}`)),
+    );
     const first = await ingestPoolFiles(runDir, config([good]));
     const poolDir = runLayout(runDir).pool.dir;
     const before = Object.fromEntries(fs.readdirSync(poolDir).map((n) => [n, fs.readFileSync(path.join(poolDir, n))]));
     expect(Object.keys(before)).toContain('manifest.json');
-    const whole = writeJsonl(path.join(dir, 'more.jsonl.gz'), Array.from({ length: 5000 }, (_, i) => tulu(`more ${i} ${'x'.repeat(50)}`, `b${i}`)), true);
+    const whole = writeJsonl(
+      path.join(dir, 'more.jsonl.gz'),
+      Array.from({ length: 5000 }, (_, i) => tulu(`more ${i} ${'x'.repeat(50)}`, `b${i}`)),
+      true,
+    );
     const truncated = path.join(dir, 'cut.jsonl.gz');
     fs.writeFileSync(truncated, fs.readFileSync(whole).subarray(0, 4000));
     await expect(ingestPoolFiles(runDir, config([good, truncated]))).rejects.toThrow(/cut\.jsonl\.gz/);
@@ -312,7 +419,9 @@ describe('query sets', () => {
     const rows = readJsonlFile(runLayout(runDir).queries.file('math')).map((x) => Example.parse(x));
     expect(rows).toHaveLength(2);
     expect(rows[0]!.id).not.toBe(rows[1]!.id);
-    expect(readJsonlFile<RejectedRow>(r.rejectedFile!).map((x) => [x.line, x.reason])).toEqual([[3, 'missing-messages']]);
+    expect(readJsonlFile<RejectedRow>(r.rejectedFile!).map((x) => [x.line, x.reason])).toEqual([
+      [3, 'missing-messages'],
+    ]);
     const again = await ingestQuerySet(runDir, { task: 'math', path: file, format: 'auto' }, 1 << 16);
     expect(again.written).toBe(false);
   });
@@ -320,17 +429,24 @@ describe('query sets', () => {
   it('a query set with no valid rows is an error naming the task and file', async () => {
     const dir = tempDir();
     const file = writeJsonl(path.join(dir, 'q.jsonl'), ['not json']);
-    await expect(ingestQuerySet(path.join(dir, 'run'), { task: 't', path: file, format: 'auto' }, 1 << 16)).rejects.toThrow(/"t".*q\.jsonl/);
+    await expect(
+      ingestQuerySet(path.join(dir, 'run'), { task: 't', path: file, format: 'auto' }, 1 << 16),
+    ).rejects.toThrow(/"t".*q\.jsonl/);
   });
 });
 
 describe('ingestPool activity on the real pool', () => {
   it('ingests ../shared/data: per-source counts, dedup, queries, heartbeats, idempotent re-run', async () => {
     const pool = path.join(sharedData, 'pool.jsonl');
-    if (!fs.existsSync(pool)) throw new Error(`real data missing: expected ${pool} (the shared data directory beside the repo)`);
+    if (!fs.existsSync(pool))
+      throw new Error(`real data missing: expected ${pool} (the shared data directory beside the repo)`);
     const runDir = path.join(tempDir(), 'run');
     const heartbeats: Progress[] = [];
-    const runtime = { heartbeat: (p: Progress) => heartbeats.push(p), signal: new AbortController().signal, log: () => {} };
+    const runtime = {
+      heartbeat: (p: Progress) => heartbeats.push(p),
+      signal: new AbortController().signal,
+      log: () => {},
+    };
     const input = {
       runDir,
       pool: { inputs: [pool], format: 'auto' as const, shardSize: 5000, maxRowBytes: 4 << 20 },
@@ -346,13 +462,33 @@ describe('ingestPool activity on the real pool', () => {
     // The shared pool has no duplicates and no bad rows, checked independently with the reference
     // code's dedup key (role + ': ' + content.strip() per turn, in python3 itself).
     const distinct = Number(
-      execFileSync('python3', ['-c', "import json,sys; print(len({'\\n'.join(m['role'] + ': ' + m['content'].strip() for m in json.loads(l)['messages']) for l in open(sys.argv[1]) if l.strip()}))", pool], { encoding: 'utf8' }),
+      execFileSync(
+        'python3',
+        [
+          '-c',
+          "import json,sys; print(len({'\\n'.join(m['role'] + ': ' + m['content'].strip() for m in json.loads(l)['messages']) for l in open(sys.argv[1]) if l.strip()}))",
+          pool,
+        ],
+        { encoding: 'utf8' },
+      ),
     );
     expect(manifest.counts).toEqual({ read: 19_023, kept: distinct, duplicate: 19_023 - distinct, rejected: 0 });
     expect(distinct).toBe(19_023);
-    expect(out).toMatchObject({ skipped: false, shards: 4, rows: 19_023, rejected: 0, duplicate: 0, tasks: ['gsm8k', 'general'] });
+    expect(out).toMatchObject({
+      skipped: false,
+      shards: 4,
+      rows: 19_023,
+      rejected: 0,
+      duplicate: 0,
+      tasks: ['gsm8k', 'general'],
+    });
     expect(out.queries).toEqual({ gsm8k: { rows: 50, rejected: 0 }, general: { rows: 50, rejected: 0 } });
-    expect(heartbeats.at(-1)).toMatchObject({ stage: 'ingest', unit: 'bytes', done: fs.statSync(pool).size, total: fs.statSync(pool).size });
+    expect(heartbeats.at(-1)).toMatchObject({
+      stage: 'ingest',
+      unit: 'bytes',
+      done: fs.statSync(pool).size,
+      total: fs.statSync(pool).size,
+    });
     expect(new Set(poolRows(runDir).map((r) => r.id)).size).toBe(19_023);
 
     const again = await runWithRuntime(runtime, () => ingestPool(input));
@@ -360,6 +496,8 @@ describe('ingestPool activity on the real pool', () => {
   });
 
   it('validates its input, naming the bad field', async () => {
-    await expect(ingestPool({ runDir: '/tmp/x', pool: { inputs: [] }, queries: [] } as never)).rejects.toThrow(/pool\.inputs/);
+    await expect(ingestPool({ runDir: '/tmp/x', pool: { inputs: [] }, queries: [] } as never)).rejects.toThrow(
+      /pool\.inputs/,
+    );
   });
 });

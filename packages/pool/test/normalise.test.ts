@@ -22,7 +22,14 @@ describe('shapes', () => {
       id: undefined,
     });
     const noInput = normaliseRow({ instruction: 'Say hi', input: '', output: 'hi', id: 7 }, 'alpaca');
-    expect(noInput).toEqual({ messages: [{ role: 'user', content: 'Say hi' }, { role: 'assistant', content: 'hi' }], source: undefined, id: '7' });
+    expect(noInput).toEqual({
+      messages: [
+        { role: 'user', content: 'Say hi' },
+        { role: 'assistant', content: 'hi' },
+      ],
+      source: undefined,
+      id: '7',
+    });
   });
 
   it('maps sharegpt roles (human/user/gpt/assistant/system) and keeps order', () => {
@@ -59,20 +66,62 @@ describe('shapes', () => {
  */
 describe('hand-written validator agrees with zod Example', () => {
   const cases: { row: unknown; reason: string | null }[] = [
-    { row: { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }, reason: null },
-    { row: { messages: [{ role: 'system', content: '' }, { role: 'user', content: 'q' }, { role: 'assistant', content: '' }] }, reason: null },
+    {
+      row: {
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: 'a' },
+        ],
+      },
+      reason: null,
+    },
+    {
+      row: {
+        messages: [
+          { role: 'system', content: '' },
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: '' },
+        ],
+      },
+      reason: null,
+    },
     { row: { messages: [{ role: 'assistant', content: 'only' }] }, reason: null },
     { row: { messages: [] }, reason: 'missing-messages' },
     { row: { messages: [{ role: 'user', content: 'q' }] }, reason: 'no-assistant' },
-    { row: { messages: [{ role: 'user', content: 'q' }, { role: 'bot', content: 'a' }] }, reason: 'unknown-role' },
-    { row: { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 3 }] }, reason: 'non-string-content' },
-    { row: { messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: null }] }, reason: 'non-string-content' },
+    {
+      row: {
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'bot', content: 'a' },
+        ],
+      },
+      reason: 'unknown-role',
+    },
+    {
+      row: {
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: 3 },
+        ],
+      },
+      reason: 'non-string-content',
+    },
+    {
+      row: {
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: null },
+        ],
+      },
+      reason: 'non-string-content',
+    },
     { row: { messages: [{ role: 'user', content: 'q' }, { role: 'assistant' }] }, reason: 'non-string-content' },
     { row: { messages: [{ role: 'user', content: 'q' }, 'assistant: a'] }, reason: 'bad-message' },
     { row: { messages: 'hello' }, reason: 'missing-messages' },
   ];
   const zodReason = (issue: { code: string; path: PropertyKey[]; message: string }): string => {
-    if (issue.message === 'messages must not be empty' || issue.code === 'invalid_type' && issue.path.length === 1) return 'missing-messages';
+    if (issue.message === 'messages must not be empty' || (issue.code === 'invalid_type' && issue.path.length === 1))
+      return 'missing-messages';
     if (issue.message === 'no assistant turn') return 'no-assistant';
     if (issue.path.at(-1) === 'role') return 'unknown-role';
     if (issue.path.at(-1) === 'content') return 'non-string-content';

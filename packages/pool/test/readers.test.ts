@@ -9,11 +9,16 @@ describe('readers', () => {
   it('reads JSONL with 1-based line numbers, skips blank lines, strips CRLF and BOM', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'a.jsonl');
-    fs.writeFileSync(file, '\ufeff' + JSON.stringify(tulu('q1', 'a1')) + '\r\n\n   \n' + JSON.stringify(tulu('q2', 'a2')));
+    fs.writeFileSync(
+      file,
+      '\ufeff' + JSON.stringify(tulu('q1', 'a1')) + '\r\n\n   \n' + JSON.stringify(tulu('q2', 'a2')),
+    );
     const { records } = await readAll(file);
     expect(records.map((r) => r.line)).toEqual([1, 4]);
     expect(records.every((r) => !isBroken(r))).toBe(true);
-    expect(records.map((r) => (r as { value: { messages: { content: string }[] } }).value.messages[0]!.content)).toEqual(['q1', 'q2']);
+    expect(
+      records.map((r) => (r as { value: { messages: { content: string }[] } }).value.messages[0]!.content),
+    ).toEqual(['q1', 'q2']);
   });
 
   it('reads JSONL.gz the same as JSONL', async () => {
@@ -27,7 +32,11 @@ describe('readers', () => {
 
   it('reads Parquet one row group per batch, rows numbered from 1', async () => {
     const dir = tempDir();
-    const rows = Array.from({ length: 5 }, (_, i) => ({ id: `r${i}`, dataset: 'pq', messages: tulu(`q${i}`, `a${i}`).messages }));
+    const rows = Array.from({ length: 5 }, (_, i) => ({
+      id: `r${i}`,
+      dataset: 'pq',
+      messages: tulu(`q${i}`, `a${i}`).messages,
+    }));
     const file = writeTuluParquet(path.join(dir, 'x.parquet'), rows, 2);
     const { records, batches } = await readAll(file);
     expect(batches).toBe(3);
@@ -42,7 +51,13 @@ describe('readers', () => {
     const huge = Buffer.from(JSON.stringify(tulu('x'.repeat(3 << 20), 'y')) + '\n'); // > 1 MB read chunk
     fs.writeFileSync(
       file,
-      Buffer.concat([good, Buffer.from('{"messages": "\xff\xfe"}\n', 'latin1'), huge, Buffer.from('{not json\n'), good]),
+      Buffer.concat([
+        good,
+        Buffer.from('{"messages": "\xff\xfe"}\n', 'latin1'),
+        huge,
+        Buffer.from('{not json\n'),
+        good,
+      ]),
     );
     const { records } = await readAll(file, 1 << 20);
     expect(records.map((r) => [r.line, isBroken(r) ? r.reason : 'ok'])).toEqual([

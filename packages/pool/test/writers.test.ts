@@ -30,7 +30,11 @@ describe('ShardWriter', () => {
       if (writer.addRow(head(`r${i}`), scratch.encode(m))) await writer.flush();
     }
     const shards = await writer.close();
-    expect(shards.map((s) => [s.file, s.rows])).toEqual([['shard-0.jsonl', 1000], ['shard-1.jsonl', 1000], ['shard-2.jsonl', 500]]);
+    expect(shards.map((s) => [s.file, s.rows])).toEqual([
+      ['shard-0.jsonl', 1000],
+      ['shard-1.jsonl', 1000],
+      ['shard-2.jsonl', 500],
+    ]);
     const texts = shards.map((s) => fs.readFileSync(path.join(dir, s.file)));
     expect(texts.map((t) => t.toString('utf8')).join('')).toBe(expected.join(''));
     for (const [i, s] of shards.entries()) {

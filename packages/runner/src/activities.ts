@@ -11,4 +11,12 @@ import { validateConfig } from './validate.js';
  * and LocalBackend call it. Typed against the workflow's contract, so a missing or mistyped stage is a
  * compile error, not a run that fails halfway.
  */
-export const activities: RunActivities = { validateConfig, ingestPool, embedQueries, embedPoolShard, scorePool, selectPool, handoffSelection };
+export const activities: RunActivities = {
+  validateConfig,
+  ingestPool,
+  embedQueries,
+  embedPoolShard,
+  scorePool,
+  selectPool,
+  handoffSelection,
+};

@@ -28,7 +28,9 @@ export interface DevServer {
  * on 127.0.0.1 and a free port, headless, state in memory, through @temporalio/testing. A port taken
  * between being picked and bound is retried. `stop()` ends the server process.
  */
-export async function startDevServer(opts: { attempts?: number; /** Namespaces to create besides `default`. */ namespaces?: string[] } = {}): Promise<DevServer> {
+export async function startDevServer(
+  opts: { attempts?: number; /** Namespaces to create besides `default`. */ namespaces?: string[] } = {},
+): Promise<DevServer> {
   const bin = temporalCliPath();
   if (!temporalCliVersion(bin)) {
     throw new Error(
@@ -60,5 +62,8 @@ export async function startDevServer(opts: { attempts?: number; /** Namespaces t
       lastError = err;
     }
   }
-  throw new Error(`could not start the Temporal dev server (${bin}): ${lastError instanceof Error ? lastError.message : String(lastError)}`, { cause: lastError });
+  throw new Error(
+    `could not start the Temporal dev server (${bin}): ${lastError instanceof Error ? lastError.message : String(lastError)}`,
+    { cause: lastError },
+  );
 }

@@ -25,12 +25,25 @@ export interface Hold extends HoldPoint {
   release(): void;
 }
 
-const ACTIVITY_NAMES = ['validateConfig', 'ingestPool', 'embedQueries', 'embedPoolShard', 'scorePool', 'selectPool', 'handoffSelection'] as const satisfies readonly (keyof RunActivities)[];
+const ACTIVITY_NAMES = [
+  'validateConfig',
+  'ingestPool',
+  'embedQueries',
+  'embedPoolShard',
+  'scorePool',
+  'selectPool',
+  'handoffSelection',
+] as const satisfies readonly (keyof RunActivities)[];
 
 /** `activity:call[,activity:call...]`, e.g. `embedPoolShard:1` (RDS_HOLD_BEFORE). */
 export const HoldSpec = z
   .string()
-  .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean),
+  )
   .pipe(
     z.array(
       z
@@ -105,7 +118,11 @@ export class HoldController {
         for (const h of this.holds.filter((h) => h.activity === name && h.call === n)) {
           h.reach();
           const rt = activityRuntime();
-          await withHeartbeats(rt, () => heldProgress(name), () => awaitRelease(h, rt.signal));
+          await withHeartbeats(
+            rt,
+            () => heldProgress(name),
+            () => awaitRelease(h, rt.signal),
+          );
         }
         return real(input);
       };
@@ -134,7 +151,9 @@ export function holdsFromEnv(activities: RunActivities, env: NodeJS.ProcessEnv =
     const h = controller.hold(point.activity, point.call);
     void h.reached.then(() => {
       waiting.push(h);
-      process.stderr.write(`rds: held before ${h.activity} call ${h.call} (RDS_HOLD_BEFORE); send SIGUSR2 to continue\n`);
+      process.stderr.write(
+        `rds: held before ${h.activity} call ${h.call} (RDS_HOLD_BEFORE); send SIGUSR2 to continue\n`,
+      );
     });
   }
   process.on('SIGUSR2', () => waiting.shift()?.release());

@@ -6,7 +6,13 @@ export { runLocal, newRunId, type RunLocalOptions } from './local.js';
 export { PauseGate } from './pause-gate.js';
 export { HoldController, holdsFromEnv, parseHoldSpec, type Hold, type HoldPoint } from './hold.js';
 export { readRunStatus, StatusFileWriter } from './status.js';
-export { parseRunConfig, requireAbsolutePaths, requireVisibleRunDir, resolveConfigPaths, validateConfig } from './validate.js';
+export {
+  parseRunConfig,
+  requireAbsolutePaths,
+  requireVisibleRunDir,
+  resolveConfigPaths,
+  validateConfig,
+} from './validate.js';
 export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from '@rds/artifacts';
 export { connectTemporalClient, unreachable } from './temporal-client.js';
 export { describeStatus, loadConfigFile, progressLine } from './present.js';

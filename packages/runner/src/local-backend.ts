@@ -69,7 +69,9 @@ export class LocalBackend implements RunBackend {
     await assertRunDirUsable(config.runDir);
     const busy = this.active !== null;
     if (busy && this.options.whenBusy === 'reject') {
-      throw new RunConflictError(`a run is already in progress (${this.active?.runId}); this backend runs one at a time`);
+      throw new RunConflictError(
+        `a run is already in progress (${this.active?.runId}); this backend runs one at a time`,
+      );
     }
     for (const r of this.runs.values()) {
       if (r.state !== 'done' && r.config.runDir === config.runDir) {
@@ -167,7 +169,11 @@ export class LocalBackend implements RunBackend {
       }
       if (depth === HISTORY_DEPTH) return;
       const entries = await fs.readdir(dir, { withFileTypes: true }).catch(() => []);
-      await Promise.all(entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => visit(path.join(dir, e.name), depth + 1)));
+      await Promise.all(
+        entries
+          .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+          .map((e) => visit(path.join(dir, e.name), depth + 1)),
+      );
     };
     await visit(this.options.runsRoot, 0);
     for (const dir of this.pastCache.keys()) if (!seen.has(dir)) this.pastCache.delete(dir); // removed since
@@ -186,9 +192,12 @@ export class LocalBackend implements RunBackend {
     const run = this.runs.get(runId);
     if (!run) {
       const past = (await this.pastRuns()).get(runId);
-      return past ? { ...pastSummary(past), config: past.config, status: pastStatus(past.status), progress: null } : null;
+      return past
+        ? { ...pastSummary(past), config: past.config, status: pastStatus(past.status), progress: null }
+        : null;
     }
-    const status = run.status ?? (run.state === 'queued' ? null : await readRunStatus(run.config.runDir).catch(() => null));
+    const status =
+      run.status ?? (run.state === 'queued' ? null : await readRunStatus(run.config.runDir).catch(() => null));
     return { ...this.summary(run, status), config: run.config, status, progress: status?.progress ?? null };
   }
 
@@ -209,9 +218,20 @@ export class LocalBackend implements RunBackend {
       run.state = 'done';
       const t = new Date().toISOString();
       run.status = {
-        kind: 'status', version: 1, runId, runDir: run.config.runDir, backend: 'local', state: 'cancelled', stage: null,
-        completedStages: [], progress: null, counts: {}, error: { type: 'Cancelled', message: 'cancelled before it started' },
-        startedAt: run.queuedAt, updatedAt: t, finishedAt: t,
+        kind: 'status',
+        version: 1,
+        runId,
+        runDir: run.config.runDir,
+        backend: 'local',
+        state: 'cancelled',
+        stage: null,
+        completedStages: [],
+        progress: null,
+        counts: {},
+        error: { type: 'Cancelled', message: 'cancelled before it started' },
+        startedAt: run.queuedAt,
+        updatedAt: t,
+        finishedAt: t,
       };
       run.release();
       return;
@@ -225,9 +245,14 @@ export class LocalBackend implements RunBackend {
     if (!run) {
       const past = (await this.pastRuns()).get(runId);
       if (!past) throw new RunNotFoundError(runId);
-      throw new RunConflictError(`cannot ${action} run ${runId}: it is not running in this process (${pastStatus(past.status).state}); start its config again to resume it`);
+      throw new RunConflictError(
+        `cannot ${action} run ${runId}: it is not running in this process (${pastStatus(past.status).state}); start its config again to resume it`,
+      );
     }
-    if (run.state === 'done') throw new RunConflictError(`cannot ${action} run ${runId}: it has already finished (${run.status?.state ?? 'done'})`);
+    if (run.state === 'done')
+      throw new RunConflictError(
+        `cannot ${action} run ${runId}: it has already finished (${run.status?.state ?? 'done'})`,
+      );
     return run;
   }
 
@@ -252,7 +277,10 @@ function pastStatus(status: RunStatus): RunStatus {
   return {
     ...status,
     state: 'failed',
-    error: { type: 'Interrupted', message: `the process running it stopped while it was ${status.state}; start its config again to resume it` },
+    error: {
+      type: 'Interrupted',
+      message: `the process running it stopped while it was ${status.state}; start its config again to resume it`,
+    },
   };
 }
 

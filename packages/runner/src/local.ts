@@ -1,7 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { runWithRuntime, type Progress } from '@rds/artifacts';
 import type { RunConfig, RunConfigInput, RunStatus } from '@rds/schemas';
-import { addShard, embedRate, EMPTY_TOTALS, progressFromHeartbeats, runError, runPipeline, StatusTracker, type EmbedTotals, type RunActivities } from '@rds/workflows/plan';
+import {
+  addShard,
+  embedRate,
+  EMPTY_TOTALS,
+  progressFromHeartbeats,
+  runError,
+  runPipeline,
+  StatusTracker,
+  type EmbedTotals,
+  type RunActivities,
+} from '@rds/workflows/plan';
 import { removeDeadWritersTemp } from './leftovers.js';
 import { acquireRunLock } from './lock.js';
 import { abortReason, PauseGate } from './pause-gate.js';
@@ -40,14 +50,20 @@ export async function runLocal(input: RunConfigInput, options: RunLocalOptions):
   const runId = options.runId ?? previous?.runId ?? newRunId();
   const release = await acquireRunLock(config.runDir, runId);
   try {
-    for (const f of await removeDeadWritersTemp(config.runDir)) options.log?.(`removed ${f} (left by a process that was killed while writing it)`);
+    for (const f of await removeDeadWritersTemp(config.runDir))
+      options.log?.(`removed ${f} (left by a process that was killed while writing it)`);
     return await runLocked(config, runId, previous, options);
   } finally {
     await release();
   }
 }
 
-async function runLocked(config: RunConfig, runId: string, previous: RunStatus | null, options: RunLocalOptions): Promise<RunStatus> {
+async function runLocked(
+  config: RunConfig,
+  runId: string,
+  previous: RunStatus | null,
+  options: RunLocalOptions,
+): Promise<RunStatus> {
   const signal = options.signal ?? new AbortController().signal;
   const gate = options.pauseGate ?? new PauseGate();
   const writer = new StatusFileWriter();
@@ -88,7 +104,13 @@ async function runLocked(config: RunConfig, runId: string, previous: RunStatus |
               await gate.wait(signal);
               const out = await options.activities.embedPoolShard({ runDir, shard, model });
               embedded = addShard(embedded, out);
-              const context = { rowsDone: embedded.rows, shardsDone: embedded.shardsDone, shardsTotal: shards, poolRows, ratePerSec: embedRate(embedded) };
+              const context = {
+                rowsDone: embedded.rows,
+                shardsDone: embedded.shardsDone,
+                shardsTotal: shards,
+                poolRows,
+                ratePerSec: embedRate(embedded),
+              };
               const progress = progressFromHeartbeats('embed-pool', [], context);
               if (progress) tracker.progress(progress, { shardsEmbedded: embedded.shardsDone });
             }

@@ -75,7 +75,8 @@ async function linkInto(file: string, content: string): Promise<boolean> {
   }
 }
 
-const readOrNull = (file: string) => fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
+const readOrNull = (file: string) =>
+  fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
 
 function parseLock(text: string): LockFile | null {
   try {
@@ -124,7 +125,14 @@ async function take(file: string, mine: string, depth: number): Promise<{ held: 
 export async function acquireRunLock(runDir: string, runId: string): Promise<() => Promise<void>> {
   const file = lockPath(runDir);
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const mine = JSON.stringify({ pid: process.pid, host: os.hostname(), runId, since: new Date().toISOString(), start: startTime(process.pid), nonce: randomBytes(8).toString('hex') });
+  const mine = JSON.stringify({
+    pid: process.pid,
+    host: os.hostname(),
+    runId,
+    since: new Date().toISOString(),
+    start: startTime(process.pid),
+    nonce: randomBytes(8).toString('hex'),
+  });
   const blocked = await take(file, mine, 0);
   if (blocked === null) {
     return async () => {
@@ -134,6 +142,7 @@ export async function acquireRunLock(runDir: string, runId: string): Promise<() 
   const held = blocked.held;
   if (!held) throw new RunConflictError(`could not take the lock ${file}`);
   throw new RunConflictError(
-    `run directory ${runDir} is in use by run ${held.runId} (pid ${held.pid} on ${held.host} since ${held.since}); ` + `if that process is gone, delete ${file}`,
+    `run directory ${runDir} is in use by run ${held.runId} (pid ${held.pid} on ${held.host} since ${held.since}); ` +
+      `if that process is gone, delete ${file}`,
   );
 }

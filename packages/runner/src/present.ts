@@ -37,8 +37,14 @@ export function progressLine(stage: string, p: RunProgress | null, barWidth = 0)
   if (!p) return `[${stage}]`;
   const frac = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
   const bar = barWidth > 0 ? ` ${'█'.repeat(Math.round(frac * barWidth)).padEnd(barWidth, '░')}` : '';
-  const amount = p.unit === 'bytes' ? `${(p.done / 1e6).toFixed(1)}/${(p.total / 1e6).toFixed(1)} MB` : `${n(p.done)}/${n(p.total)} ${p.unit}`;
-  const rate = p.ratePerSec > 0 ? `  ${p.unit === 'bytes' ? `${(p.ratePerSec / 1e6).toFixed(1)} MB` : n(p.ratePerSec) + ' ' + p.unit}/s` : '';
+  const amount =
+    p.unit === 'bytes'
+      ? `${(p.done / 1e6).toFixed(1)}/${(p.total / 1e6).toFixed(1)} MB`
+      : `${n(p.done)}/${n(p.total)} ${p.unit}`;
+  const rate =
+    p.ratePerSec > 0
+      ? `  ${p.unit === 'bytes' ? `${(p.ratePerSec / 1e6).toFixed(1)} MB` : n(p.ratePerSec) + ' ' + p.unit}/s`
+      : '';
   const shards = p.shards ? `  shards ${p.shards.done}/${p.shards.total}` : '';
   const eta = p.etaSec !== null && p.etaSec !== undefined ? `  eta ${duration(p.etaSec)}` : '';
   return `[${stage}]${bar} ${(100 * frac).toFixed(1)}%  ${amount}${rate}${shards}${eta}`;

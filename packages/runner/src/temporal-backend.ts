@@ -50,7 +50,13 @@ const STATE_BY_STATUS: Record<WorkflowExecutionStatusName, RunState> = {
 };
 
 /** Heartbeat details as activities send them (validated: they come back from the server). */
-const Heartbeat = z.object({ done: z.number(), total: z.number(), unit: z.string(), ratePerSec: z.number(), etaSec: z.number().nullable() });
+const Heartbeat = z.object({
+  done: z.number(),
+  total: z.number(),
+  unit: z.string(),
+  ratePerSec: z.number(),
+  etaSec: z.number().nullable(),
+});
 
 type Description = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['describe']>>;
 
@@ -78,7 +84,11 @@ function pendingHeartbeats(description: Description): z.infer<typeof Heartbeat>[
  */
 export function workflowIdForRunDir(runDir: string, prefix = 'rds-'): string {
   const abs = path.resolve(runDir);
-  const name = path.basename(abs).replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60) || 'run';
+  const name =
+    path
+      .basename(abs)
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .slice(0, 60) || 'run';
   return `${prefix}${name}-${createHash('sha256').update(abs).digest('hex').slice(0, 12)}`;
 }
 
@@ -119,7 +129,11 @@ export class TemporalBackend implements RunBackend {
       ...(this.options.shardsPerRun ? { shardsPerRun: this.options.shardsPerRun } : {}),
       ...(this.options.heartbeatTimeout ? { heartbeatTimeout: this.options.heartbeatTimeout } : {}),
     };
-    const memo: RunMemo = { runDir: config.runDir, strategy: config.selection.strategy, budget: config.selection.budget };
+    const memo: RunMemo = {
+      runDir: config.runDir,
+      strategy: config.selection.strategy,
+      budget: config.selection.budget,
+    };
     try {
       await this.options.client.workflow.start(WORKFLOW_TYPES.selectionRun, {
         workflowId: id,
@@ -132,7 +146,9 @@ export class TemporalBackend implements RunBackend {
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw new RunConflictError(`run ${id} on ${config.runDir} is still open: pause, resume or cancel it, or wait for it to finish`);
+        throw new RunConflictError(
+          `run ${id} on ${config.runDir} is still open: pause, resume or cancel it, or wait for it to finish`,
+        );
       }
       throw err;
     }
@@ -144,7 +160,9 @@ export class TemporalBackend implements RunBackend {
     const out: RunSummary[] = [];
     const seen = new Set<string>();
     // Visibility lists newest first.
-    for await (const wf of this.options.client.workflow.list({ query: `WorkflowType = '${WORKFLOW_TYPES.selectionRun}'` })) {
+    for await (const wf of this.options.client.workflow.list({
+      query: `WorkflowType = '${WORKFLOW_TYPES.selectionRun}'`,
+    })) {
       if (seen.has(wf.workflowId)) continue;
       seen.add(wf.workflowId);
       const memo = (wf.memo ?? {}) as RunMemo;
@@ -186,7 +204,10 @@ export class TemporalBackend implements RunBackend {
         // Finished shards from the child's query, in-flight rows from its activities' heartbeats.
         try {
           const childHandle = this.options.client.workflow.getHandle(embedWorkflowId(runId));
-          const [child, childDescription] = await Promise.all([childHandle.query<EmbedShardsProgress>(QUERIES.progress), childHandle.describe()]);
+          const [child, childDescription] = await Promise.all([
+            childHandle.query<EmbedShardsProgress>(QUERIES.progress),
+            childHandle.describe(),
+          ]);
           progress = progressFromHeartbeats('embed-pool', pendingHeartbeats(childDescription), {
             rowsDone: child.rows,
             shardsDone: child.shardsDone,
@@ -247,7 +268,8 @@ export class TemporalBackend implements RunBackend {
     await this.guard(runId, async () => {
       const handle = this.options.client.workflow.getHandle(runId);
       const { status } = await handle.describe();
-      if (status.name !== 'RUNNING') throw new RunConflictError(`run ${runId} has already finished (${STATE_BY_STATUS[status.name]})`);
+      if (status.name !== 'RUNNING')
+        throw new RunConflictError(`run ${runId} has already finished (${STATE_BY_STATUS[status.name]})`);
       await handle.cancel();
     });
   }

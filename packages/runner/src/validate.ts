@@ -49,10 +49,14 @@ export function resolveConfigPaths(config: unknown, baseDir: string): RunConfigI
     c.pool = pool;
   }
   if (Array.isArray(c.queries)) {
-    c.queries = c.queries.map((q: unknown) => (q && typeof q === 'object' ? { ...q, path: abs((q as { path?: unknown }).path) } : q));
+    c.queries = c.queries.map((q: unknown) =>
+      q && typeof q === 'object' ? { ...q, path: abs((q as { path?: unknown }).path) } : q,
+    );
   }
   if (Array.isArray(c.decontaminate)) {
-    c.decontaminate = c.decontaminate.map((d: unknown) => (d && typeof d === 'object' ? { ...d, path: abs((d as { path?: unknown }).path) } : d));
+    c.decontaminate = c.decontaminate.map((d: unknown) =>
+      d && typeof d === 'object' ? { ...d, path: abs((d as { path?: unknown }).path) } : d,
+    );
   }
   if (c.model && typeof c.model === 'object') c.model = { ...c.model, dir: abs((c.model as { dir?: unknown }).dir) };
   const dest = (c.handoff as { destination?: { kind?: unknown; dir?: unknown } } | undefined)?.destination;
@@ -70,7 +74,11 @@ export function resolveConfigPaths(config: unknown, baseDir: string): RunConfigI
 export function requireAbsolutePaths(config: RunConfig, where = 'run config'): void {
   const issues: { path: string; message: string }[] = [];
   const check = (p: string, field: string) => {
-    if (!path.isAbsolute(p)) issues.push({ path: field, message: `"${p}" is relative: workers on other machines need an absolute path on shared storage` });
+    if (!path.isAbsolute(p))
+      issues.push({
+        path: field,
+        message: `"${p}" is relative: workers on other machines need an absolute path on shared storage`,
+      });
   };
   check(config.runDir, 'runDir');
   config.pool.inputs.forEach((p, i) => check(p, `pool.inputs[${i}]`));
@@ -79,7 +87,8 @@ export function requireAbsolutePaths(config: RunConfig, where = 'run config'): v
   check(config.model.dir, 'model.dir');
   const dest = config.handoff.destination;
   if (dest.kind === 'local' && dest.dir) check(dest.dir, 'handoff.destination.dir');
-  if (issues.length) throw new ValidationError(`${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  if (issues.length)
+    throw new ValidationError(`${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
 }
 
 /**
@@ -89,7 +98,10 @@ export function requireAbsolutePaths(config: RunConfig, where = 'run config'): v
  */
 export async function requireVisibleRunDir(runDir: string): Promise<void> {
   const config = runLayout(runDir).config;
-  const seen = await fs.stat(config).then(() => true, () => false);
+  const seen = await fs.stat(config).then(
+    () => true,
+    () => false,
+  );
   if (!seen) {
     throw new Error(
       `run directory ${runDir} is not visible on this worker (${os.hostname()}: no ${config}): every worker must see ` +

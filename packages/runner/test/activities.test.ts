@@ -19,14 +19,17 @@ let dir: string;
 
 beforeAll(async () => {
   await fs.access(POOL).catch(() => {
-    throw new Error(`test data missing: ${POOL} (the shared data set is expected at ../shared/data relative to the repo root)`);
+    throw new Error(
+      `test data missing: ${POOL} (the shared data set is expected at ../shared/data relative to the repo root)`,
+    );
   });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-mockenv-'));
 });
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
 /** env.run with the activity's own input/output types (its generics do not infer the result). */
-const runIn = <I, O>(env: MockActivityEnvironment, fn: (input: I) => Promise<O>, input: I): Promise<O> => env.run(fn, input) as Promise<O>;
+const runIn = <I, O>(env: MockActivityEnvironment, fn: (input: I) => Promise<O>, input: I): Promise<O> =>
+  env.run(fn, input) as Promise<O>;
 
 const ingestInput = (runDir: string): IngestInput => ({
   runDir,
@@ -66,12 +69,15 @@ describe('activities under MockActivityEnvironment', () => {
   });
 
   it('validateConfig rejects a bad config as a ValidationError (non-retryable) naming the fields', async () => {
-    const err = await runIn(new MockActivityEnvironment(), activities.validateConfig, { config: { runDir: dir, selection: { budget: 0 } } as never, runId: 'r' }).catch(
-      (e: unknown) => e as Error & { issues: { path: string }[] },
-    );
+    const err = await runIn(new MockActivityEnvironment(), activities.validateConfig, {
+      config: { runDir: dir, selection: { budget: 0 } } as never,
+      runId: 'r',
+    }).catch((e: unknown) => e as Error & { issues: { path: string }[] });
     if (!(err instanceof Error)) throw new Error('expected validateConfig to reject');
     expect(err.name).toBe('ValidationError');
-    expect(err.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['pool', 'queries', 'model', 'selection.budget']));
+    expect(err.issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(['pool', 'queries', 'model', 'selection.budget']),
+    );
   });
 
   it('embedPoolShard cancelled mid-shard resumes from its checkpoint on the next attempt, byte-identical to an uninterrupted run', async () => {
@@ -86,9 +92,14 @@ describe('activities under MockActivityEnvironment', () => {
     });
     const straightDir = path.join(dir, 'embed-straight');
     const resumedDir = path.join(dir, 'embed-resumed');
-    for (const d of [straightDir, resumedDir]) await runIn(new MockActivityEnvironment(), activities.ingestPool, ingest(d));
+    for (const d of [straightDir, resumedDir])
+      await runIn(new MockActivityEnvironment(), activities.ingestPool, ingest(d));
 
-    const straight = await runIn(new MockActivityEnvironment(), activities.embedPoolShard, { runDir: straightDir, shard: 1, model });
+    const straight = await runIn(new MockActivityEnvironment(), activities.embedPoolShard, {
+      runDir: straightDir,
+      shard: 1,
+      model,
+    });
     expect(straight).toMatchObject({ skipped: false, shard: 1, rows: 100 });
 
     // Attempt 1: cancelled at its first heartbeat reporting a durable checkpoint (batches report
@@ -122,6 +133,8 @@ describe('activities under MockActivityEnvironment', () => {
     expect(b.matrix.sha256).toBe(a.matrix.sha256);
     expect(await sha256File(runLayout(resumedDir).embeddings.poolMatrix(1))).toBe(a.matrix.sha256);
     // Attempt 3 finds the finished shard and skips it.
-    expect(await runIn(new MockActivityEnvironment(), activities.embedPoolShard, { runDir: resumedDir, shard: 1, model })).toMatchObject({ skipped: true, rows: 100 });
+    expect(
+      await runIn(new MockActivityEnvironment(), activities.embedPoolShard, { runDir: resumedDir, shard: 1, model }),
+    ).toMatchObject({ skipped: true, rows: 100 });
   });
 });

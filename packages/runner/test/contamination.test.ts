@@ -33,7 +33,9 @@ const words = (text: string) => text.split(/\s+/).filter(Boolean);
 
 beforeAll(async () => {
   await fs.access(path.join(DATA, 'pool.jsonl')).catch(() => {
-    throw new Error(`test data missing: ${DATA} (the shared data set is expected at ../shared/data relative to the repo root)`);
+    throw new Error(
+      `test data missing: ${DATA} (the shared data set is expected at ../shared/data relative to the repo root)`,
+    );
   });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-contamination-'));
   const pool = await lines(path.join(DATA, 'pool.jsonl'), 400);
@@ -46,11 +48,38 @@ beforeAll(async () => {
     // The same example under another id: identical embedding, and every n-gram shared.
     { id: 'plant-exact', dataset: 'planted', messages: queries[2]!.messages },
     // An evaluation example shouted and re-punctuated: the n-gram test normalises case and punctuation.
-    { id: 'plant-eval-shouted', dataset: 'planted', messages: [{ role: 'user', content: e4.toUpperCase().replace(/ /g, ' , ') }, { role: 'assistant', content: 'OK.' }] },
+    {
+      id: 'plant-eval-shouted',
+      dataset: 'planted',
+      messages: [
+        { role: 'user', content: e4.toUpperCase().replace(/ /g, ' , ') },
+        { role: 'assistant', content: 'OK.' },
+      ],
+    },
     // 13 words of a query inside unrelated text: flagged by the n-gram test alone.
-    { id: 'plant-13-words', dataset: 'planted', messages: [{ role: 'user', content: `Consider this: ${q7.slice(2, 15).join(' ')} and then write a poem about autumn leaves.` }, { role: 'assistant', content: 'Leaves fall.' }] },
+    {
+      id: 'plant-13-words',
+      dataset: 'planted',
+      messages: [
+        {
+          role: 'user',
+          content: `Consider this: ${q7.slice(2, 15).join(' ')} and then write a poem about autumn leaves.`,
+        },
+        { role: 'assistant', content: 'Leaves fall.' },
+      ],
+    },
     // 12 words: one short of the n-gram length, so not flagged.
-    { id: 'near-miss-12-words', dataset: 'planted', messages: [{ role: 'user', content: `Consider this: ${q5.slice(1, 13).join(' ')} and then write a poem about spring rain.` }, { role: 'assistant', content: 'Rain falls.' }] },
+    {
+      id: 'near-miss-12-words',
+      dataset: 'planted',
+      messages: [
+        {
+          role: 'user',
+          content: `Consider this: ${q5.slice(1, 13).join(' ')} and then write a poem about spring rain.`,
+        },
+        { role: 'assistant', content: 'Rain falls.' },
+      ],
+    },
   ];
   expect(q7.length).toBeGreaterThanOrEqual(15);
   expect(q5.length).toBeGreaterThanOrEqual(13);
@@ -64,7 +93,10 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-const config = (runDir: string, over: { excludeContaminated?: boolean; minSimilarity?: number | null; budget?: number } = {}): RunConfigInput => ({
+const config = (
+  runDir: string,
+  over: { excludeContaminated?: boolean; minSimilarity?: number | null; budget?: number } = {},
+): RunConfigInput => ({
   runDir: path.join(dir, runDir),
   pool: { inputs: [poolFile], shardSize: 128 },
   queries: [{ task: 'gsm8k', path: queryFile }],
@@ -95,7 +127,9 @@ describe('contamination check', () => {
       ]),
     );
     expect(exact.matches.find((m) => m.kind === 'similarity')!.score).toBeGreaterThan(0.999);
-    expect(byId.get('plant-eval-shouted')!.matches).toEqual([expect.objectContaining({ kind: 'ngram', task: 'general-eval', query: 4, queryId: expect.any(String) })]);
+    expect(byId.get('plant-eval-shouted')!.matches).toEqual([
+      expect.objectContaining({ kind: 'ngram', task: 'general-eval', query: 4, queryId: expect.any(String) }),
+    ]);
     const thirteen = byId.get('plant-13-words')!.matches;
     expect(thirteen).toEqual([expect.objectContaining({ kind: 'ngram', task: 'gsm8k', query: 7 })]);
     expect(words(thirteen[0]!.ngram!)).toHaveLength(13);
@@ -115,12 +149,20 @@ describe('contamination check', () => {
     const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
     expect(summary.tasks).toEqual(['gsm8k']);
     expect(summary.contaminated).toBe(3);
-    const selected = (await fs.readFile(layout.selection.rows, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string });
+    const selected = (await fs.readFile(layout.selection.rows, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { id: string });
     expect(selected).toHaveLength(40);
     expect(selected[0]!.id).toBe('plant-exact'); // a copy of a query scores highest: why contamination matters
 
     const card = JSON.parse(await fs.readFile(path.join(layout.handoff.dir, 'card.json'), 'utf8'));
-    expect(card.contamination).toMatchObject({ flagged: 3, excluded: false, inDataset: selected.filter((r) => PLANTED.includes(r.id)).length, ngram: 13 });
+    expect(card.contamination).toMatchObject({
+      flagged: 3,
+      excluded: false,
+      inDataset: selected.filter((r) => PLANTED.includes(r.id)).length,
+      ngram: 13,
+    });
     const readme = await fs.readFile(path.join(layout.handoff.dir, 'README.md'), 'utf8');
     expect(readme).toContain('## Contamination check');
     expect(readme).toContain('`plant-exact` (planted)');
@@ -131,7 +173,10 @@ describe('contamination check', () => {
     const status = await runLocal(config('excluded', { excludeContaminated: true, budget: 380 }), { activities });
     expect(status.state).toBe('completed');
     const layout = runLayout(path.join(dir, 'excluded'));
-    const selected = (await fs.readFile(layout.selection.rows, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string });
+    const selected = (await fs.readFile(layout.selection.rows, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { id: string });
     expect(selected).toHaveLength(380);
     expect(selected.filter((r) => PLANTED.includes(r.id))).toEqual([]);
     const report = await readJsonFile(layout.selection.contamination, ContaminationReport);
@@ -141,14 +186,19 @@ describe('contamination check', () => {
     // Matched baselines draw from the same rows the selection could: none of the excluded ones.
     expect(card.baselines).toHaveLength(2);
     for (const b of card.baselines as { dataset: { file: string; rows: number } }[]) {
-      const ids = (await fs.readFile(path.join(layout.handoff.dir, b.dataset.file), 'utf8')).split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { id: string }).id);
+      const ids = (await fs.readFile(path.join(layout.handoff.dir, b.dataset.file), 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id);
       expect(ids).toHaveLength(380);
       expect(ids.filter((id) => PLANTED.includes(id))).toEqual([]);
     }
 
     // Turning the check's similarity test off is a new selection (fingerprint), not a skipped one:
     // the exact copy is still caught by its n-grams.
-    const again = await runLocal(config('excluded', { excludeContaminated: true, minSimilarity: null, budget: 380 }), { activities });
+    const again = await runLocal(config('excluded', { excludeContaminated: true, minSimilarity: null, budget: 380 }), {
+      activities,
+    });
     expect(again.state).toBe('completed');
     const report2 = await readJsonFile(layout.selection.contamination, ContaminationReport);
     expect(report2.settings.minSimilarity).toBeNull();

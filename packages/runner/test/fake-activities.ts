@@ -10,13 +10,21 @@ import { validateConfig } from '../src/validate.js';
  * runner's pause/cancel/resume logic be tested independently of the ONNX/faiss stages; the e2e tests
  * in test/ run the real ones.
  */
-export function fakeActivities(opts: { shards: number; rowsPerShard: number; shardMs?: number; failShardOnce?: number }) {
+export function fakeActivities(opts: {
+  shards: number;
+  rowsPerShard: number;
+  shardMs?: number;
+  failShardOnce?: number;
+}) {
   const calls: string[] = [];
   const computed: number[] = [];
   let failed = false;
   const marker = async (runDir: string, name: string, body: () => Promise<unknown>) => {
     const file = path.join(runDir, 'fake', `${name}.json`);
-    const exists = await fs.stat(file).then(() => true, () => false);
+    const exists = await fs.stat(file).then(
+      () => true,
+      () => false,
+    );
     calls.push(`${name}${exists ? ':skip' : ''}`);
     if (exists) return true;
     await writeJsonAtomic(file, await body());
@@ -26,7 +34,14 @@ export function fakeActivities(opts: { shards: number; rowsPerShard: number; sha
     validateConfig,
     async ingestPool({ runDir, queries }) {
       const skipped = await marker(runDir, 'ingest', async () => ({}));
-      return { skipped, shards: opts.shards, rows: opts.shards * opts.rowsPerShard, rejected: 1, duplicate: 2, tasks: queries.map((q) => q.task) };
+      return {
+        skipped,
+        shards: opts.shards,
+        rows: opts.shards * opts.rowsPerShard,
+        rejected: 1,
+        duplicate: 2,
+        tasks: queries.map((q) => q.task),
+      };
     },
     async embedQueries({ runDir }) {
       return { skipped: await marker(runDir, 'queries', async () => ({})), rows: 10 };
@@ -47,16 +62,31 @@ export function fakeActivities(opts: { shards: number; rowsPerShard: number; sha
         computed.push(shard);
         return { rows: opts.rowsPerShard };
       });
-      return { skipped, shard, rows: opts.rowsPerShard, tokens: opts.rowsPerShard * 3, seconds: skipped ? 0 : (opts.shardMs ?? 1) / 1000 };
+      return {
+        skipped,
+        shard,
+        rows: opts.rowsPerShard,
+        tokens: opts.rowsPerShard * 3,
+        seconds: skipped ? 0 : (opts.shardMs ?? 1) / 1000,
+      };
     },
     async scorePool({ runDir, tasks }) {
       return { skipped: await marker(runDir, 'score', async () => ({})), tasks, seconds: 0.1 };
     },
     async selectPool({ runDir, selection }) {
-      return { skipped: await marker(runDir, 'select', async () => ({ budget: selection.budget })), selected: selection.budget, warnings: [] };
+      return {
+        skipped: await marker(runDir, 'select', async () => ({ budget: selection.budget })),
+        selected: selection.budget,
+        warnings: [],
+      };
     },
     async handoffSelection({ runDir, runId }) {
-      return { skipped: await marker(runDir, 'handoff', async () => ({ runId })), location: path.join(runDir, 'handoff'), rows: 5, triggerStatus: 'skipped' };
+      return {
+        skipped: await marker(runDir, 'handoff', async () => ({ runId })),
+        location: path.join(runDir, 'handoff'),
+        rows: 5,
+        triggerStatus: 'skipped',
+      };
     },
   };
   return { activities, calls, computed };

@@ -24,7 +24,11 @@ describe('hold points', () => {
     const run = runLocal(configFor(dir), { activities: holds.activities, onStatus: (s) => statuses.push(s) });
     await second.reached;
     expect(fake.computed).toEqual([0]); // shard 0 done, shard 1 not started
-    expect(statuses.at(-1)).toMatchObject({ state: 'running', stage: 'embed-pool', progress: { stage: 'embed-pool', done: 3, shards: { done: 1, total: 4 } } });
+    expect(statuses.at(-1)).toMatchObject({
+      state: 'running',
+      stage: 'embed-pool',
+      progress: { stage: 'embed-pool', done: 3, shards: { done: 1, total: 4 } },
+    });
     second.release();
     const done = await run;
     expect(done.state).toBe('completed');
@@ -56,12 +60,21 @@ describe('hold points', () => {
     const paused = new Promise<RunStatus>((resolve) => (onPaused = resolve));
     const abort = new AbortController();
     const onStatus = (s: RunStatus) => void (s.state === 'paused' && onPaused(s));
-    const run = runLocal(configFor(dir), { activities: holds.activities, pauseGate: gate, signal: abort.signal, onStatus });
+    const run = runLocal(configFor(dir), {
+      activities: holds.activities,
+      pauseGate: gate,
+      signal: abort.signal,
+      onStatus,
+    });
     await atShard1.reached;
     gate.pause();
     atShard1.release();
     // The gate holds the runner between shard 1 and shard 2, and says so.
-    expect(await paused).toMatchObject({ state: 'paused', stage: 'embed-pool', progress: { shards: { done: 2, total: 6 } } });
+    expect(await paused).toMatchObject({
+      state: 'paused',
+      stage: 'embed-pool',
+      progress: { shards: { done: 2, total: 6 } },
+    });
     expect(fake.computed).toEqual([0, 1]);
     gate.resume();
     await atShard2.reached;

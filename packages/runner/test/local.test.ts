@@ -6,14 +6,25 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { RunConfig, RunStatus, ValidationError, type RunConfigInput, type RunStatus as RunStatusT } from '@rds/schemas';
 import { lockPath } from '../src/lock.js';
-import { HoldController, LocalBackend, RunConflictError, RunNotFoundError, readRunStatus, runLocal } from '../src/index.js';
+import {
+  HoldController,
+  LocalBackend,
+  RunConflictError,
+  RunNotFoundError,
+  readRunStatus,
+  runLocal,
+} from '../src/index.js';
 import { configFor, fakeActivities } from './fake-activities.js';
 
 let dir: string;
 beforeEach(async () => void (dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rds-runner-'))));
 afterEach(async () => fs.rm(dir, { recursive: true, force: true }));
 
-const exists = (f: string) => fs.stat(f).then(() => true, () => false);
+const exists = (f: string) =>
+  fs.stat(f).then(
+    () => true,
+    () => false,
+  );
 const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000) => {
   const end = Date.now() + ms;
   while (!(await cond())) {
@@ -29,8 +40,23 @@ describe('runLocal', () => {
     const status = await runLocal(configFor(dir), { activities, onStatus: (s) => seen.push(s) });
     expect(calls).toEqual(['ingest', 'queries', 'shard-0', 'shard-1', 'shard-2', 'score', 'select', 'handoff']);
     expect(status.state).toBe('completed');
-    expect(status.completedStages).toEqual(['validate', 'ingest', 'embed-queries', 'embed-pool', 'score', 'select', 'handoff']);
-    expect(status.counts).toMatchObject({ poolRows: 12, shards: 3, shardsEmbedded: 3, rowsEmbedded: 12, selected: 5, handedOff: 5 });
+    expect(status.completedStages).toEqual([
+      'validate',
+      'ingest',
+      'embed-queries',
+      'embed-pool',
+      'score',
+      'select',
+      'handoff',
+    ]);
+    expect(status.counts).toMatchObject({
+      poolRows: 12,
+      shards: 3,
+      shardsEmbedded: 3,
+      rowsEmbedded: 12,
+      selected: 5,
+      handedOff: 5,
+    });
     const onDisk = await readJsonFile(runLayout(dir).status, RunStatus);
     expect(onDisk).toEqual(status);
     const config = await readJsonFile(runLayout(dir).config, RunConfig);
@@ -60,7 +86,12 @@ describe('runLocal', () => {
     expect(second.state).toBe('completed');
     expect(second.runId).toBe(failed!.runId);
     expect(fake.computed).toEqual([0, 1, 2, 3]); // every shard computed exactly once
-    expect(fake.calls.filter((c) => c.endsWith(':skip'))).toEqual(['ingest:skip', 'queries:skip', 'shard-0:skip', 'shard-1:skip']);
+    expect(fake.calls.filter((c) => c.endsWith(':skip'))).toEqual([
+      'ingest:skip',
+      'queries:skip',
+      'shard-0:skip',
+      'shard-1:skip',
+    ]);
   });
 });
 
@@ -71,7 +102,11 @@ describe('LocalBackend slot and handoff', () => {
     const blocked = new Promise<void>((r) => (unblock = r));
     const handoff = fake.activities.handoffSelection;
     // A's handoff waits until the test lets it go (a webhook retrying against a host that is down).
-    const activities = { ...fake.activities, handoffSelection: async (i: Parameters<typeof handoff>[0]) => (i.runDir.endsWith('a') ? blocked.then(() => handoff(i)) : handoff(i)) };
+    const activities = {
+      ...fake.activities,
+      handoffSelection: async (i: Parameters<typeof handoff>[0]) =>
+        i.runDir.endsWith('a') ? blocked.then(() => handoff(i)) : handoff(i),
+    };
     const backend = new LocalBackend({ activities });
     const a = await backend.start(configFor(path.join(dir, 'a')));
     const b = await backend.start(configFor(path.join(dir, 'b')));
@@ -83,11 +118,16 @@ describe('LocalBackend slot and handoff', () => {
 });
 
 describe('leftovers of killed writers', () => {
-  it('temp files and scratch dirs of dead writers are removed when a run (re)starts; a live writer\'s are kept', async () => {
+  it("temp files and scratch dirs of dead writers are removed when a run (re)starts; a live writer's are kept", async () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
     const live = process.ppid;
     await fs.mkdir(path.join(dir, 'handoff', `.scratch-${dead}-0a1b2c3d`), { recursive: true });
-    const leftovers = [`.status.json.${dead}.0a1b2c3d.tmp`, `handoff/.receipt.json.${dead}.deadbeef.tmp`, `.run.lock.${dead}.12345678.tmp`, `handoff/.scratch-${dead}-0a1b2c3d`];
+    const leftovers = [
+      `.status.json.${dead}.0a1b2c3d.tmp`,
+      `handoff/.receipt.json.${dead}.deadbeef.tmp`,
+      `.run.lock.${dead}.12345678.tmp`,
+      `handoff/.scratch-${dead}-0a1b2c3d`,
+    ];
     for (const f of leftovers.slice(0, 3)) await fs.writeFile(path.join(dir, f), 'partial');
     const kept = [`.selection.jsonl.${live}.0a1b2c3d.tmp`, 'handoff/.notes.tmp'];
     await fs.mkdir(path.join(dir, 'selection'), { recursive: true });
@@ -110,7 +150,9 @@ describe('a runDir that is a file', () => {
     const { activities, calls } = fakeActivities({ shards: 1, rowsPerShard: 2 });
     const err = await runLocal(configFor(file), { activities }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ValidationError);
-    expect((err as ValidationError).issues).toEqual([{ path: 'runDir', message: expect.stringMatching(/exists and is not a directory/) }]);
+    expect((err as ValidationError).issues).toEqual([
+      { path: 'runDir', message: expect.stringMatching(/exists and is not a directory/) },
+    ]);
     expect(calls).toEqual([]);
     await expect(new LocalBackend({ activities }).start(configFor(file))).rejects.toBeInstanceOf(ValidationError);
     expect(await fs.readFile(file, 'utf8')).toBe('x');
@@ -156,7 +198,12 @@ describe('LocalBackend', () => {
     await backend.cancel(b.runId);
     aHeld.release();
     const doneA = await backend.wait(a.runId);
-    expect(doneA).toMatchObject({ state: 'completed', strategy: 'round-robin-tasks', budget: 5, status: { state: 'completed' } });
+    expect(doneA).toMatchObject({
+      state: 'completed',
+      strategy: 'round-robin-tasks',
+      budget: 5,
+      status: { state: 'completed' },
+    });
     expect(doneA.config?.runDir).toBe(path.join(dir, 'a'));
     expect((await backend.get(b.runId))?.state).toBe('cancelled');
     await expect(backend.pause(a.runId)).rejects.toBeInstanceOf(RunConflictError);
@@ -201,7 +248,18 @@ describe('LocalBackend with a runs root (runs of an earlier process)', () => {
     await fs.mkdir(cDir, { recursive: true });
     await fs.writeFile(runLayout(cDir).config, JSON.stringify(configC));
     const updatedAt = new Date(Date.now() + 60_000).toISOString();
-    await fs.writeFile(runLayout(cDir).status, JSON.stringify({ ...statusA, runId: 'run-c', runDir: cDir, state: 'running', stage: 'embed-pool', finishedAt: null, updatedAt }));
+    await fs.writeFile(
+      runLayout(cDir).status,
+      JSON.stringify({
+        ...statusA,
+        runId: 'run-c',
+        runDir: cDir,
+        state: 'running',
+        stage: 'embed-pool',
+        finishedAt: null,
+        updatedAt,
+      }),
+    );
     // Not a run: a directory whose status.json does not parse.
     await fs.mkdir(path.join(dir, 'junk', 'x'), { recursive: true });
     await fs.writeFile(runLayout(path.join(dir, 'junk', 'x')).status, '{"not": "a status"}');
@@ -212,7 +270,12 @@ describe('LocalBackend with a runs root (runs of an earlier process)', () => {
       [a.runId, 'completed', path.join(dir, 'a')],
     ]);
     const c = await second.get('run-c');
-    expect(c).toMatchObject({ state: 'failed', stage: 'embed-pool', config: { runDir: cDir }, status: { error: { type: 'Interrupted' } } });
+    expect(c).toMatchObject({
+      state: 'failed',
+      stage: 'embed-pool',
+      config: { runDir: cDir },
+      status: { error: { type: 'Interrupted' } },
+    });
     expect(c!.status!.error!.message).toMatch(/stopped while it was running; start its config again/);
     await expect(second.cancel('run-c')).rejects.toBeInstanceOf(RunConflictError);
     await expect(second.pause('nope')).rejects.toBeInstanceOf(RunNotFoundError);

@@ -42,7 +42,13 @@ afterAll(() => {
 describe('run lock', () => {
   it('4 processes racing for a free or a stale lock: exactly one holds it, every trial', async () => {
     for (let i = 0; i < 4; i++) {
-      racers.push(new Racer(spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', RACER], { stdio: ['pipe', 'pipe', 'inherit'] })));
+      racers.push(
+        new Racer(
+          spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', RACER], {
+            stdio: ['pipe', 'pipe', 'inherit'],
+          }),
+        ),
+      );
     }
     const stale = deadPid();
     const outcomes: string[] = [];
@@ -50,12 +56,19 @@ describe('run lock', () => {
       const runDir = path.join(dir, `t${trial}`);
       await fs.mkdir(runDir);
       // Even trials: a lock left by a crashed runner; odd ones: no lock at all.
-      if (trial % 2 === 0) await fs.writeFile(lockPath(runDir), JSON.stringify({ pid: stale, host: os.hostname(), runId: 'crashed', since: 'x' }));
+      if (trial % 2 === 0)
+        await fs.writeFile(
+          lockPath(runDir),
+          JSON.stringify({ pid: stale, host: os.hostname(), runId: 'crashed', since: 'x' }),
+        );
       for (const r of racers) r.send(`take ${runDir}`);
       const answers = await Promise.all(racers.map((r) => r.answer()));
       const winners = racers.filter((_, i) => answers[i]!.startsWith('won'));
       outcomes.push(`${trial}:${winners.length}`);
-      expect(answers.filter((a) => a.startsWith('lost')).every((a) => a.endsWith('RunConflictError')), answers.join('; ')).toBe(true);
+      expect(
+        answers.filter((a) => a.startsWith('lost')).every((a) => a.endsWith('RunConflictError')),
+        answers.join('; '),
+      ).toBe(true);
       for (const w of winners) w.send(`release ${runDir}`);
       await Promise.all(winners.map((w) => w.answer()));
       // Only the lock itself is ever created there: no temp or breaker files stay behind.
@@ -67,7 +80,9 @@ describe('run lock', () => {
   it('a killed holder that is not reaped yet (a zombie) does not block the next run', async () => {
     // sh starts a subshell that waits for a line on fd 3, then becomes `sleep`, which never reaps it;
     // the subshell is let go only once sh has become sleep, so it is left a zombie every time.
-    const parent = spawn('sh', ['-c', '(read x <&3; exit 0) & echo $!; exec sleep 1000 3<&-'], { stdio: ['ignore', 'pipe', 'inherit', 'pipe'] });
+    const parent = spawn('sh', ['-c', '(read x <&3; exit 0) & echo $!; exec sleep 1000 3<&-'], {
+      stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+    });
     try {
       const zombie = Number((await createInterface({ input: parent.stdout! })[Symbol.asyncIterator]().next()).value);
       const comm = () => readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim();
@@ -76,7 +91,10 @@ describe('run lock', () => {
       (parent.stdio[3] as Writable).write('go\n');
       while (state() !== 'Z') await new Promise((r) => setImmediate(r)); // its exit, waited for
       process.kill(zombie, 0); // still "exists" for kill(0)
-      await fs.writeFile(lockPath(dir), JSON.stringify({ pid: zombie, host: os.hostname(), runId: 'killed', since: 'x' }));
+      await fs.writeFile(
+        lockPath(dir),
+        JSON.stringify({ pid: zombie, host: os.hostname(), runId: 'killed', since: 'x' }),
+      );
       const release = await acquireRunLock(dir, 'next');
       expect(JSON.parse(await fs.readFile(lockPath(dir), 'utf8'))).toMatchObject({ pid: process.pid, runId: 'next' });
       await release();
@@ -86,7 +104,10 @@ describe('run lock', () => {
   });
 
   it('a pid now used by another process (different start time) is not the holder; a live holder is a conflict', async () => {
-    await fs.writeFile(lockPath(dir), JSON.stringify({ pid: process.pid, host: os.hostname(), runId: 'reused', since: 'x', start: '1' }));
+    await fs.writeFile(
+      lockPath(dir),
+      JSON.stringify({ pid: process.pid, host: os.hostname(), runId: 'reused', since: 'x', start: '1' }),
+    );
     const release = await acquireRunLock(dir, 'mine');
     await expect(acquireRunLock(dir, 'second')).rejects.toBeInstanceOf(RunConflictError);
     await release();

@@ -28,16 +28,24 @@ describe('temporalSettingsFromEnv', () => {
   });
 
   it('an API key turns TLS on and reaches the connect options (client and worker take the same)', () => {
-    const s = temporalSettingsFromEnv({ TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233', TEMPORAL_NAMESPACE: 'ns.acct', TEMPORAL_API_KEY: 'key-1' });
+    const s = temporalSettingsFromEnv({
+      TEMPORAL_ADDRESS: 'ns.acct.tmprl.cloud:7233',
+      TEMPORAL_NAMESPACE: 'ns.acct',
+      TEMPORAL_API_KEY: 'key-1',
+    });
     expect(s).toEqual({ address: 'ns.acct.tmprl.cloud:7233', namespace: 'ns.acct', apiKey: 'key-1', tls: {} });
     expect(temporalConnectOptions(s)).toEqual({ address: 'ns.acct.tmprl.cloud:7233', apiKey: 'key-1', tls: {} });
     expect(temporalConnectOptions(temporalSettingsFromEnv({}))).toEqual({ address: 'localhost:7233' });
   });
 
   it('names the bad variable', () => {
-    expect(() => temporalSettingsFromEnv({ TEMPORAL_ADDRESS: 'no-port' })).toThrow(/TEMPORAL_ADDRESS: expected host:port/);
+    expect(() => temporalSettingsFromEnv({ TEMPORAL_ADDRESS: 'no-port' })).toThrow(
+      /TEMPORAL_ADDRESS: expected host:port/,
+    );
     expect(() => temporalSettingsFromEnv({ TEMPORAL_TLS_CERT: '/x' })).toThrow(ValidationError);
-    expect(() => temporalSettingsFromEnv({ TEMPORAL_TLS_CERT: '/nope/c', TEMPORAL_TLS_KEY: '/nope/k' })).toThrow(/TEMPORAL_TLS_CERT=\/nope\/c: ENOENT/);
+    expect(() => temporalSettingsFromEnv({ TEMPORAL_TLS_CERT: '/nope/c', TEMPORAL_TLS_KEY: '/nope/k' })).toThrow(
+      /TEMPORAL_TLS_CERT=\/nope\/c: ENOENT/,
+    );
   });
 });
 

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { ContaminationConfig, HandoffConfig, IndexConfig, ModelConfig, PoolConfig, QuerySetConfig, ScoringConfig, SelectionConfig } from './config.js';
+import {
+  ContaminationConfig,
+  HandoffConfig,
+  IndexConfig,
+  ModelConfig,
+  PoolConfig,
+  QuerySetConfig,
+  ScoringConfig,
+  SelectionConfig,
+} from './config.js';
 
 /**
  * The contract between workflows (and the CLI's local runner) and the activities in the packages.
@@ -110,7 +119,10 @@ export interface HandoffOutput {
  * Which score aggregates a run needs (so scoring computes only those): the strategy's, plus the
  * per-task max the contamination check's similarity test reads.
  */
-export function aggregatesForRun(config: { selection: SelectionConfig; contamination?: ContaminationConfig }): ('max' | 'mean' | 'topk')[] {
+export function aggregatesForRun(config: {
+  selection: SelectionConfig;
+  contamination?: ContaminationConfig;
+}): ('max' | 'mean' | 'topk')[] {
   const own = aggregatesFor(config.selection.strategy);
   const similarity = config.contamination ? config.contamination.minSimilarity !== null : false;
   return similarity && !own.includes('max') ? [...own, 'max'] : own;

@@ -46,13 +46,23 @@ describe('RunConfig', () => {
       extra: 1,
       selection: { budget: 10, strateg: 'top-k-max' },
       queries: [{ ...minimal.queries[0], formt: 'tulu' }],
-      handoff: { destination: { kind: 'local', dirr: 'x' }, trigger: { kind: 'webhook', url: 'https://h.example/', secretEnv: 'RDS_WEBHOOK_X', maxAttempt: 3 } },
+      handoff: {
+        destination: { kind: 'local', dirr: 'x' },
+        trigger: { kind: 'webhook', url: 'https://h.example/', secretEnv: 'RDS_WEBHOOK_X', maxAttempt: 3 },
+      },
       scoring: { topk: 10 },
     };
     const err = errorOf(() => parseOrThrow(RunConfig, bad, 'config.json'));
     expect(err).toBeInstanceOf(ValidationError);
     expect((err as ValidationError).issues.map((i) => i.path).sort()).toEqual(
-      ['extra', 'handoff.destination.dirr', 'handoff.trigger.maxAttempt', 'queries[0].formt', 'scoring.topk', 'selection.strateg'].sort(),
+      [
+        'extra',
+        'handoff.destination.dirr',
+        'handoff.trigger.maxAttempt',
+        'queries[0].formt',
+        'scoring.topk',
+        'selection.strateg',
+      ].sort(),
     );
     expect((err as ValidationError).message).toContain('selection.strateg: unknown key');
   });
@@ -60,14 +70,22 @@ describe('RunConfig', () => {
   it('bounds scoring.topK by what can be held in memory, at validation (not after embedding)', () => {
     const r = RunConfig.safeParse({ ...minimal, scoring: { topK: 2_000_000_000 } });
     expect(r.success).toBe(false);
-    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['scoring.topK', expect.stringMatching(/at most 1048576/)]]);
+    expect(r.error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['scoring.topK', expect.stringMatching(/at most 1048576/)],
+    ]);
     expect(RunConfig.parse({ ...minimal, scoring: { topK: 1 << 20 } }).scoring.topK).toBe(1 << 20);
   });
 
   it('handoff.baselines: absent means none, {} the paper set, and bad entries are named', () => {
     expect(RunConfig.parse(minimal).handoff.baselines).toBeUndefined();
-    expect(RunConfig.parse({ ...minimal, handoff: { baselines: {} } }).handoff.baselines).toEqual({ strategies: ['random', 'balanced-random'], seeds: [1, 2, 3] });
-    expect(RunConfig.parse({ ...minimal, handoff: { baselines: { seeds: [7] } } }).handoff.baselines).toEqual({ strategies: ['random', 'balanced-random'], seeds: [7] });
+    expect(RunConfig.parse({ ...minimal, handoff: { baselines: {} } }).handoff.baselines).toEqual({
+      strategies: ['random', 'balanced-random'],
+      seeds: [1, 2, 3],
+    });
+    expect(RunConfig.parse({ ...minimal, handoff: { baselines: { seeds: [7] } } }).handoff.baselines).toEqual({
+      strategies: ['random', 'balanced-random'],
+      seeds: [7],
+    });
     const paths = (baselines: unknown) => {
       const err = errorOf(() => parseOrThrow(RunConfig, { ...minimal, handoff: { baselines } }, 'config.json'));
       expect(err).toBeInstanceOf(ValidationError);
@@ -82,7 +100,10 @@ describe('RunConfig', () => {
       ['handoff.baselines.strategies[1]', 'strategy "random" is listed twice'],
       ['handoff.baselines.seeds[1]', 'seed 2 is listed twice'],
     ]);
-    expect(paths({ strategies: [], seeds: [] }).map(([p]) => p)).toEqual(['handoff.baselines.strategies', 'handoff.baselines.seeds']);
+    expect(paths({ strategies: [], seeds: [] }).map(([p]) => p)).toEqual([
+      'handoff.baselines.strategies',
+      'handoff.baselines.seeds',
+    ]);
   });
 
   it('rejects duplicate task names', () => {
@@ -92,20 +113,32 @@ describe('RunConfig', () => {
 
   it('exports a JSON Schema a form can render', () => {
     const s = runConfigJsonSchema() as { properties: Record<string, unknown>; required: string[] };
-    expect(Object.keys(s.properties)).toEqual(expect.arrayContaining(['runDir', 'pool', 'queries', 'model', 'selection']));
+    expect(Object.keys(s.properties)).toEqual(
+      expect.arrayContaining(['runDir', 'pool', 'queries', 'model', 'selection']),
+    );
     expect(s.required).toEqual(expect.arrayContaining(['runDir', 'pool', 'queries', 'model', 'selection']));
     expect(s.required).not.toContain('handoff');
-    const handoff = (s.properties.handoff as { properties: Record<string, { properties?: Record<string, unknown> }> }).properties;
+    const handoff = (s.properties.handoff as { properties: Record<string, { properties?: Record<string, unknown> }> })
+      .properties;
     expect(Object.keys(handoff.baselines!.properties!)).toEqual(['strategies', 'seeds']);
   });
 });
 
 describe('Example', () => {
   it('requires an assistant turn and known roles', () => {
-    expect(Example.safeParse({ id: 'a', source: 's', messages: [{ role: 'user', content: 'hi' }] }).success).toBe(false);
+    expect(Example.safeParse({ id: 'a', source: 's', messages: [{ role: 'user', content: 'hi' }] }).success).toBe(
+      false,
+    );
     expect(Example.safeParse({ id: 'a', source: 's', messages: [{ role: 'bot', content: 'hi' }] }).success).toBe(false);
     expect(
-      Example.safeParse({ id: 'a', source: 's', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }] }).success,
+      Example.safeParse({
+        id: 'a',
+        source: 's',
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: 'a' },
+        ],
+      }).success,
     ).toBe(true);
   });
 });

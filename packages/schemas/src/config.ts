@@ -12,7 +12,11 @@ export const PoolConfig = z.strictObject({
   format: PoolFormat.default('auto'),
   shardSize: z.number().int().positive().default(50_000),
   /** Rows larger than this (bytes of the raw line/record) are rejected. */
-  maxRowBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  maxRowBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
   /**
    * Set by the API server (to RDS_DATA_ROOTS; anything submitted is replaced): every pool and query
    * file must really lie inside one of these directories when it is opened, symlinks resolved.
@@ -85,7 +89,12 @@ export const ScoringConfig = z.strictObject({
    * At most 2^20: each query keeps K ids and scores (8 bytes each) for the whole run, so even 1,000
    * queries at the bound hold 8 GiB; larger values could never be allocated (they failed after embedding).
    */
-  topK: z.number().int().positive().max(1 << 20, 'at most 1048576 (each query keeps K ids and scores in memory)').default(4096),
+  topK: z
+    .number()
+    .int()
+    .positive()
+    .max(1 << 20, 'at most 1048576 (each query keeps K ids and scores in memory)')
+    .default(4096),
   /**
    * auto: 'fused' (the project's native kernel) when it is built, else 'blocked' (onnxruntime).
    * 'faiss' is exact too but far slower (bench:score); all give the same lists up to float rounding.
@@ -208,11 +217,14 @@ export type Trigger = z.infer<typeof Trigger>;
 export const BaselineStrategy = z.enum(['random', 'balanced-random']);
 export type BaselineStrategy = z.infer<typeof BaselineStrategy>;
 
-const noRepeats = <T>(what: string) => (list: T[], ctx: z.RefinementCtx) => {
-  list.forEach((v, i) => {
-    if (list.indexOf(v) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `${what} ${JSON.stringify(v)} is listed twice` });
-  });
-};
+const noRepeats =
+  <T>(what: string) =>
+  (list: T[], ctx: z.RefinementCtx) => {
+    list.forEach((v, i) => {
+      if (list.indexOf(v) !== i)
+        ctx.addIssue({ code: 'custom', path: [i], message: `${what} ${JSON.stringify(v)} is listed twice` });
+    });
+  };
 
 /**
  * Matched baselines (the paper compares every selection with random and balanced-random selections
@@ -220,7 +232,11 @@ const noRepeats = <T>(what: string) => (list: T[], ctx: z.RefinementCtx) => {
  * as many rows as the main selection, drawn from the same ingested (deduplicated) pool.
  */
 export const BaselinesConfig = z.strictObject({
-  strategies: z.array(BaselineStrategy).min(1, 'give at least one strategy').superRefine(noRepeats('strategy')).default(['random', 'balanced-random']),
+  strategies: z
+    .array(BaselineStrategy)
+    .min(1, 'give at least one strategy')
+    .superRefine(noRepeats('strategy'))
+    .default(['random', 'balanced-random']),
   seeds: z
     .array(z.number().int().nonnegative().max(0xffffffff))
     .min(1, 'give at least one seed')
@@ -241,39 +257,45 @@ export const HandoffConfig = z.strictObject({
 export type HandoffConfig = z.infer<typeof HandoffConfig>;
 
 /** The whole run: what a UI form edits, what `rds run --config` reads, what a workflow receives. */
-export const RunConfig = z.strictObject({
-  /** Every artifact of the run lives under this directory. */
-  runDir: z.string().min(1),
-  pool: PoolConfig,
-  queries: z
-    .array(QuerySetConfig)
-    .min(1, 'give at least one query set')
-    .refine((q) => new Set(q.map((x) => x.task)).size === q.length, { message: 'task names must be unique' }),
-  model: ModelConfig,
-  index: IndexConfig.default({ kind: 'flat', nprobe: 16 }),
-  scoring: ScoringConfig.default({ blockRows: 16_384, topK: 4096, engine: 'auto' }),
-  selection: SelectionConfig,
-  /** Evaluation files checked for contamination besides the query sets (never used as queries). */
-  decontaminate: z.array(DecontaminationSet).default([]),
-  contamination: ContaminationConfig.default({ minSimilarity: 0.995, ngram: 13 }),
-  handoff: HandoffConfig.default({
-    format: 'tulu',
-    order: 'selection',
-    includeMetadata: false,
-    destination: { kind: 'local' },
-    trigger: { kind: 'none' },
-  }),
-}).superRefine((c, ctx) => {
-  // Decontamination sets are embedded and scored beside the query sets, under their own name.
-  const tasks = new Set(c.queries.map((q) => q.task));
-  const seen = new Set<string>();
-  c.decontaminate.forEach((d, i) => {
-    if (tasks.has(d.name) || seen.has(d.name)) {
-      ctx.addIssue({ code: 'custom', path: ['decontaminate', i, 'name'], message: `"${d.name}" is already the name of a query set or another decontamination set` });
-    }
-    seen.add(d.name);
+export const RunConfig = z
+  .strictObject({
+    /** Every artifact of the run lives under this directory. */
+    runDir: z.string().min(1),
+    pool: PoolConfig,
+    queries: z
+      .array(QuerySetConfig)
+      .min(1, 'give at least one query set')
+      .refine((q) => new Set(q.map((x) => x.task)).size === q.length, { message: 'task names must be unique' }),
+    model: ModelConfig,
+    index: IndexConfig.default({ kind: 'flat', nprobe: 16 }),
+    scoring: ScoringConfig.default({ blockRows: 16_384, topK: 4096, engine: 'auto' }),
+    selection: SelectionConfig,
+    /** Evaluation files checked for contamination besides the query sets (never used as queries). */
+    decontaminate: z.array(DecontaminationSet).default([]),
+    contamination: ContaminationConfig.default({ minSimilarity: 0.995, ngram: 13 }),
+    handoff: HandoffConfig.default({
+      format: 'tulu',
+      order: 'selection',
+      includeMetadata: false,
+      destination: { kind: 'local' },
+      trigger: { kind: 'none' },
+    }),
+  })
+  .superRefine((c, ctx) => {
+    // Decontamination sets are embedded and scored beside the query sets, under their own name.
+    const tasks = new Set(c.queries.map((q) => q.task));
+    const seen = new Set<string>();
+    c.decontaminate.forEach((d, i) => {
+      if (tasks.has(d.name) || seen.has(d.name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['decontaminate', i, 'name'],
+          message: `"${d.name}" is already the name of a query set or another decontamination set`,
+        });
+      }
+      seen.add(d.name);
+    });
   });
-});
 export type RunConfig = z.infer<typeof RunConfig>;
 /** What a user writes: defaults not yet applied. */
 export type RunConfigInput = z.input<typeof RunConfig>;

@@ -25,7 +25,12 @@ export function formatPath(path: readonly PropertyKey[]): string {
 export function zodIssues(error: z.ZodError): { path: string; message: string }[] {
   // An unknown key is reported on its own path (`selection.strateg`), not on the object holding it.
   return error.issues.flatMap((i) =>
-    i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ path: formatPath([...i.path, k]), message: 'unknown key (not part of the run config; check the spelling)' })) : [{ path: formatPath(i.path), message: i.message }],
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((k) => ({
+          path: formatPath([...i.path, k]),
+          message: 'unknown key (not part of the run config; check the spelling)',
+        }))
+      : [{ path: formatPath(i.path), message: i.message }],
   );
 }
 

@@ -32,12 +32,17 @@ export const PoolManifest = z.object({
   }),
   perSource: z.record(z.string(), z.number().int().nonnegative()),
   /** read/kept/duplicate/rejected per source (rows that never parsed count under their file's name). */
-  sources: z.record(z.string(), z.object({
-    read: z.number().int().nonnegative(),
-    kept: z.number().int().nonnegative(),
-    duplicate: z.number().int().nonnegative(),
-    rejected: z.number().int().nonnegative(),
-  })).optional(),
+  sources: z
+    .record(
+      z.string(),
+      z.object({
+        read: z.number().int().nonnegative(),
+        kept: z.number().int().nonnegative(),
+        duplicate: z.number().int().nonnegative(),
+        rejected: z.number().int().nonnegative(),
+      }),
+    )
+    .optional(),
   shards: z.array(PoolShard),
   rejected: FileRef.nullable(),
   createdAt: z.string(),
@@ -155,7 +160,9 @@ export const ContaminationReport = z.object({
   version: z.literal(1),
   settings: z.object({ minSimilarity: z.number().nullable(), ngram: z.number().int().nonnegative() }),
   /** The sets checked: query sets (steer the selection) and decontamination sets (only checked). */
-  sets: z.array(z.object({ task: z.string(), role: z.enum(['query', 'evaluation']), examples: z.number().int().nonnegative() })),
+  sets: z.array(
+    z.object({ task: z.string(), role: z.enum(['query', 'evaluation']), examples: z.number().int().nonnegative() }),
+  ),
   poolRows: z.number().int().nonnegative(),
   /** Pool rows flagged (each listed once in `rows`, with every set it matches). */
   flagged: z.number().int().nonnegative(),
@@ -164,7 +171,14 @@ export const ContaminationReport = z.object({
   perSet: z.record(z.string(), z.number().int().nonnegative()),
   perSource: z.record(z.string(), z.number().int().nonnegative()),
   /** Flagged rows in pool order. */
-  rows: z.array(z.object({ row: z.number().int().nonnegative(), id: z.string(), source: z.string(), matches: z.array(ContaminationMatch).min(1) })),
+  rows: z.array(
+    z.object({
+      row: z.number().int().nonnegative(),
+      id: z.string(),
+      source: z.string(),
+      matches: z.array(ContaminationMatch).min(1),
+    }),
+  ),
   // No timestamp: the summary vouches for this file by checksum, so the same inputs must give the same bytes.
 });
 export type ContaminationReport = z.infer<typeof ContaminationReport>;
@@ -185,7 +199,10 @@ export const ReceiptTrigger = z.object({
 });
 export type ReceiptTrigger = z.infer<typeof ReceiptTrigger>;
 
-const ReceiptCounts = z.object({ perTask: z.record(z.string(), z.number().int().nonnegative()), perSource: z.record(z.string(), z.number().int().nonnegative()) });
+const ReceiptCounts = z.object({
+  perTask: z.record(z.string(), z.number().int().nonnegative()),
+  perSource: z.record(z.string(), z.number().int().nonnegative()),
+});
 
 /** One matched baseline's training file as published, and its own trigger. */
 export const BaselineReceipt = z.object({

@@ -43,9 +43,19 @@ export const ComputePlan = z.strictObject({
     /** Weights every token is multiplied through (attention projections + MLP of every layer). */
     matmulParams: Count,
   }),
-  flops: z.strictObject({ pool: z.number().nonnegative(), queries: z.number().nonnegative(), attentionShare: z.number().min(0).max(1) }),
+  flops: z.strictObject({
+    pool: z.number().nonnegative(),
+    queries: z.number().nonnegative(),
+    attentionShare: z.number().min(0).max(1),
+  }),
   calibration: z
-    .strictObject({ provider: ExecutionProvider, rows: Count, tokens: Count, seconds: z.number().nonnegative(), flopsPerSecond: z.number().nonnegative() })
+    .strictObject({
+      provider: ExecutionProvider,
+      rows: Count,
+      tokens: Count,
+      seconds: z.number().nonnegative(),
+      flopsPerSecond: z.number().nonnegative(),
+    })
     .nullable(),
   time: z.strictObject({
     /** Embedding on this machine at the calibrated rate (null without calibration). */

@@ -4,7 +4,11 @@ import { isPythonWhitespace, pythonStrip } from './text.js';
 
 /** Code points Python's str.strip() removes, as python3 itself lists them (CI installs python3). */
 function pythonWhitespace(): number[] {
-  const out = execFileSync('python3', ['-c', "import json; print(json.dumps([c for c in range(0x110000) if chr(c).strip() == '']))"], { encoding: 'utf8' });
+  const out = execFileSync(
+    'python3',
+    ['-c', "import json; print(json.dumps([c for c in range(0x110000) if chr(c).strip() == '']))"],
+    { encoding: 'utf8' },
+  );
   return JSON.parse(out) as number[];
 }
 
@@ -28,9 +32,24 @@ describe('pythonStrip', () => {
   });
 
   it('agrees with python3 on mixed strings, keeps inner whitespace, returns the same string when nothing strips', () => {
-    const cases = ['', ' ', '\ufeff', 'a', '  a  b  ', '\u0085\u001f x \u001c\u0085', '\u00a0\ufeff\u00a0', 'x\u200b ', '\u180e y', '\ud83d\ude00 \u3000', '\t\n\u000b\u000c\r'];
+    const cases = [
+      '',
+      ' ',
+      '\ufeff',
+      'a',
+      '  a  b  ',
+      '\u0085\u001f x \u001c\u0085',
+      '\u00a0\ufeff\u00a0',
+      'x\u200b ',
+      '\u180e y',
+      '\ud83d\ude00 \u3000',
+      '\t\n\u000b\u000c\r',
+    ];
     const py = JSON.parse(
-      execFileSync('python3', ['-c', 'import json,sys; print(json.dumps([s.strip() for s in json.load(sys.stdin)]))'], { input: JSON.stringify(cases), encoding: 'utf8' }),
+      execFileSync('python3', ['-c', 'import json,sys; print(json.dumps([s.strip() for s in json.load(sys.stdin)]))'], {
+        input: JSON.stringify(cases),
+        encoding: 'utf8',
+      }),
     ) as string[];
     expect(cases.map(pythonStrip)).toEqual(py);
     const s = 'no outer space';

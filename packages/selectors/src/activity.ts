@@ -15,7 +15,15 @@ import {
   sha256File,
 } from '@rds/artifacts';
 import type { z } from 'zod';
-import { ContaminationReport, PoolManifest, SelectInput, SelectionSummary, parseOrThrow, type SelectOutput, type SelectedRow } from '@rds/schemas';
+import {
+  ContaminationReport,
+  PoolManifest,
+  SelectInput,
+  SelectionSummary,
+  parseOrThrow,
+  type SelectOutput,
+  type SelectedRow,
+} from '@rds/schemas';
 import { findContamination, type PairsAtLeast } from './contamination.js';
 import { readPoolRows } from './pool-rows.js';
 import { readScoreVector, readScoresManifest, readTopK, type Aggregate } from './score-files.js';
@@ -47,7 +55,10 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
   // The turn rule only matters to the round-robins: switching it for another strategy changes nothing.
   const turns = strategy === 'round-robin-tasks' || strategy === 'round-robin-queries' ? input.selection.turns : null;
   const minScore = input.selection.minScore ?? null;
-  const sourceQuotas = input.selection.sourceQuotas && Object.keys(input.selection.sourceQuotas).length ? input.selection.sourceQuotas : null;
+  const sourceQuotas =
+    input.selection.sourceQuotas && Object.keys(input.selection.sourceQuotas).length
+      ? input.selection.sourceQuotas
+      : null;
   const aggregates = aggregatesOf(strategy);
   const contamination = input.contamination ?? null;
   const exclude = contamination !== null && input.selection.excludeContaminated;
@@ -56,9 +67,13 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
 
   // Fingerprint from manifests only (cheap), so an unchanged selection is recognised without reading scores.
   const poolManifest = await readJsonFile(layout.pool.manifest, PoolManifest);
-  const scoreManifests = await Promise.all(input.tasks.flatMap((task) => aggregates.map((a) => readScoresManifest(input.runDir, task, a))));
+  const scoreManifests = await Promise.all(
+    input.tasks.flatMap((task) => aggregates.map((a) => readScoresManifest(input.runDir, task, a))),
+  );
   const checkedManifests =
-    contamination?.minSimilarity != null ? await Promise.all(checkedSets.map((task) => readScoresManifest(input.runDir, task, 'max'))) : [];
+    contamination?.minSimilarity != null
+      ? await Promise.all(checkedSets.map((task) => readScoresManifest(input.runDir, task, 'max')))
+      : [];
   const checkedFiles = await Promise.all(checkedSets.map((task) => sha256File(layout.queries.file(task))));
   const fingerprint = createHash('sha256')
     .update(
@@ -68,15 +83,33 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
         budget,
         seed,
         minScore,
-        sourceQuotas: sourceQuotas ? Object.entries(sourceQuotas).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : null,
+        sourceQuotas: sourceQuotas
+          ? Object.entries(sourceQuotas).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          : null,
         tasks: input.tasks,
         pool: [poolManifest.fingerprint, poolManifest.shards.map((s) => s.sha256)],
-        scores: scoreManifests.map((m) => [m.task, m.aggregate, m.k ?? null, m.embeddingsFingerprint, m.files.map((f) => f.sha256)]),
+        scores: scoreManifests.map((m) => [
+          m.task,
+          m.aggregate,
+          m.k ?? null,
+          m.embeddingsFingerprint,
+          m.files.map((f) => f.sha256),
+        ]),
         // Added only when a contamination check runs, so earlier runs keep their fingerprints.
         ...(contamination
           ? {
-              contamination: [contamination.minSimilarity, contamination.ngram, exclude, input.checkTasks, checkedFiles],
-              checkedScores: checkedManifests.map((m) => [m.task, m.embeddingsFingerprint, m.files.map((f) => f.sha256)]),
+              contamination: [
+                contamination.minSimilarity,
+                contamination.ngram,
+                exclude,
+                input.checkTasks,
+                checkedFiles,
+              ],
+              checkedScores: checkedManifests.map((m) => [
+                m.task,
+                m.embeddingsFingerprint,
+                m.files.map((f) => f.sha256),
+              ]),
             }
           : {}),
       }),
@@ -89,13 +122,24 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
     (!existing.contamination || (await verifyFileRef(existing.contamination, layout.selection.dir)))
   ) {
     rt.log(`selection already done (${existing.selected} rows, ${strategy}); skipping`);
-    return { skipped: true, selected: existing.selected, warnings: existing.warnings, ...(existing.contaminated !== undefined ? { contaminated: existing.contaminated } : {}) };
+    return {
+      skipped: true,
+      selected: existing.selected,
+      warnings: existing.warnings,
+      ...(existing.contaminated !== undefined ? { contaminated: existing.contaminated } : {}),
+    };
   }
   await cleanTempFiles(layout.selection.dir);
 
-  const poolMeter = new ProgressMeter('select:read-pool', poolManifest.shards.reduce((a, s) => a + s.rows, 0), 'rows', (p) => rt.heartbeat(p));
+  const poolMeter = new ProgressMeter(
+    'select:read-pool',
+    poolManifest.shards.reduce((a, s) => a + s.rows, 0),
+    'rows',
+    (p) => rt.heartbeat(p),
+  );
   const pool = await readPoolRows(input.runDir, rt.signal, (rows) => poolMeter.update(rows));
-  if (pool.manifest.fingerprint !== poolManifest.fingerprint) throw new Error(`${layout.pool.manifest} changed while selecting; run select again`);
+  if (pool.manifest.fingerprint !== poolManifest.fingerprint)
+    throw new Error(`${layout.pool.manifest} changed while selecting; run select again`);
 
   let contaminationRef = null;
   let excluded: Uint8Array | undefined;
@@ -108,9 +152,10 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
       checkTasks: input.checkTasks,
       settings: contamination,
       pool,
-      pairsAtLeast: () => vectorIndexExport<(runDir: string, task: string, minScore: number, k: number, signal?: AbortSignal) => ReturnType<PairsAtLeast>>('pairsAtLeast').then(
-        (fn) => (task, minScore, k) => fn(input.runDir, task, minScore, k, rt.signal),
-      ),
+      pairsAtLeast: () =>
+        vectorIndexExport<
+          (runDir: string, task: string, minScore: number, k: number, signal?: AbortSignal) => ReturnType<PairsAtLeast>
+        >('pairsAtLeast').then((fn) => (task, minScore, k) => fn(input.runDir, task, minScore, k, rt.signal)),
       signal: rt.signal,
       onProgress: (rows) => meter.update(rows),
     });
@@ -122,7 +167,12 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
     if (exclude) excluded = found.flagged;
     rt.log(
       `contamination check: ${report.flagged} of ${pool.rows} pool rows are near-copies of query/evaluation examples` +
-        (report.flagged ? ` (${Object.entries(report.perSet).filter(([, n]) => n > 0).map(([t, n]) => `${t}: ${n}`).join(', ')})` : '') +
+        (report.flagged
+          ? ` (${Object.entries(report.perSet)
+              .filter(([, n]) => n > 0)
+              .map(([t, n]) => `${t}: ${n}`)
+              .join(', ')})`
+          : '') +
         (exclude ? '; excluded from the selection' : ''),
     );
   }
@@ -135,7 +185,10 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
     tasks.push({ task, scores: (await readScoreVector(input.runDir, task, vectorAggregate, pool.rows)).scores });
     if (strategy === 'round-robin-queries') queryLists.push((await readTopK(input.runDir, task, pool.rows)).lists);
   }
-  const fetchMore = strategy === 'round-robin-queries' ? await deeperListsFromVectorIndex(input.runDir, input.tasks, rt.log) : undefined;
+  const fetchMore =
+    strategy === 'round-robin-queries'
+      ? await deeperListsFromVectorIndex(input.runDir, input.tasks, rt.log)
+      : undefined;
 
   const chooseMeter = new ProgressMeter('select:choose', Math.min(budget, pool.rows), 'rows', (p) => rt.heartbeat(p));
   const selection = await select({
@@ -199,10 +252,20 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
   };
   await writeJsonAtomic(layout.selection.summary, parseOrThrow(SelectionSummary, summary, 'selection summary'));
   writeMeter.update(selection.count, undefined, true);
-  return { skipped: false, selected: selection.count, warnings: selection.warnings, ...(contaminated !== undefined ? { contaminated } : {}) };
+  return {
+    skipped: false,
+    selected: selection.count,
+    warnings: selection.warnings,
+    ...(contaminated !== undefined ? { contaminated } : {}),
+  };
 }
 
-function selectedRow(s: Selection, i: number, pool: Awaited<ReturnType<typeof readPoolRows>>, tasks: string[]): SelectedRow {
+function selectedRow(
+  s: Selection,
+  i: number,
+  pool: Awaited<ReturnType<typeof readPoolRows>>,
+  tasks: string[],
+): SelectedRow {
   const row = s.rows[i]!;
   const score = s.score[i]!;
   return {
@@ -241,10 +304,22 @@ function tally(s: Selection, pool: { sources: string[]; sourceOf: ArrayLike<numb
  * round-robin-queries; when the export is not there, selection works from the stored lists alone
  * and fails with a clear message if a query runs out of them.
  */
-async function deeperListsFromVectorIndex(runDir: string, tasks: string[], log: (m: string) => void): Promise<FetchMore | undefined> {
+async function deeperListsFromVectorIndex(
+  runDir: string,
+  tasks: string[],
+  log: (m: string) => void,
+): Promise<FetchMore | undefined> {
   let topKForQueries;
   try {
-    topKForQueries = await vectorIndexExport<(runDir: string, task: string, queries: number[], k: number) => Promise<{ ids: Int32Array; scores: Float32Array }>>('topKForQueries');
+    topKForQueries =
+      await vectorIndexExport<
+        (
+          runDir: string,
+          task: string,
+          queries: number[],
+          k: number,
+        ) => Promise<{ ids: Int32Array; scores: Float32Array }>
+      >('topKForQueries');
   } catch (err) {
     log(`${(err as Error).message}; selecting from the stored lists alone`);
     return undefined;
@@ -252,7 +327,9 @@ async function deeperListsFromVectorIndex(runDir: string, tasks: string[], log: 
   return async (task, queries, k) => {
     const out = await topKForQueries(runDir, tasks[task]!, queries, k);
     if (!(out?.ids instanceof Int32Array) || !(out.scores instanceof Float32Array)) {
-      throw new Error(`topKForQueries(${tasks[task]}, [${queries.join(', ')}], ${k}) did not return {ids: Int32Array, scores: Float32Array}`);
+      throw new Error(
+        `topKForQueries(${tasks[task]}, [${queries.join(', ')}], ${k}) did not return {ids: Int32Array, scores: Float32Array}`,
+      );
     }
     const n = queries.length * k;
     return { ids: out.ids.subarray(0, n), scores: out.scores.subarray(0, n) };

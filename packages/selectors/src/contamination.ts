@@ -1,7 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, readJsonLines, runLayout, throwIfCancelled } from '@rds/artifacts';
-import { PoolManifest, type ContaminationConfig, type ContaminationMatch, type ContaminationReport } from '@rds/schemas';
+import {
+  PoolManifest,
+  type ContaminationConfig,
+  type ContaminationMatch,
+  type ContaminationReport,
+} from '@rds/schemas';
 import type { PoolRows } from './pool-rows.js';
 import { readScoreVector } from './score-files.js';
 
@@ -17,7 +22,11 @@ import { readScoreVector } from './score-files.js';
  */
 
 /** (pool row, example index) pairs of a set scoring at least a bar; `k` bounds any example's count. */
-export type PairsAtLeast = (task: string, minScore: number, k: number) => Promise<{ row: number; query: number; score: number }[]>;
+export type PairsAtLeast = (
+  task: string,
+  minScore: number,
+  k: number,
+) => Promise<{ row: number; query: number; score: number }[]>;
 
 export interface ContaminationInput {
   runDir: string;
@@ -85,7 +94,10 @@ export class NgramIndex {
 export async function findContamination(input: ContaminationInput): Promise<ContaminationResult> {
   const { runDir, pool, settings, signal } = input;
   const layout = runLayout(runDir);
-  const sets = [...input.queryTasks.map((task) => ({ task, role: 'query' as const })), ...input.checkTasks.map((task) => ({ task, role: 'evaluation' as const }))];
+  const sets = [
+    ...input.queryTasks.map((task) => ({ task, role: 'query' as const })),
+    ...input.checkTasks.map((task) => ({ task, role: 'evaluation' as const })),
+  ];
 
   // Example ids (for the report) and the n-gram index, from the canonical sets ingest wrote.
   const exampleIds: string[][] = [];
@@ -114,7 +126,8 @@ export async function findContamination(input: ContaminationInput): Promise<Cont
       const rows: number[] = [];
       for (let r = 0; r < scores.length; r++) if (scores[r]! >= bar) rows.push(r);
       if (rows.length === 0) continue;
-      if (!input.pairsAtLeast) throw new Error('the similarity check needs @rds/vector-index (pairsAtLeast) to name the matching examples');
+      if (!input.pairsAtLeast)
+        throw new Error('the similarity check needs @rds/vector-index (pairsAtLeast) to name the matching examples');
       const pairs = await (await input.pairsAtLeast())(set.task, bar - FLOAT_SLACK, rows.length);
       // Pairs come best first: the first pair of a row is its matching example.
       const best = new Map<number, { query: number; score: number }>();
@@ -123,8 +136,17 @@ export async function findContamination(input: ContaminationInput): Promise<Cont
         const b = best.get(r);
         // The max vector is the authority on the score; the pair names the example (always found,
         // as any query of the set holds at most rows.length rows above the bar).
-        if (!b) throw new Error(`similarity check: no example of "${set.task}" matches pool row ${r} (score ${scores[r]}) when recomputed; score the run again`);
-        add(r, { kind: 'similarity', task: set.task, query: b.query, queryId: exampleIds[s]![b.query]!, score: scores[r]! });
+        if (!b)
+          throw new Error(
+            `similarity check: no example of "${set.task}" matches pool row ${r} (score ${scores[r]}) when recomputed; score the run again`,
+          );
+        add(r, {
+          kind: 'similarity',
+          task: set.task,
+          query: b.query,
+          queryId: exampleIds[s]![b.query]!,
+          score: scores[r]!,
+        });
       }
     }
   }
@@ -136,7 +158,13 @@ export async function findContamination(input: ContaminationInput): Promise<Cont
       const file = path.resolve(path.dirname(layout.pool.manifest), shard.file);
       for await (const { value } of readJsonLines(file, PoolTextLine)) {
         for (const hit of index.matches(wordsOf(textOf(value.messages)))) {
-          add(row, { kind: 'ngram', task: sets[hit.set]!.task, query: hit.query, queryId: exampleIds[hit.set]![hit.query]!, ngram: hit.gram });
+          add(row, {
+            kind: 'ngram',
+            task: sets[hit.set]!.task,
+            query: hit.query,
+            queryId: exampleIds[hit.set]![hit.query]!,
+            ngram: hit.gram,
+          });
         }
         row++;
         if ((row & 0x3fff) === 0) {

@@ -53,7 +53,11 @@ export interface PoolRows extends PoolSources {
  * keeping each row's id and its source as a small integer. Row counts are checked against the
  * manifest, so score vectors can be matched to rows by position.
  */
-export async function readPoolRows(runDir: string, signal: AbortSignal, onRows?: (rows: number, total: number) => void): Promise<PoolRows> {
+export async function readPoolRows(
+  runDir: string,
+  signal: AbortSignal,
+  onRows?: (rows: number, total: number) => void,
+): Promise<PoolRows> {
   const layout = runLayout(runDir);
   const manifest = await readJsonFile(layout.pool.manifest, PoolManifest);
   const total = manifest.shards.reduce((a, s) => a + s.rows, 0);
@@ -82,7 +86,8 @@ export async function readPoolRows(runDir: string, signal: AbortSignal, onRows?:
         onRows?.(row, total);
       }
     }
-    if (row - start !== shard.rows) throw new ValidationError(`${file}: ${row - start} rows, the pool manifest says ${shard.rows}`);
+    if (row - start !== shard.rows)
+      throw new ValidationError(`${file}: ${row - start} rows, the pool manifest says ${shard.rows}`);
   }
   onRows?.(row, total);
   return { rows: total, sourceOf, sources, ids, manifest };

@@ -18,7 +18,9 @@ export async function readScoresManifest(runDir: string, task: string, aggregate
   const file = runLayout(runDir).scores.manifest(task, aggregate);
   const m = await readJsonFile(file, ScoresManifest);
   if (m.task !== task || m.aggregate !== aggregate) {
-    throw new ValidationError(`${file}: describes task "${m.task}" aggregate "${m.aggregate}", expected "${task}" "${aggregate}"`);
+    throw new ValidationError(
+      `${file}: describes task "${m.task}" aggregate "${m.aggregate}", expected "${task}" "${aggregate}"`,
+    );
   }
   return m;
 }
@@ -40,9 +42,12 @@ async function readChecked(runDir: string, m: ScoresManifest, name: string, elem
     throw new ValidationError(`cannot read ${file}: ${err.code ?? err.message}`);
   });
   if (buf.byteLength !== elements * 4 || buf.byteLength !== ref.bytes) {
-    throw new ValidationError(`${file}: ${buf.byteLength} bytes, expected ${elements} x 4 = ${elements * 4} (manifest: ${ref.bytes})`);
+    throw new ValidationError(
+      `${file}: ${buf.byteLength} bytes, expected ${elements} x 4 = ${elements * 4} (manifest: ${ref.bytes})`,
+    );
   }
-  if (createHash('sha256').update(buf).digest('hex') !== ref.sha256) throw new ValidationError(`${file}: checksum does not match its manifest`);
+  if (createHash('sha256').update(buf).digest('hex') !== ref.sha256)
+    throw new ValidationError(`${file}: checksum does not match its manifest`);
   // Copy into a fresh, aligned buffer (a Buffer may sit at any offset of a shared pool).
   const out = new ArrayBuffer(buf.byteLength);
   new Uint8Array(out).set(buf);
@@ -50,18 +55,31 @@ async function readChecked(runDir: string, m: ScoresManifest, name: string, elem
 }
 
 /** One task's per-row score vector (max or mean over its queries). */
-export async function readScoreVector(runDir: string, task: string, aggregate: 'max' | 'mean', poolRows: number): Promise<{ scores: Float32Array; manifest: ScoresManifest }> {
+export async function readScoreVector(
+  runDir: string,
+  task: string,
+  aggregate: 'max' | 'mean',
+  poolRows: number,
+): Promise<{ scores: Float32Array; manifest: ScoresManifest }> {
   const m = await readScoresManifest(runDir, task, aggregate);
-  if (m.rows !== poolRows) throw new ValidationError(`${runLayout(runDir).scores.manifest(task, aggregate)}: scores ${m.rows} rows, the pool has ${poolRows}`);
+  if (m.rows !== poolRows)
+    throw new ValidationError(
+      `${runLayout(runDir).scores.manifest(task, aggregate)}: scores ${m.rows} rows, the pool has ${poolRows}`,
+    );
   const scores = new Float32Array(await readChecked(runDir, m, SCORE_FILES[aggregate][0], poolRows));
   for (let r = 0; r < scores.length; r++) {
-    if (scores[r] !== scores[r]) throw new ValidationError(`${refFor(runDir, m, SCORE_FILES[aggregate][0]).file}: NaN score at row ${r}`);
+    if (scores[r] !== scores[r])
+      throw new ValidationError(`${refFor(runDir, m, SCORE_FILES[aggregate][0]).file}: NaN score at row ${r}`);
   }
   return { scores, manifest: m };
 }
 
 /** One task's stored per-query top-K lists (queries x k, row-major). */
-export async function readTopK(runDir: string, task: string, poolRows: number): Promise<{ lists: QueryLists; manifest: ScoresManifest }> {
+export async function readTopK(
+  runDir: string,
+  task: string,
+  poolRows: number,
+): Promise<{ lists: QueryLists; manifest: ScoresManifest }> {
   const m = await readScoresManifest(runDir, task, 'topk');
   const where = runLayout(runDir).scores.manifest(task, 'topk');
   if (m.k === undefined || m.k <= 0) throw new ValidationError(`${where}: k is required for topk scores`);
@@ -70,8 +88,12 @@ export async function readTopK(runDir: string, task: string, poolRows: number): 
   const ids = new Int32Array(await readChecked(runDir, m, 'topk.ids.i32', n));
   const scores = new Float32Array(await readChecked(runDir, m, 'topk.scores.f32', n));
   for (let i = 0; i < n; i++) {
-    if (ids[i]! < -1 || ids[i]! >= poolRows) throw new ValidationError(`${where}: query ${Math.floor(i / m.k)} lists row ${ids[i]}, outside the pool (${poolRows} rows)`);
-    if (scores[i] !== scores[i]) throw new ValidationError(`${where}: NaN score in the list of query ${Math.floor(i / m.k)}`);
+    if (ids[i]! < -1 || ids[i]! >= poolRows)
+      throw new ValidationError(
+        `${where}: query ${Math.floor(i / m.k)} lists row ${ids[i]}, outside the pool (${poolRows} rows)`,
+      );
+    if (scores[i] !== scores[i])
+      throw new ValidationError(`${where}: NaN score in the list of query ${Math.floor(i / m.k)}`);
   }
   return { lists: { queries: m.queries, k: m.k, ids, scores }, manifest: m };
 }

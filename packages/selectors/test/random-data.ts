@@ -28,7 +28,9 @@ export function randomProblem(seed: number, opts: { maxRows?: number; overlap?: 
   const base = Array.from({ length: rows }, () => rng.nextBelow(levels));
   const sim = (r: number) => (opts.overlap ? Math.min(levels - 1, base[r]! + rng.nextBelow(2)) : rng.nextBelow(levels));
   const sims = Array.from({ length: nTasks }, () =>
-    Array.from({ length: 1 + rng.nextBelow(4) }, () => Array.from({ length: rows }, (_, r) => Math.fround(sim(r) / levels - 0.5))),
+    Array.from({ length: 1 + rng.nextBelow(4) }, () =>
+      Array.from({ length: rows }, (_, r) => Math.fround(sim(r) / levels - 0.5)),
+    ),
   );
   const max = sims.map((qs, t) => ({
     task: `task${t}`,

@@ -4,7 +4,12 @@
  */
 import { computeQuotas, SplitMix32, type SelectParams } from '../src/index.js';
 
-export interface Picked { row: number; task: number; score: number; query: number }
+export interface Picked {
+  row: number;
+  task: number;
+  score: number;
+  query: number;
+}
 
 /** Rows in ranking order: score desc, row asc. */
 export function rankAll(scores: ArrayLike<number>): number[] {
@@ -32,10 +37,16 @@ function setup(p: SelectParams) {
   const cap = p.pool.sources.map(() => 0);
   for (let r = 0; r < n; r++) if (eligible(r)) cap[p.pool.sourceOf[r]!]!++;
   let weights: number[] | null = null;
-  if (p.sourceQuotas && Object.keys(p.sourceQuotas).length) weights = p.pool.sources.map((s) => p.sourceQuotas![s] ?? 0);
+  if (p.sourceQuotas && Object.keys(p.sourceQuotas).length)
+    weights = p.pool.sources.map((s) => p.sourceQuotas![s] ?? 0);
   else if (p.strategy === 'balanced-random') weights = p.pool.sources.map(() => 1);
   const quota = weights ? Array.from(computeQuotas(cap, weights, p.budget)) : null;
-  const target = quota ? quota.reduce((a, b) => a + b, 0) : Math.min(p.budget, cap.reduce((a, b) => a + b, 0));
+  const target = quota
+    ? quota.reduce((a, b) => a + b, 0)
+    : Math.min(
+        p.budget,
+        cap.reduce((a, b) => a + b, 0),
+      );
   const taken = p.pool.sources.map(() => 0);
   const chosen = new Set<number>();
   const out: Picked[] = [];
@@ -50,7 +61,12 @@ function setup(p: SelectParams) {
 }
 
 /** One ranker of a round-robin (a task or a query): its eligible rows in ranking order with their scores. */
-interface Ranker { task: number; query: number; rows: number[]; scores: number[] }
+interface Ranker {
+  task: number;
+  query: number;
+  rows: number[];
+  scores: number[];
+}
 
 /**
  * Round-robin with the reference code's turns, written from its description: rankers take turns
@@ -78,7 +94,10 @@ function popOncePerTurn(rankers: Ranker[], s: ReturnType<typeof setup>): void {
   }
 }
 
-export function referenceSelect(p: SelectParams, deepLists?: { ids: number[]; scores: number[] }[][]): { picks: Picked[]; target: number; quota: number[] | null } {
+export function referenceSelect(
+  p: SelectParams,
+  deepLists?: { ids: number[]; scores: number[] }[][],
+): { picks: Picked[]; target: number; quota: number[] | null } {
   const s = setup(p);
   const fill = p.turns === 'fill';
   if (p.strategy === 'round-robin-tasks' && !fill) {
@@ -119,7 +138,8 @@ export function referenceSelect(p: SelectParams, deepLists?: { ids: number[]; sc
   } else if (p.strategy === 'top-k-max' || p.strategy === 'top-k-mean') {
     for (const row of rankAll(s.best)) {
       if (s.out.length >= s.target) break;
-      if (s.best[row]! >= s.minScore && s.ok(row)) s.take({ row, task: s.bestTask[row]!, score: s.best[row]!, query: -1 });
+      if (s.best[row]! >= s.minScore && s.ok(row))
+        s.take({ row, task: s.bestTask[row]!, score: s.best[row]!, query: -1 });
     }
   } else if (p.strategy === 'round-robin-queries') {
     const qs = deepLists!.flatMap((lists, t) => lists.map((l, q) => ({ t, q, l, pos: 0 })));
@@ -127,7 +147,13 @@ export function referenceSelect(p: SelectParams, deepLists?: { ids: number[]; sc
       let any = false;
       for (const c of qs) {
         if (s.out.length >= s.target) break;
-        while (c.pos < c.l.ids.length && c.l.ids[c.pos]! >= 0 && c.l.scores[c.pos]! >= s.minScore && !s.ok(c.l.ids[c.pos]!)) c.pos++;
+        while (
+          c.pos < c.l.ids.length &&
+          c.l.ids[c.pos]! >= 0 &&
+          c.l.scores[c.pos]! >= s.minScore &&
+          !s.ok(c.l.ids[c.pos]!)
+        )
+          c.pos++;
         if (c.pos >= c.l.ids.length || c.l.ids[c.pos]! < 0 || c.l.scores[c.pos]! < s.minScore) continue;
         s.take({ row: c.l.ids[c.pos]!, task: c.t, score: c.l.scores[c.pos]!, query: c.q });
         c.pos++;

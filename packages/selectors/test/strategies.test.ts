@@ -5,12 +5,28 @@ import { idealQuotas, rankAll, referenceSelect } from './reference.js';
 import { randomProblem, topKLists, type Problem } from './random-data.js';
 
 const SEEDS = Array.from({ length: 200 }, (_, i) => i + 1);
-const STRATEGIES: SelectionStrategy[] = ['round-robin-tasks', 'round-robin-queries', 'top-k-max', 'top-k-mean', 'random', 'balanced-random'];
+const STRATEGIES: SelectionStrategy[] = [
+  'round-robin-tasks',
+  'round-robin-queries',
+  'top-k-max',
+  'top-k-mean',
+  'random',
+  'balanced-random',
+];
 
 /** Random budget / minScore / quota settings, drawn from the seed. */
-function randomParams(p: Problem, strategy: SelectionStrategy, seed: number, k: number, turns?: RoundRobinTurns, opts: { nearPoolSize?: boolean } = {}): SelectParams {
+function randomParams(
+  p: Problem,
+  strategy: SelectionStrategy,
+  seed: number,
+  k: number,
+  turns?: RoundRobinTurns,
+  opts: { nearPoolSize?: boolean } = {},
+): SelectParams {
   const rng = new SplitMix32(seed * 7919 + 13);
-  const budget = opts.nearPoolSize ? Math.max(1, p.pool.rows - 3 + rng.nextBelow(7)) : 1 + rng.nextBelow(p.pool.rows + 20);
+  const budget = opts.nearPoolSize
+    ? Math.max(1, p.pool.rows - 3 + rng.nextBelow(7))
+    : 1 + rng.nextBelow(p.pool.rows + 20);
   const withMin = rng.nextBelow(3) === 0;
   const withQuotas = rng.nextBelow(3) === 0;
   let sourceQuotas: Record<string, number> | undefined;
@@ -54,7 +70,11 @@ describe.each(CASES)('%s (turns: %s)', (strategy, _label, turns) => {
   const problems = [
     ...SEEDS.map((seed) => ({ seed, p: randomProblem(seed), near: false })),
     ...SEEDS.map((seed) => ({ seed: seed + 200, p: randomProblem(seed + 200, { overlap: true }), near: false })),
-    ...SEEDS.slice(0, 100).map((seed) => ({ seed: seed + 400, p: randomProblem(seed + 400, { overlap: seed % 2 === 0 }), near: true })),
+    ...SEEDS.slice(0, 100).map((seed) => ({
+      seed: seed + 400,
+      p: randomProblem(seed + 400, { overlap: seed % 2 === 0 }),
+      near: true,
+    })),
   ];
   it('matches the brute-force reference on 500 random problems (ties, overlapping rankings, budgets near the pool size, exact B, no duplicates, quotas, minScore)', async () => {
     for (const { seed, p, near } of problems) {
@@ -116,7 +136,7 @@ describe('computeQuotas', () => {
       const rng = new SplitMix32(seed);
       const n = 1 + rng.nextBelow(6);
       const cap = Array.from({ length: n }, () => rng.nextBelow(50));
-      const weights = Array.from({ length: n }, () => rng.nextBelow(4) * (1 + rng.nextBelow(3)) / 3);
+      const weights = Array.from({ length: n }, () => (rng.nextBelow(4) * (1 + rng.nextBelow(3))) / 3);
       if (!weights.some((w) => w > 0)) weights[0] = 1;
       const budget = 1 + rng.nextBelow(120);
       const q = Array.from(computeQuotas(cap, weights, budget));
@@ -190,17 +210,29 @@ describe('round-robin-queries depth', () => {
       const deep = { ...randomParams(p, 'round-robin-queries', seed, p.pool.rows), fetchMore: undefined };
       expect(picks(await select(shallow))).toEqual(picks(await select(deep)));
       const queries = p.deep.flat().length;
-      if (shallow.minScore === undefined && Math.min(shallow.budget, p.pool.rows) > queries) expect(fetched).toBeGreaterThan(0);
+      if (shallow.minScore === undefined && Math.min(shallow.budget, p.pool.rows) > queries)
+        expect(fetched).toBeGreaterThan(0);
     }
   });
 
   it('reference turns: queries that run out together get their deeper lists in one fetch per task', async () => {
     const p = randomProblem(11, { maxRows: 400, overlap: true });
-    const params = { ...randomParams(p, 'round-robin-queries', 11, 2, 'reference'), budget: p.pool.rows, minScore: undefined, sourceQuotas: undefined };
+    const params = {
+      ...randomParams(p, 'round-robin-queries', 11, 2, 'reference'),
+      budget: p.pool.rows,
+      minScore: undefined,
+      sourceQuotas: undefined,
+    };
     const calls: number[][] = [];
     const inner = params.fetchMore!;
     params.fetchMore = (t, qs, k) => (calls.push(qs), inner(t, qs, k));
-    const deep = { ...randomParams(p, 'round-robin-queries', 11, p.pool.rows, 'reference'), budget: p.pool.rows, minScore: undefined, sourceQuotas: undefined, fetchMore: undefined };
+    const deep = {
+      ...randomParams(p, 'round-robin-queries', 11, p.pool.rows, 'reference'),
+      budget: p.pool.rows,
+      minScore: undefined,
+      sourceQuotas: undefined,
+      fetchMore: undefined,
+    };
     expect(picks(await select(params))).toEqual(picks(await select(deep)));
     const queries = p.deep.flat().length;
     expect(queries).toBeGreaterThan(3);
@@ -213,20 +245,41 @@ describe('round-robin-queries depth', () => {
 
   it('without fetchMore, a query that runs out of its stored list is a clear error', async () => {
     const p = randomProblem(3, { maxRows: 100 });
-    const params = { ...randomParams(p, 'round-robin-queries', 3, 1), budget: p.pool.rows, minScore: undefined, sourceQuotas: undefined, fetchMore: undefined };
+    const params = {
+      ...randomParams(p, 'round-robin-queries', 3, 1),
+      budget: p.pool.rows,
+      minScore: undefined,
+      sourceQuotas: undefined,
+      fetchMore: undefined,
+    };
     await expect(select(params)).rejects.toThrow(/ran out of its stored top-1 list.*larger scoring.topK/);
   });
 
   it('records the query that picked each row, under either turn rule', async () => {
     const pool = { rows: 4, sourceOf: new Uint8Array(4), sources: ['s'] };
     const tasks = [{ task: 't', scores: Float32Array.from([0.9, 0.8, 0.7, 0.1]) }];
-    const queryLists = [{ queries: 2, k: 2, ids: Int32Array.from([0, 1, 0, 2]), scores: Float32Array.from([0.9, 0.8, 0.9, 0.7]) }];
-    const run = async (turns: RoundRobinTurns) => picks(await select({ strategy: 'round-robin-queries', budget: 3, seed: 0, turns, pool, tasks, queryLists }));
-    const [r0, r1, r2] = [{ row: 0, score: Math.fround(0.9) }, { row: 1, score: Math.fround(0.8) }, { row: 2, score: Math.fround(0.7) }];
+    const queryLists = [
+      { queries: 2, k: 2, ids: Int32Array.from([0, 1, 0, 2]), scores: Float32Array.from([0.9, 0.8, 0.9, 0.7]) },
+    ];
+    const run = async (turns: RoundRobinTurns) =>
+      picks(await select({ strategy: 'round-robin-queries', budget: 3, seed: 0, turns, pool, tasks, queryLists }));
+    const [r0, r1, r2] = [
+      { row: 0, score: Math.fround(0.9) },
+      { row: 1, score: Math.fround(0.8) },
+      { row: 2, score: Math.fround(0.7) },
+    ];
     // fill: q0 takes 0; q1 skips 0 and takes 2; q0 takes 1.
-    expect(await run('fill')).toEqual([{ ...r0, task: 0, query: 0 }, { ...r2, task: 0, query: 1 }, { ...r1, task: 0, query: 0 }]);
+    expect(await run('fill')).toEqual([
+      { ...r0, task: 0, query: 0 },
+      { ...r2, task: 0, query: 1 },
+      { ...r1, task: 0, query: 0 },
+    ]);
     // reference: q0 takes 0; q1 pops 0, taken: its turn adds nothing; q0 takes 1; q1 takes 2.
-    expect(await run('reference')).toEqual([{ ...r0, task: 0, query: 0 }, { ...r1, task: 0, query: 0 }, { ...r2, task: 0, query: 1 }]);
+    expect(await run('reference')).toEqual([
+      { ...r0, task: 0, query: 0 },
+      { ...r1, task: 0, query: 0 },
+      { ...r2, task: 0, query: 1 },
+    ]);
   });
 });
 
@@ -240,8 +293,12 @@ describe('turn rules: reference vs fill', () => {
   const s1 = Float32Array.from([0.9, 0.2, 0.7]);
 
   it('hand-worked three-row example: round-robin-tasks', async () => {
-    const tasks = [{ task: 'a', scores: s0 }, { task: 'b', scores: s1 }];
-    const rows = async (turns?: RoundRobinTurns) => Array.from((await select({ strategy: 'round-robin-tasks', budget: 2, seed: 0, turns, pool, tasks })).rows);
+    const tasks = [
+      { task: 'a', scores: s0 },
+      { task: 'b', scores: s1 },
+    ];
+    const rows = async (turns?: RoundRobinTurns) =>
+      Array.from((await select({ strategy: 'round-robin-tasks', budget: 2, seed: 0, turns, pool, tasks })).rows);
     expect(await rows()).toEqual([0, 1]); // reference is the default
     expect(await rows('reference')).toEqual([0, 1]);
     expect(await rows('fill')).toEqual([0, 2]);
@@ -249,13 +306,26 @@ describe('turn rules: reference vs fill', () => {
 
   it('hand-worked three-row example: round-robin-queries', async () => {
     const tasks = [{ task: 'a', scores: Float32Array.from([0.9, 0.8, 0.7]) }];
-    const queryLists = [{ queries: 2, k: 3, ids: Int32Array.from([0, 1, 2, 0, 2, 1]), scores: Float32Array.from([0.9, 0.8, 0.1, 0.9, 0.7, 0.2]) }];
+    const queryLists = [
+      {
+        queries: 2,
+        k: 3,
+        ids: Int32Array.from([0, 1, 2, 0, 2, 1]),
+        scores: Float32Array.from([0.9, 0.8, 0.1, 0.9, 0.7, 0.2]),
+      },
+    ];
     const run = async (turns?: RoundRobinTurns) => {
       const s = await select({ strategy: 'round-robin-queries', budget: 2, seed: 0, turns, pool, tasks, queryLists });
       return [Array.from(s.rows), Array.from(s.query)];
     };
-    expect(await run()).toEqual([[0, 1], [0, 0]]);
-    expect(await run('fill')).toEqual([[0, 2], [0, 1]]);
+    expect(await run()).toEqual([
+      [0, 1],
+      [0, 0],
+    ]);
+    expect(await run('fill')).toEqual([
+      [0, 2],
+      [0, 1],
+    ]);
   });
 
   it('the two rules really select different rows on overlapping rankings, and each returns exactly min(B, eligible)', async () => {
@@ -263,8 +333,16 @@ describe('turn rules: reference vs fill', () => {
     for (const seed of SEEDS) {
       const p = randomProblem(seed + 200, { overlap: true });
       for (const strategy of ['round-robin-tasks', 'round-robin-queries'] as const) {
-        const ref = await select({ ...randomParams(p, strategy, seed, 2, 'reference'), minScore: undefined, sourceQuotas: undefined });
-        const fill = await select({ ...randomParams(p, strategy, seed, 2, 'fill'), minScore: undefined, sourceQuotas: undefined });
+        const ref = await select({
+          ...randomParams(p, strategy, seed, 2, 'reference'),
+          minScore: undefined,
+          sourceQuotas: undefined,
+        });
+        const fill = await select({
+          ...randomParams(p, strategy, seed, 2, 'fill'),
+          minScore: undefined,
+          sourceQuotas: undefined,
+        });
         expect(ref.count).toBe(ref.target);
         expect(fill.count).toBe(fill.target);
         if (Array.from(ref.rows).join() !== Array.from(fill.rows).join()) differ++;
@@ -277,7 +355,23 @@ describe('turn rules: reference vs fill', () => {
 describe('validation', () => {
   it('rejects NaN scores and mismatched lengths, naming the task', async () => {
     const pool = { rows: 3, sourceOf: new Uint8Array(3), sources: ['s'] };
-    await expect(select({ strategy: 'top-k-max', budget: 1, seed: 0, pool, tasks: [{ task: 'gsm', scores: Float32Array.from([0, NaN, 1]) }] })).rejects.toThrow(/task "gsm" have NaN at row 1/);
-    await expect(select({ strategy: 'top-k-max', budget: 1, seed: 0, pool, tasks: [{ task: 'gsm', scores: new Float32Array(2) }] })).rejects.toThrow(/"gsm" have 2 rows, the pool has 3/);
+    await expect(
+      select({
+        strategy: 'top-k-max',
+        budget: 1,
+        seed: 0,
+        pool,
+        tasks: [{ task: 'gsm', scores: Float32Array.from([0, NaN, 1]) }],
+      }),
+    ).rejects.toThrow(/task "gsm" have NaN at row 1/);
+    await expect(
+      select({
+        strategy: 'top-k-max',
+        budget: 1,
+        seed: 0,
+        pool,
+        tasks: [{ task: 'gsm', scores: new Float32Array(2) }],
+      }),
+    ).rejects.toThrow(/"gsm" have 2 rows, the pool has 3/);
   });
 });

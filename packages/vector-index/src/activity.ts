@@ -12,7 +12,9 @@ export async function scorePool(raw: ScoreInput): Promise<ScoreOutput> {
   const rt = activityRuntime();
   await cleanTempFiles(runLayout(input.runDir).scores.dir);
   if (input.index.kind !== 'flat' || input.index.factory) {
-    rt.log(`index ${input.index.factory ?? input.index.kind}: scores are computed exactly over all rows (max/mean need every score); approximate indexes serve search only`);
+    rt.log(
+      `index ${input.index.factory ?? input.index.kind}: scores are computed exactly over all rows (max/mean need every score); approximate indexes serve search only`,
+    );
   }
   let meter: ProgressMeter | undefined;
   const out = await scoreRun({

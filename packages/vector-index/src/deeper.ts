@@ -5,7 +5,14 @@ import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, ValidationError } from '@rds/schemas';
 import { BlockDepth } from './depth.js';
 import { autoEngine, createEngine, queryCount, type EngineName, type QuerySet } from './engines.js';
-import { poolBlockBuffer, querySubset, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
+import {
+  poolBlockBuffer,
+  querySubset,
+  readPoolEmbeddings,
+  readQueries,
+  taskFingerprint,
+  type PoolEmbeddings,
+} from './inputs.js';
 import { RunningTopK } from './topk.js';
 
 const DEEPER_BLOCK_ROWS = 16_384;
@@ -15,24 +22,37 @@ const DEEPER_BLOCK_ROWS = 16_384;
  * same order and padding as the stored topk files). Served from the stored lists when k fits,
  * otherwise recomputed by streaming the pool once for just these queries.
  */
-export async function topKForQueries(runDir: string, task: string, queryIndices: number[], k: number): Promise<{ ids: Int32Array; scores: Float32Array }> {
-  if (!Number.isInteger(k) || k <= 0) throw new ValidationError(`topKForQueries: k must be a positive integer, got ${k}`);
+export async function topKForQueries(
+  runDir: string,
+  task: string,
+  queryIndices: number[],
+  k: number,
+): Promise<{ ids: Int32Array; scores: Float32Array }> {
+  if (!Number.isInteger(k) || k <= 0)
+    throw new ValidationError(`topKForQueries: k must be a positive integer, got ${k}`);
   const layout = runLayout(runDir);
   const manifestPath = layout.scores.manifest(task, 'topk');
   const m = await readJsonFile(manifestPath, ScoresManifest);
   for (const q of queryIndices) {
-    if (!Number.isInteger(q) || q < 0 || q >= m.queries) throw new ValidationError(`topKForQueries: query ${q} outside 0..${m.queries - 1} of task "${task}"`);
+    if (!Number.isInteger(q) || q < 0 || q >= m.queries)
+      throw new ValidationError(`topKForQueries: query ${q} outside 0..${m.queries - 1} of task "${task}"`);
   }
   const pool = await readPoolEmbeddings(runDir);
   const { queries, manifests } = await readQueries(runDir, [task], pool.settings);
   if (taskFingerprint(pool, manifests[0]!, m.k ?? 0) !== m.embeddingsFingerprint) {
     throw new ValidationError(`${manifestPath}: the embeddings changed since scoring; score the run again`);
   }
-  const out = { ids: new Int32Array(queryIndices.length * k).fill(-1), scores: new Float32Array(queryIndices.length * k).fill(-Infinity) };
+  const out = {
+    ids: new Int32Array(queryIndices.length * k).fill(-1),
+    scores: new Float32Array(queryIndices.length * k).fill(-Infinity),
+  };
   if (m.k !== undefined && k <= m.k) {
     // Stored lists are deep enough: read just the wanted rows.
     const read = async (name: string, into: Int32Array | Float32Array) => {
-      const file = path.resolve(path.dirname(manifestPath), m.files.find((f) => path.basename(f.file) === `${task}.${name}`)?.file ?? `${task}.${name}`);
+      const file = path.resolve(
+        path.dirname(manifestPath),
+        m.files.find((f) => path.basename(f.file) === `${task}.${name}`)?.file ?? `${task}.${name}`,
+      );
       const fh = await fsp.open(file, 'r');
       try {
         for (let i = 0; i < queryIndices.length; i++) {
@@ -69,7 +89,12 @@ export async function streamTopK(
   const scratch = poolBlockBuffer(pool, options.blockRows);
   try {
     for (const shard of pool.shards) {
-      const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
+      const reader = EmbeddingMatrixReader.open(
+        path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file),
+        d,
+        pool.settings.dtype,
+        shard.manifest.rows,
+      );
       try {
         for (const block of reader.rawBlocks(options.blockRows, scratch)) {
           if (options.signal) throwIfCancelled(options.signal);
@@ -99,11 +124,20 @@ export interface ScorePair {
  * more than `k` rows above it. Used by the contamination check for the rows it flagged, so `k` is small.
  * Best first (score desc, row asc).
  */
-export async function pairsAtLeast(runDir: string, task: string, minScore: number, k: number, signal?: AbortSignal): Promise<ScorePair[]> {
+export async function pairsAtLeast(
+  runDir: string,
+  task: string,
+  minScore: number,
+  k: number,
+  signal?: AbortSignal,
+): Promise<ScorePair[]> {
   if (!Number.isInteger(k) || k <= 0) throw new ValidationError(`pairsAtLeast: k must be a positive integer, got ${k}`);
   const pool = await readPoolEmbeddings(runDir);
   const { queries } = await readQueries(runDir, [task], pool.settings);
-  const lists = await streamTopK(pool, queries, Math.min(k, pool.rows), autoEngine(), { blockRows: DEEPER_BLOCK_ROWS, ...(signal ? { signal } : {}) });
+  const lists = await streamTopK(pool, queries, Math.min(k, pool.rows), autoEngine(), {
+    blockRows: DEEPER_BLOCK_ROWS,
+    ...(signal ? { signal } : {}),
+  });
   const depth = Math.min(k, pool.rows);
   const pairs: ScorePair[] = [];
   for (let q = 0; q < queryCount(queries); q++) {

@@ -13,7 +13,12 @@ import type { RunningTopK } from './topk.js';
  * RunningTopK.cutShort and re-scores a block at full depth when it was too shallow, so the lists
  * are exactly those of full-depth scoring.
  */
-export function nextBlockK(k: number, rows: number, last: { taken: number; rows: number } | null, perRow: number | null = null): number {
+export function nextBlockK(
+  k: number,
+  rows: number,
+  last: { taken: number; rows: number } | null,
+  perRow: number | null = null,
+): number {
   const fromLast = last !== null && last.rows > 0 ? last.taken / last.rows : null;
   if (fromLast === null && perRow === null) return Math.min(k, rows);
   const rate = Math.max(fromLast ?? 0, perRow ?? 0);
@@ -33,7 +38,13 @@ export class BlockDepth {
    * Score one block (rows in global order from `rowOffset`) and merge its per-query lists into
    * `running`, as deep as needed and no deeper. Returns the engine's output (per-task vectors too).
    */
-  async scoreBlock(engine: ScoreEngine, data: RawMatrix, rows: number, rowOffset: number, running: RunningTopK): Promise<BlockScores> {
+  async scoreBlock(
+    engine: ScoreEngine,
+    data: RawMatrix,
+    rows: number,
+    rowOffset: number,
+    running: RunningTopK,
+  ): Promise<BlockScores> {
     if (engine.scoreInto) {
       // The engine merges every row that can enter (no depth to guess).
       const { out, taken } = await engine.scoreInto(data, rows, rowOffset, running);
@@ -43,7 +54,9 @@ export class BlockDepth {
     const full = Math.min(running.k, rows);
     const kb = Math.min(nextBlockK(running.k, rows, this.last, this.perRow), full);
     // Scores under a query's bar cannot enter its list: the engine may mask them (see ScoreEngine).
-    const bars = running.bars(this.bars.length === running.queries ? this.bars : (this.bars = new Float32Array(running.queries)));
+    const bars = running.bars(
+      this.bars.length === running.queries ? this.bars : (this.bars = new Float32Array(running.queries)),
+    );
     let out = await engine.score(data, rows, kb, bars);
     if (kb < full && running.cutShort(out.topIds, out.topScores, out.kb)) {
       this.rescores++;

@@ -1,5 +1,13 @@
 import ort from 'onnxruntime-node';
-import { DataType, encodeModel, float16ToFloat32, onnxCpuThreads, type NodeSpec, type RawMatrix, type ValueSpec } from '@rds/encoder';
+import {
+  DataType,
+  encodeModel,
+  float16ToFloat32,
+  onnxCpuThreads,
+  type NodeSpec,
+  type RawMatrix,
+  type ValueSpec,
+} from '@rds/encoder';
 import type { EmbeddingDtype } from '@rds/schemas';
 import { VectorIndex } from './faiss.js';
 import { loadFusedKernel, type FusedAddon, type NativeScorer } from './fused-kernel.js';
@@ -54,7 +62,12 @@ export interface ScoreEngine {
    * query took. BlockDepth uses it when present. Part of the merge may wait for later blocks:
    * `running` is complete only after settle().
    */
-  scoreInto?(block: RawMatrix, rows: number, rowOffset: number, running: RunningTopK): Promise<{ out: BlockScores; taken: number }>;
+  scoreInto?(
+    block: RawMatrix,
+    rows: number,
+    rowOffset: number,
+    running: RunningTopK,
+  ): Promise<{ out: BlockScores; taken: number }>;
   /** With scoreInto: finish merging everything scored so far into `running` (before reading it). */
   settle?(running: RunningTopK): void;
   close(): Promise<void>;
@@ -71,7 +84,12 @@ function blockK(wanted: ScoreWanted, rows: number, kb: number | undefined): numb
 }
 
 /** `poolDtype`: what the blocks will mostly be (the blocked engine prepares that session up front). */
-export async function createEngine(name: EngineName, queries: QuerySet, wanted: ScoreWanted, poolDtype: EmbeddingDtype = 'float32'): Promise<ScoreEngine> {
+export async function createEngine(
+  name: EngineName,
+  queries: QuerySet,
+  wanted: ScoreWanted,
+  poolDtype: EmbeddingDtype = 'float32',
+): Promise<ScoreEngine> {
   if (name === 'faiss') return new FaissEngine(queries, wanted);
   if (name === 'blocked') return OnnxBlockedEngine.create(queries, wanted, poolDtype);
   if (name === 'fused') return FusedEngine.create(queries, wanted);
@@ -94,7 +112,9 @@ export function autoEngine(log: (message: string) => void = () => {}, addonPath?
   // An x86 CPU without AVX2/FMA (before 2013) gets the portable code, whose exact FMA chains
   // are library calls there (2 GFLOP/s here against 417 with AVX-512); on ARM they are NEON.
   if (fused.addon.kernel() === 'portable' && process.arch === 'x64') {
-    log('scoring engine: this CPU has no AVX2/FMA, where the fused kernel is slow; using the blocked onnxruntime engine.');
+    log(
+      'scoring engine: this CPU has no AVX2/FMA, where the fused kernel is slow; using the blocked onnxruntime engine.',
+    );
     return 'blocked';
   }
   return 'fused';
@@ -221,7 +241,12 @@ class OnnxBlockedEngine implements ScoreEngine {
     if (!s) {
       // No memory pattern: it is planned per set of output shapes, and the top-K depth (an output
       // dimension) changes from block to block; re-planning cost ~1 s on the second block.
-      s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), { graphOptimizationLevel: 'all', enableMemPattern: false, intraOpNumThreads: onnxCpuThreads(), logSeverityLevel: 3 });
+      s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), {
+        graphOptimizationLevel: 'all',
+        enableMemPattern: false,
+        intraOpNumThreads: onnxCpuThreads(),
+        logSeverityLevel: 3,
+      });
       this.sessions.set(dtype, s);
     }
     return s;
@@ -273,7 +298,11 @@ class OnnxBlockedEngine implements ScoreEngine {
  * mean_t = (mean q)·p comes out of the same GEMM instead of a reduction over the task's rows. Outputs: maxes [tasks, rows], means [tasks, rows],
  * top_scores / top_ids (int32) [queries (+ tasks), kb].
  */
-export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: EmbeddingDtype = 'float32'): Uint8Array {
+export function scoringGraph(
+  queries: QuerySet,
+  wanted: ScoreWanted,
+  poolDtype: EmbeddingDtype = 'float32',
+): Uint8Array {
   const nq = queryCount(queries);
   const d = queries.dims;
   const nTasks = queries.tasks.length;
@@ -288,30 +317,57 @@ export function scoringGraph(queries: QuerySet, wanted: ScoreWanted, poolDtype: 
     { name: 'axis0', dims: [1], type: DataType.INT64, data: i64([0]) },
   ];
   const slice = (name: string, from: number, to: number) => {
-    initializers.push({ name: `${name}_from`, dims: [1], type: DataType.INT64, data: i64([from]) }, { name: `${name}_to`, dims: [1], type: DataType.INT64, data: i64([to]) });
+    initializers.push(
+      { name: `${name}_from`, dims: [1], type: DataType.INT64, data: i64([from]) },
+      { name: `${name}_to`, dims: [1], type: DataType.INT64, data: i64([to]) },
+    );
     nodes.push({ op: 'Slice', inputs: ['sim', `${name}_from`, `${name}_to`, 'axis0'], outputs: [name] });
   };
-  const inputs: ValueSpec[] = [{ name: 'pool', type: poolDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT, shape: ['rows', d] }];
-  if (poolDtype === 'float16') nodes.push({ op: 'Cast', inputs: ['pool'], outputs: ['pool32'], attrs: { to: DataType.FLOAT } });
-  nodes.push({ op: 'Gemm', inputs: ['queries', poolDtype === 'float16' ? 'pool32' : 'pool'], outputs: ['sim'], attrs: { transB: 1 } });
+  const inputs: ValueSpec[] = [
+    { name: 'pool', type: poolDtype === 'float16' ? DataType.FLOAT16 : DataType.FLOAT, shape: ['rows', d] },
+  ];
+  if (poolDtype === 'float16')
+    nodes.push({ op: 'Cast', inputs: ['pool'], outputs: ['pool32'], attrs: { to: DataType.FLOAT } });
+  nodes.push({
+    op: 'Gemm',
+    inputs: ['queries', poolDtype === 'float16' ? 'pool32' : 'pool'],
+    outputs: ['sim'],
+    attrs: { transB: 1 },
+  });
   if (wanted.vectors) {
     // One [tasks, rows] output rather than one per task: each output costs a copy and a JS buffer per run.
     queries.tasks.forEach((t, i) => {
       slice(`sim_${i}`, t.start, t.start + t.count);
       nodes.push({ op: 'ReduceMax', inputs: [`sim_${i}`], outputs: [`max_${i}`], attrs: { axes: [0], keepdims: 1 } });
     });
-    nodes.push({ op: 'Concat', inputs: queries.tasks.map((_, i) => `max_${i}`), outputs: ['maxes'], attrs: { axis: 0 } });
+    nodes.push({
+      op: 'Concat',
+      inputs: queries.tasks.map((_, i) => `max_${i}`),
+      outputs: ['maxes'],
+      attrs: { axis: 0 },
+    });
     outputs.push({ name: 'maxes', type: DataType.FLOAT, shape: [nTasks, 'rows'] });
     slice('means', nq, nq + nTasks);
     outputs.push({ name: 'means', type: DataType.FLOAT, shape: [nTasks, 'rows'] });
   }
   if (wanted.topK > 0) {
-    inputs.push({ name: 'k', type: DataType.INT64, shape: [1] }, { name: 'floor', type: DataType.FLOAT, shape: [q.length / d, 1] });
+    inputs.push(
+      { name: 'k', type: DataType.INT64, shape: [1] },
+      { name: 'floor', type: DataType.FLOAT, shape: [q.length / d, 1] },
+    );
     nodes.push({ op: 'Max', inputs: ['sim', 'floor'], outputs: ['sim_floored'] });
-    nodes.push({ op: 'TopK', inputs: ['sim_floored', 'k'], outputs: ['top_scores', 'top_ids64'], attrs: { axis: 1, largest: 1, sorted: 1 } });
+    nodes.push({
+      op: 'TopK',
+      inputs: ['sim_floored', 'k'],
+      outputs: ['top_scores', 'top_ids64'],
+      attrs: { axis: 1, largest: 1, sorted: 1 },
+    });
     // Row ids fit int32: half the bytes out, and no BigInt conversion in JS.
     nodes.push({ op: 'Cast', inputs: ['top_ids64'], outputs: ['top_ids'], attrs: { to: DataType.INT32 } });
-    outputs.push({ name: 'top_scores', type: DataType.FLOAT, shape: ['lists', 'kb'] }, { name: 'top_ids', type: DataType.INT32, shape: ['lists', 'kb'] });
+    outputs.push(
+      { name: 'top_scores', type: DataType.FLOAT, shape: ['lists', 'kb'] },
+      { name: 'top_ids', type: DataType.INT32, shape: ['lists', 'kb'] },
+    );
   }
   if (outputs.length === 0) throw new Error('scoring graph: nothing to compute (no vectors, no top-K)');
   return encodeModel({ name: 'rds-scoring', nodes, initializers: initializers as never, inputs, outputs, opset: 17 });
@@ -363,7 +419,8 @@ export class FusedEngine implements ScoreEngine {
     if ('error' in k) throw new Error(k.error);
     queries.tasks.forEach((t, i) => {
       const next = queries.tasks[i + 1]?.start ?? queryCount(queries);
-      if (t.start + t.count !== next) throw new RangeError(`fused engine: task "${t.task}" queries must be contiguous and in order`);
+      if (t.start + t.count !== next)
+        throw new RangeError(`fused engine: task "${t.task}" queries must be contiguous and in order`);
     });
     return new FusedEngine(k.addon, queries, wanted, threads);
   }
@@ -390,15 +447,33 @@ export class FusedEngine implements ScoreEngine {
    * vectors returned are valid until the next scoreInto: one buffer serves every block (a fresh
    * 0.9 MB per block cost ~0.2 s per 1M rows in page faults here).
    */
-  async scoreInto(block: RawMatrix, rows: number, rowOffset: number, running: RunningTopK): Promise<{ out: BlockScores; taken: number }> {
+  async scoreInto(
+    block: RawMatrix,
+    rows: number,
+    rowOffset: number,
+    running: RunningTopK,
+  ): Promise<{ out: BlockScores; taken: number }> {
     const cells = this.wanted.vectors ? this.queries.tasks.length * rows : 0;
     if (this.maxOut.length < cells) {
       this.maxOut = new Float32Array(cells);
       this.meanOut = new Float32Array(cells);
     }
     const vectors = { max: this.maxOut, mean: this.meanOut };
-    const taken = await this.run(block, rows, rowOffset, running.k, running.ids, running.scores, running.floors, false, vectors);
-    return { out: { ...this.vectors(rows, vectors), kb: 0, topIds: new Int32Array(0), topScores: new Float32Array(0) }, taken };
+    const taken = await this.run(
+      block,
+      rows,
+      rowOffset,
+      running.k,
+      running.ids,
+      running.scores,
+      running.floors,
+      false,
+      vectors,
+    );
+    return {
+      out: { ...this.vectors(rows, vectors), kb: 0, topIds: new Int32Array(0), topScores: new Float32Array(0) },
+      taken,
+    };
   }
 
   /**
@@ -409,17 +484,42 @@ export class FusedEngine implements ScoreEngine {
     this.scorer.settle(running.ids, running.scores, running.floors, running.k);
   }
 
-  private run(block: RawMatrix, rows: number, rowOffset: number, k: number, ids: Int32Array, scores: Float32Array, floors: Float32Array, settle: boolean, out: TaskVectors): Promise<number> {
+  private run(
+    block: RawMatrix,
+    rows: number,
+    rowOffset: number,
+    k: number,
+    ids: Int32Array,
+    scores: Float32Array,
+    floors: Float32Array,
+    settle: boolean,
+    out: TaskVectors,
+  ): Promise<number> {
     const lists = k > 0;
     const vectors = this.wanted.vectors;
-    return this.scorer.scoreBlock(block, rows, rowOffset, k, lists ? ids : null, lists ? scores : null, lists ? floors : null, vectors ? out.max : null, vectors ? out.mean : null, settle);
+    return this.scorer.scoreBlock(
+      block,
+      rows,
+      rowOffset,
+      k,
+      lists ? ids : null,
+      lists ? scores : null,
+      lists ? floors : null,
+      vectors ? out.max : null,
+      vectors ? out.mean : null,
+      settle,
+    );
   }
 
   /** Each task's max and mean vector, as views into `out` (tasks x rows). */
   private vectors(rows: number, out: TaskVectors): { rows: number; max: Float32Array[]; mean: Float32Array[] } {
     if (!this.wanted.vectors) return { rows, max: [], mean: [] };
     const part = (a: Float32Array, t: number) => a.subarray(t * rows, (t + 1) * rows);
-    return { rows, max: this.queries.tasks.map((_, t) => part(out.max, t)), mean: this.queries.tasks.map((_, t) => part(out.mean, t)) };
+    return {
+      rows,
+      max: this.queries.tasks.map((_, t) => part(out.max, t)),
+      mean: this.queries.tasks.map((_, t) => part(out.mean, t)),
+    };
   }
 
   close(): Promise<void> {
@@ -446,7 +546,10 @@ class JsEngine implements ScoreEngine {
       const po = r * d;
       for (let j = 0; j < nq; j++) {
         const qo = j * d;
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        let s0 = 0,
+          s1 = 0,
+          s2 = 0,
+          s3 = 0;
         let i = 0;
         for (; i + 3 < d; i += 4) {
           s0 += block[po + i]! * q[qo + i]!;

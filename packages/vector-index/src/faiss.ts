@@ -28,7 +28,11 @@ export class VectorIndex {
   /** Any index_factory descriptor ("IVF256,Flat", "HNSW32", ...) over inner product; train() it if needed. */
   static fromFactory(dims: number, descriptor: string): VectorIndex {
     try {
-      return new VectorIndex(faiss.Index.fromFactory(dims, descriptor, faiss.MetricType.METRIC_INNER_PRODUCT), dims, descriptor);
+      return new VectorIndex(
+        faiss.Index.fromFactory(dims, descriptor, faiss.MetricType.METRIC_INNER_PRODUCT),
+        dims,
+        descriptor,
+      );
     } catch (err) {
       throw new Error(`faiss index_factory("${descriptor}") failed: ${(err as Error).message}`);
     }
@@ -42,7 +46,8 @@ export class VectorIndex {
   }
 
   private checkRows(x: Float32Array, what: string): number {
-    if (x.length % this.dims !== 0) throw new Error(`${what}: ${x.length} values is not a multiple of dims ${this.dims}`);
+    if (x.length % this.dims !== 0)
+      throw new Error(`${what}: ${x.length} values is not a multiple of dims ${this.dims}`);
     return x.length / this.dims;
   }
 
@@ -65,12 +70,16 @@ export class VectorIndex {
     const n = queries.length / this.dims;
     // The binding refuses k > ntotal: search what exists and pad the rest ourselves.
     const kk = Math.min(k, this.index.ntotal());
-    const res: TypedSearchResult = kk > 0 ? this.index.search(queries, kk) : { distances: new Float32Array(0), labels: new Int32Array(0) };
+    const res: TypedSearchResult =
+      kk > 0 ? this.index.search(queries, kk) : { distances: new Float32Array(0), labels: new Int32Array(0) };
     if (kk === k) {
       for (let i = 0; i < res.labels.length; i++) if (res.labels[i] === -1) res.distances[i] = -Infinity;
       return res;
     }
-    const out: TypedSearchResult = { distances: new Float32Array(n * k).fill(-Infinity), labels: new Int32Array(n * k).fill(-1) };
+    const out: TypedSearchResult = {
+      distances: new Float32Array(n * k).fill(-Infinity),
+      labels: new Int32Array(n * k).fill(-1),
+    };
     for (let q = 0; q < n; q++) {
       for (let j = 0; j < kk; j++) {
         const label = res.labels[q * kk + j]!;

@@ -56,9 +56,18 @@ export interface Floors {
  * (RunningTopK.unfilled) and that query is rescanned without it, so results never depend on it.
  * `scratch` holds the sample (at most its capacity in rows).
  */
-export async function sampleFloors(pool: PoolEmbeddings, engine: ScoreEngine, k: number, sampleRows: number, scratch: RawMatrix): Promise<Floors> {
+export async function sampleFloors(
+  pool: PoolEmbeddings,
+  engine: ScoreEngine,
+  k: number,
+  sampleRows: number,
+  scratch: RawMatrix,
+): Promise<Floors> {
   const d = pool.settings.dims;
-  const plan = samplePlan(pool.shards.map((s) => s.manifest.rows), Math.min(sampleRows, Math.floor(scratch.length / d)));
+  const plan = samplePlan(
+    pool.shards.map((s) => s.manifest.rows),
+    Math.min(sampleRows, Math.floor(scratch.length / d)),
+  );
   let rows = 0;
   // Chunks come in shard order: each shard's file is opened once.
   let open = -1;
@@ -69,7 +78,12 @@ export async function sampleFloors(pool: PoolEmbeddings, engine: ScoreEngine, k:
         reader?.close();
         reader = undefined;
         const shard = pool.shards[chunk.shard]!;
-        reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), d, pool.settings.dtype, shard.manifest.rows);
+        reader = EmbeddingMatrixReader.open(
+          path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file),
+          d,
+          pool.settings.dtype,
+          shard.manifest.rows,
+        );
         open = chunk.shard;
       }
       reader!.readRaw(chunk.start, chunk.count, scratch.subarray(rows * d, (rows + chunk.count) * d));

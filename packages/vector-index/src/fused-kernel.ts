@@ -12,7 +12,14 @@ export interface FusedAddon {
   useKernel(name: 'avx512' | 'avx2' | 'portable'): string;
   /** Seconds for the kernel's GEMM alone over rows x width queries of `dims`, on `threads` threads. */
   gemmSeconds(rows: number, width: number, dims: number, threads: number): number;
-  FusedScorer: new (q: Float32Array, dims: number, queries: number, taskStarts: Int32Array, means: boolean, threads: number) => NativeScorer;
+  FusedScorer: new (
+    q: Float32Array,
+    dims: number,
+    queries: number,
+    taskStarts: Int32Array,
+    means: boolean,
+    threads: number,
+  ) => NativeScorer;
 }
 export interface NativeScorer {
   scoreBlock(
@@ -30,7 +37,14 @@ export interface NativeScorer {
   settle(ids: Int32Array, scores: Float32Array, floors: Float32Array, k: number): void;
 }
 
-export const FUSED_ADDON_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'native', 'build', 'Release', 'rds_fused.node');
+export const FUSED_ADDON_PATH = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'native',
+  'build',
+  'Release',
+  'rds_fused.node',
+);
 
 const loaded = new Map<string, { addon: FusedAddon } | { error: string }>();
 
@@ -42,7 +56,9 @@ export function loadFusedKernel(addonPath = FUSED_ADDON_PATH): { addon: FusedAdd
       result = { addon: createRequire(import.meta.url)(addonPath) as FusedAddon };
     } catch (err) {
       const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-      result = { error: `the fused scoring kernel (${addonPath}) did not load: ${why}. It is built by the project's install step (npm ci, or node scripts/install-native.mjs), which needs g++ and make.` };
+      result = {
+        error: `the fused scoring kernel (${addonPath}) did not load: ${why}. It is built by the project's install step (npm ci, or node scripts/install-native.mjs), which needs g++ and make.`,
+      };
     }
     loaded.set(addonPath, result);
   }

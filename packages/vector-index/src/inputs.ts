@@ -12,7 +12,9 @@ export interface PoolEmbeddings {
 }
 
 function sameSettings(a: EmbeddingSettings, b: EmbeddingSettings): boolean {
-  return a.model.sha256 === b.model.sha256 && a.pooling === b.pooling && a.dims === b.dims && a.maxTokens === b.maxTokens;
+  return (
+    a.model.sha256 === b.model.sha256 && a.pooling === b.pooling && a.dims === b.dims && a.maxTokens === b.maxTokens
+  );
 }
 
 /** Validate every pool embedding manifest against the pool manifest and each other. */
@@ -43,10 +45,14 @@ export async function readPoolEmbeddings(runDir: string): Promise<PoolEmbeddings
     const manifestPath = layout.embeddings.poolManifest(i);
     const manifest = await readJsonFile(manifestPath, EmbeddingManifest);
     if (manifest.rows !== pool.shards[i]!.rows) {
-      throw new ValidationError(`${manifestPath}: rows ${manifest.rows}, but pool shard ${i} has ${pool.shards[i]!.rows} rows`);
+      throw new ValidationError(
+        `${manifestPath}: rows ${manifest.rows}, but pool shard ${i} has ${pool.shards[i]!.rows} rows`,
+      );
     }
     if (settings && !sameSettings(settings, manifest.settings)) {
-      throw new ValidationError(`${manifestPath}: settings differ from shard 0 (model/pooling/dims/maxTokens); re-embed the pool`);
+      throw new ValidationError(
+        `${manifestPath}: settings differ from shard 0 (model/pooling/dims/maxTokens); re-embed the pool`,
+      );
     }
     settings ??= manifest.settings;
     shards.push({ manifestPath, manifest, rowOffset: rows });
@@ -57,7 +63,11 @@ export async function readPoolEmbeddings(runDir: string): Promise<PoolEmbeddings
 }
 
 /** Load the query embeddings of `tasks` (small: a few hundred rows per task) as one QuerySet. */
-export async function readQueries(runDir: string, tasks: string[], pool: EmbeddingSettings): Promise<{ queries: QuerySet; manifests: EmbeddingManifest[] }> {
+export async function readQueries(
+  runDir: string,
+  tasks: string[],
+  pool: EmbeddingSettings,
+): Promise<{ queries: QuerySet; manifests: EmbeddingManifest[] }> {
   const layout = runLayout(runDir);
   const parts: Float32Array[] = [];
   const manifests: EmbeddingManifest[] = [];
@@ -69,7 +79,9 @@ export async function readQueries(runDir: string, tasks: string[], pool: Embeddi
     try {
       opened = await openEmbeddings(file);
     } catch (err) {
-      throw new ValidationError(`task "${task}": no usable query embeddings (${(err as Error).message}); run embedding first`);
+      throw new ValidationError(
+        `task "${task}": no usable query embeddings (${(err as Error).message}); run embedding first`,
+      );
     }
     const { manifest, reader } = opened;
     try {
@@ -101,6 +113,13 @@ export async function readQueries(runDir: string, tasks: string[], pool: Embeddi
  */
 export function taskFingerprint(pool: PoolEmbeddings, query: EmbeddingManifest, topK: number | null): string {
   return createHash('sha256')
-    .update(JSON.stringify({ pool: pool.shards.map((s) => s.manifest.matrix.sha256), query: query.matrix.sha256, topK, index: 'flat' }))
+    .update(
+      JSON.stringify({
+        pool: pool.shards.map((s) => s.manifest.matrix.sha256),
+        query: query.matrix.sha256,
+        topK,
+        index: 'flat',
+      }),
+    )
     .digest('hex');
 }

@@ -3,18 +3,46 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { AtomicFileWriter, readJsonIfExists, runLayout, throwIfCancelled, verifyFileRef, writeFileAtomic, writeJsonAtomic } from '@rds/artifacts';
+import {
+  AtomicFileWriter,
+  readJsonIfExists,
+  runLayout,
+  throwIfCancelled,
+  verifyFileRef,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from '@rds/artifacts';
 import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
-import { autoEngine, createEngine, FusedEngine, queryCount, type BlockScores, type EngineName, type QuerySet, type ScoreWanted } from './engines.js';
-import { poolBlockBuffer, querySubset, readPoolEmbeddings, readQueries, taskFingerprint, type PoolEmbeddings } from './inputs.js';
+import {
+  autoEngine,
+  createEngine,
+  FusedEngine,
+  queryCount,
+  type BlockScores,
+  type EngineName,
+  type QuerySet,
+  type ScoreWanted,
+} from './engines.js';
+import {
+  poolBlockBuffer,
+  querySubset,
+  readPoolEmbeddings,
+  readQueries,
+  taskFingerprint,
+  type PoolEmbeddings,
+} from './inputs.js';
 import { BlockDepth } from './depth.js';
 import { streamTopK } from './deeper.js';
 import { sampleFloors } from './floors.js';
 import { RunningTopK } from './topk.js';
 
 export type Aggregate = 'max' | 'mean' | 'topk';
-export const AGGREGATE_FILES: Record<Aggregate, string[]> = { max: ['max.f32'], mean: ['mean.f32'], topk: ['topk.ids.i32', 'topk.scores.f32'] };
+export const AGGREGATE_FILES: Record<Aggregate, string[]> = {
+  max: ['max.f32'],
+  mean: ['mean.f32'],
+  topk: ['topk.ids.i32', 'topk.scores.f32'],
+};
 
 export interface ScoreRunOptions {
   runDir: string;
@@ -77,7 +105,12 @@ async function writeTyped(file: string, data: Float32Array | Int32Array): Promis
 }
 
 /** Is every requested artifact of `task` there, made from the same inputs, with intact files? */
-async function isComplete(runDir: string, task: string, aggregates: Aggregate[], fingerprints: Record<Aggregate, string>): Promise<boolean> {
+async function isComplete(
+  runDir: string,
+  task: string,
+  aggregates: Aggregate[],
+  fingerprints: Record<Aggregate, string>,
+): Promise<boolean> {
   const layout = runLayout(runDir);
   for (const a of aggregates) {
     const m = await readJsonIfExists(layout.scores.manifest(task, a), ScoresManifest).catch(() => null);
@@ -87,7 +120,11 @@ async function isComplete(runDir: string, task: string, aggregates: Aggregate[],
   return true;
 }
 
-export function fingerprintsOf(pool: PoolEmbeddings, query: Parameters<typeof taskFingerprint>[1], topK: number): Record<Aggregate, string> {
+export function fingerprintsOf(
+  pool: PoolEmbeddings,
+  query: Parameters<typeof taskFingerprint>[1],
+  topK: number,
+): Record<Aggregate, string> {
   const vec = taskFingerprint(pool, query, null);
   return { max: vec, mean: vec, topk: taskFingerprint(pool, query, topK) };
 }
@@ -114,11 +151,20 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   const fingerprints = new Map(opts.tasks.map((t, i) => [t, fingerprintsOf(pool, all.manifests[i]!, opts.topK)]));
 
   const todo: string[] = [];
-  for (const task of opts.tasks) if (!(await isComplete(opts.runDir, task, aggregates, fingerprints.get(task)!))) todo.push(task);
+  for (const task of opts.tasks)
+    if (!(await isComplete(opts.runDir, task, aggregates, fingerprints.get(task)!))) todo.push(task);
   const result = { rows: pool.rows, queries: queryCount(all.queries), resumedFromShard: 0 };
   if (todo.length === 0) {
     log(`scores up to date for ${opts.tasks.join(', ')}; skipping`);
-    return { skipped: true, computed: [], engine: null, seconds: (performance.now() - started) / 1000, fullDepthRescores: 0, rescannedQueries: 0, ...result };
+    return {
+      skipped: true,
+      computed: [],
+      engine: null,
+      seconds: (performance.now() - started) / 1000,
+      fullDepthRescores: 0,
+      rescannedQueries: 0,
+      ...result,
+    };
   }
   const { queries } = todo.length === opts.tasks.length ? all : await readQueries(opts.runDir, todo, pool.settings);
   const nq = queryCount(queries);
@@ -127,7 +173,11 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
 
   // Resume state belongs to exactly this computation (tasks, inputs, aggregates, K).
   const partialDir = path.join(layout.scores.dir, '.partial');
-  const key = taskFingerprintKey(todo.map((t) => [t, fingerprints.get(t)!]), aggregates, wantTopK);
+  const key = taskFingerprintKey(
+    todo.map((t) => [t, fingerprints.get(t)!]),
+    aggregates,
+    wantTopK,
+  );
   const cpPath = path.join(partialDir, 'checkpoint.json');
   let cp = await readJsonIfExists(cpPath, Checkpoint).catch(() => null);
   if (cp && cp.key !== key) cp = null;
@@ -137,9 +187,23 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     const ids = await readPartial(partialDir, 'topk.ids.i32', cp);
     const scores = await readPartial(partialDir, 'topk.scores.f32', cp);
     // Floors are in the checkpoint when the run used them (rows below them were never kept).
-    const floors = cp.files['topk.floors.f32'] ? await readPartial(partialDir, 'topk.floors.f32', cp) : new Float32Array(nq).fill(-Infinity).buffer;
-    if (ids && scores && floors && ids.byteLength === nq * wantTopK * 4 && scores.byteLength === nq * wantTopK * 4 && floors.byteLength === nq * 4) {
-      running = new RunningTopK(nq, wantTopK, { ids: new Int32Array(ids), scores: new Float32Array(scores) }, new Float32Array(floors));
+    const floors = cp.files['topk.floors.f32']
+      ? await readPartial(partialDir, 'topk.floors.f32', cp)
+      : new Float32Array(nq).fill(-Infinity).buffer;
+    if (
+      ids &&
+      scores &&
+      floors &&
+      ids.byteLength === nq * wantTopK * 4 &&
+      scores.byteLength === nq * wantTopK * 4 &&
+      floors.byteLength === nq * 4
+    ) {
+      running = new RunningTopK(
+        nq,
+        wantTopK,
+        { ids: new Int32Array(ids), scores: new Float32Array(scores) },
+        new Float32Array(floors),
+      );
     } else cp = null;
   }
   for (let s = 0; cp && wanted.vectors && s < cp.shardsDone; s++) {
@@ -152,7 +216,8 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   }
   const startShard = cp?.shardsDone ?? 0;
   result.resumedFromShard = startShard;
-  if (startShard > 0) log(`resuming scoring after shard ${startShard - 1} (${startShard}/${pool.shards.length} shards done)`);
+  if (startShard > 0)
+    log(`resuming scoring after shard ${startShard - 1} (${startShard}/${pool.shards.length} shards done)`);
 
   let engineName: EngineName;
   if (cp) engineName = cp.engine;
@@ -160,7 +225,9 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   else engineName = autoEngine(log);
   const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
   const engine = await createEngine(engineName, queries, wanted, pool.settings.dtype);
-  log(`scoring ${pool.rows.toLocaleString('en-US')} rows x ${nq} queries with the ${engineName} engine${engine instanceof FusedEngine ? ` (${FusedEngine.kernel()} code, ${engine.threads} threads)` : ''}`);
+  log(
+    `scoring ${pool.rows.toLocaleString('en-US')} rows x ${nq} queries with the ${engineName} engine${engine instanceof FusedEngine ? ` (${FusedEngine.kernel()} code, ${engine.threads} threads)` : ''}`,
+  );
   const checkpointMs = (opts.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS) * 1000;
   let lastCheckpoint = performance.now();
   const scratch = poolBlockBuffer(pool, opts.blockRows);
@@ -175,12 +242,19 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       running = new RunningTopK(nq, wantTopK, undefined, sample.floors);
       depth = new BlockDepth(sample.perRow);
       files['topk.floors.f32'] = await writeTyped(path.join(partialDir, 'topk.floors.f32'), sample.floors);
-      log(`top-K floors from ${sample.sampleRows} sampled rows: blocks need ~${Math.ceil(sample.perRow * opts.blockRows)} of ${wantTopK} rows per query`);
+      log(
+        `top-K floors from ${sample.sampleRows} sampled rows: blocks need ~${Math.ceil(sample.perRow * opts.blockRows)} of ${wantTopK} rows per query`,
+      );
     }
     if (wantTopK > 0) running ??= new RunningTopK(nq, wantTopK);
     for (let s = startShard; s < pool.shards.length; s++) {
       const shard = pool.shards[s]!;
-      const reader = EmbeddingMatrixReader.open(path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file), pool.settings.dims, pool.settings.dtype, shard.manifest.rows);
+      const reader = EmbeddingMatrixReader.open(
+        path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file),
+        pool.settings.dims,
+        pool.settings.dtype,
+        shard.manifest.rows,
+      );
       // The shard's per-task vectors, one file: task after task, max then mean (see vectorsOf).
       const vectors = new Float32Array(wanted.vectors ? queries.tasks.length * 2 * reader.rows : 0);
       try {
@@ -202,13 +276,17 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       // Shard done: its vectors are written now (one small file: a write + fsync per task and
       // aggregate cost ~10% of scoring); the running lists (queries x K, tens of MB) and the
       // checkpoint that vouches for everything up to here only every checkpointSeconds.
-      if (wanted.vectors) files[shardVectorsFile(s)] = await writeTyped(path.join(partialDir, shardVectorsFile(s)), vectors);
+      if (wanted.vectors)
+        files[shardVectorsFile(s)] = await writeTyped(path.join(partialDir, shardVectorsFile(s)), vectors);
       // No checkpoint after the last shard: the artifacts are assembled next, straight from memory
       // (a crash from here on resumes from the previous checkpoint, at most checkpointSeconds back).
       if (s < pool.shards.length - 1 && performance.now() - lastCheckpoint >= checkpointMs) {
         if (running) {
           depth.settle(engine, running);
-          for (const [name, data] of [['topk.ids.i32', running.ids], ['topk.scores.f32', running.scores]] as const) {
+          for (const [name, data] of [
+            ['topk.ids.i32', running.ids],
+            ['topk.scores.f32', running.scores],
+          ] as const) {
             files[name] = await writeTyped(path.join(partialDir, name), data);
           }
         }
@@ -221,20 +299,38 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   } finally {
     await engine.close();
   }
-  if (depth.rescores > 0) log(`top-K: ${depth.rescores} block(s) re-scored at full depth (their rows ranked higher than the previous blocks')`);
+  if (depth.rescores > 0)
+    log(
+      `top-K: ${depth.rescores} block(s) re-scored at full depth (their rows ranked higher than the previous blocks')`,
+    );
   const unfilled = running?.unfilled() ?? [];
   if (running && unfilled.length > 0) {
     // Their floors were above their K-th best: fewer than K rows reached them. Rescan just these
     // queries without floors (a crash here resumes from the final checkpoint and redoes this).
     const one = unfilled.length === 1;
-    log(`top-K: ${unfilled.length} ${one ? 'query had a floor above its' : 'queries had floors above their'} K-th best score; rescanning the pool for ${one ? 'it' : 'them'}`);
-    const exact = await streamTopK(pool, querySubset(queries, unfilled, 'rescan'), wantTopK, engineName, { signal, blockRows: opts.blockRows });
-    unfilled.forEach((q, i) => running!.setList(q, exact.ids.subarray(i * wantTopK), exact.scores.subarray(i * wantTopK)));
+    log(
+      `top-K: ${unfilled.length} ${one ? 'query had a floor above its' : 'queries had floors above their'} K-th best score; rescanning the pool for ${one ? 'it' : 'them'}`,
+    );
+    const exact = await streamTopK(pool, querySubset(queries, unfilled, 'rescan'), wantTopK, engineName, {
+      signal,
+      blockRows: opts.blockRows,
+    });
+    unfilled.forEach((q, i) =>
+      running!.setList(q, exact.ids.subarray(i * wantTopK), exact.scores.subarray(i * wantTopK)),
+    );
     rescannedQueries = unfilled.length;
   }
 
   // Assemble the final artifacts: files first, each task's manifests last.
-  const vectorRefs = await assembleVectors(partialDir, files, pool, queries, aggregates, (task, name) => layout.scores.file(task, name), signal);
+  const vectorRefs = await assembleVectors(
+    partialDir,
+    files,
+    pool,
+    queries,
+    aggregates,
+    (task, name) => layout.scores.file(task, name),
+    signal,
+  );
   const createdAt = new Date().toISOString();
   throwIfCancelled(signal);
   // Tasks in parallel: each file's write and fsync wait on the disk, not the CPU.
@@ -245,7 +341,10 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
         const refs: FileRef[] = [];
         if (a === 'topk') {
           const lists = running!.slice(t.start, t.count);
-          for (const [name, data] of [['topk.ids.i32', lists.ids], ['topk.scores.f32', lists.scores]] as const) {
+          for (const [name, data] of [
+            ['topk.ids.i32', lists.ids],
+            ['topk.scores.f32', lists.scores],
+          ] as const) {
             const target = layout.scores.file(t.task, name);
             refs.push({ file: path.basename(target), ...(await writeTyped(target, data)) });
           }
@@ -269,7 +368,15 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     }),
   );
   await fsp.rm(partialDir, { recursive: true, force: true });
-  return { skipped: false, computed: todo, engine: engineName, seconds: (performance.now() - started) / 1000, fullDepthRescores: depth.rescores, rescannedQueries, ...result };
+  return {
+    skipped: false,
+    computed: todo,
+    engine: engineName,
+    seconds: (performance.now() - started) / 1000,
+    fullDepthRescores: depth.rescores,
+    rescannedQueries,
+    ...result,
+  };
 }
 
 function shardVectorsFile(shard: number): string {
@@ -302,20 +409,29 @@ async function assembleVectors(
   signal: AbortSignal,
 ): Promise<Map<string, FileRef>> {
   const outputs = queries.tasks.flatMap((t, i) =>
-    (['max', 'mean'] as const).filter((a) => aggregates.includes(a)).map((a) => ({ key: `${t.task}/${a}`, t: i, a, writer: new AtomicFileWriter(target(t.task, `${a}.f32`)) })),
+    (['max', 'mean'] as const)
+      .filter((a) => aggregates.includes(a))
+      .map((a) => ({ key: `${t.task}/${a}`, t: i, a, writer: new AtomicFileWriter(target(t.task, `${a}.f32`)) })),
   );
   try {
     for (let s = 0; s < pool.shards.length && outputs.length > 0; s++) {
       throwIfCancelled(signal);
       const buf = await readVerified(partialDir, shardVectorsFile(s), files);
-      if (!buf) throw new Error(`${path.join(partialDir, shardVectorsFile(s))}: partial scores missing or corrupt (changed after the checkpoint); score again`);
+      if (!buf)
+        throw new Error(
+          `${path.join(partialDir, shardVectorsFile(s))}: partial scores missing or corrupt (changed after the checkpoint); score again`,
+        );
       const rows = pool.shards[s]!.manifest.rows;
       for (const o of outputs) {
         const start = vectorStart(rows, o.t, o.a) * 4;
         await o.writer.write(buf.subarray(start, start + rows * 4));
       }
     }
-    const committed = await Promise.all(outputs.map(async (o) => [o.key, { file: path.basename(o.writer.target), ...(await o.writer.commit()) }] as const));
+    const committed = await Promise.all(
+      outputs.map(
+        async (o) => [o.key, { file: path.basename(o.writer.target), ...(await o.writer.commit()) }] as const,
+      ),
+    );
     return new Map<string, FileRef>(committed);
   } catch (err) {
     for (const o of outputs) await o.writer.abort();
@@ -323,7 +439,11 @@ async function assembleVectors(
   }
 }
 
-function taskFingerprintKey(tasks: [string, Record<Aggregate, string>][], aggregates: Aggregate[], topK: number): string {
+function taskFingerprintKey(
+  tasks: [string, Record<Aggregate, string>][],
+  aggregates: Aggregate[],
+  topK: number,
+): string {
   return JSON.stringify({ tasks, aggregates, topK });
 }
 

@@ -13,7 +13,14 @@ export function ranksBefore(sa: number, ia: number, sb: number, ib: number): boo
  * outIds/outScores at `offset` (k slots, padded). A bounded min-heap: O(n log k) worst case,
  * and most candidates are rejected by one comparison against the heap's worst.
  */
-export function selectTopK(n: number, k: number, score: (i: number) => number, outIds: Int32Array, outScores: Float32Array, offset = 0): void {
+export function selectTopK(
+  n: number,
+  k: number,
+  score: (i: number) => number,
+  outIds: Int32Array,
+  outScores: Float32Array,
+  offset = 0,
+): void {
   const m = Math.min(n, k);
   const hs = new Float64Array(m);
   const hi = new Int32Array(m);
@@ -21,12 +28,17 @@ export function selectTopK(n: number, k: number, score: (i: number) => number, o
   // Heap root = the worst kept candidate (lowest score, then highest id).
   const worse = (a: number, b: number) => hs[a]! < hs[b]! || (hs[a] === hs[b] && hi[a]! > hi[b]!);
   const swap = (a: number, b: number) => {
-    const s = hs[a]!, i = hi[a]!;
-    hs[a] = hs[b]!; hi[a] = hi[b]!; hs[b] = s; hi[b] = i;
+    const s = hs[a]!,
+      i = hi[a]!;
+    hs[a] = hs[b]!;
+    hi[a] = hi[b]!;
+    hs[b] = s;
+    hi[b] = i;
   };
   const down = (p: number) => {
     for (;;) {
-      const l = 2 * p + 1, r = l + 1;
+      const l = 2 * p + 1,
+        r = l + 1;
       let w = p;
       if (l < size && worse(l, w)) w = l;
       if (r < size && worse(r, w)) w = r;
@@ -72,7 +84,8 @@ export function selectTopK(n: number, k: number, score: (i: number) => number, o
 /** Restore the tie order (lower id first) inside runs of equal scores of one sorted list. */
 export function fixTieOrder(ids: Int32Array, scores: Float32Array, offset: number, k: number): void {
   for (let j = offset + 1; j < offset + k; j++) {
-    const s = scores[j]!, id = ids[j]!;
+    const s = scores[j]!,
+      id = ids[j]!;
     let p = j - 1;
     while (p >= offset && scores[p] === s && ids[p]! > id && id >= 0) {
       ids[p + 1] = ids[p]!;
@@ -108,7 +121,8 @@ export class RunningTopK {
     this.ids = init ? init.ids : new Int32Array(queries * k).fill(-1);
     this.scores = init ? init.scores : new Float32Array(queries * k).fill(-Infinity);
     this.floors = floors ?? new Float32Array(queries).fill(-Infinity);
-    if (this.floors.length !== queries) throw new RangeError(`RunningTopK: ${this.floors.length} floors for ${queries} queries`);
+    if (this.floors.length !== queries)
+      throw new RangeError(`RunningTopK: ${this.floors.length} floors for ${queries} queries`);
   }
 
   /**
@@ -145,7 +159,13 @@ export class RunningTopK {
       // floor, and above the worst of a full list (on an equal score the running entry wins).
       const floor = this.floors[q]!;
       let nb = 0;
-      while (nb < kb && blockIds[bbase + nb]! >= 0 && blockScores[bbase + nb]! >= floor && (!full || blockScores[bbase + nb]! > worst)) nb++;
+      while (
+        nb < kb &&
+        blockIds[bbase + nb]! >= 0 &&
+        blockScores[bbase + nb]! >= floor &&
+        (!full || blockScores[bbase + nb]! > worst)
+      )
+        nb++;
       if (nb === 0) continue;
       // In place, no scratch: where block entry j lands is j + r[j], r[j] = the running entries
       // ranking before it (binary search, r non-decreasing); the t entries that land inside the
@@ -220,6 +240,9 @@ export class RunningTopK {
 
   /** The lists of queries [start, start+count). */
   slice(start: number, count: number): { ids: Int32Array; scores: Float32Array } {
-    return { ids: this.ids.slice(start * this.k, (start + count) * this.k), scores: this.scores.slice(start * this.k, (start + count) * this.k) };
+    return {
+      ids: this.ids.slice(start * this.k, (start + count) * this.k),
+      scores: this.scores.slice(start * this.k, (start + count) * this.k),
+    };
   }
 }

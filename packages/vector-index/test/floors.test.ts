@@ -4,7 +4,12 @@ import { expectTopKLists, makeRun, rng, unitVectors } from './helpers.js';
 
 describe('samplePlan', () => {
   it('spreads chunks evenly over the pool, inside shards, without overlap, up to the rows asked', () => {
-    for (const [shards, want] of [[[50_000, 50_000, 50_000, 20_000], 16_384], [[300, 10, 5000], 1000], [[100], 1000], [[1000, 1000], 256]] as const) {
+    for (const [shards, want] of [
+      [[50_000, 50_000, 50_000, 20_000], 16_384],
+      [[300, 10, 5000], 1000],
+      [[100], 1000],
+      [[1000, 1000], 256],
+    ] as const) {
       const plan = samplePlan(shards, want);
       const total = shards.reduce((a, b) => a + b, 0);
       const got = plan.reduce((n, c) => n + c.count, 0);
@@ -43,9 +48,14 @@ describe('floatBelow', () => {
 /** Brute force over every row offered so far (null: not offered): the k best with score >= floor (score desc, lower row first). */
 function bruteLists(scores: (number | null)[][], k: number, floors: Float32Array) {
   return scores.map((row, q) => {
-    const order = row.flatMap((s, i) => (s !== null && s >= floors[q]! ? [[s, i] as const] : [])).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    const order = row
+      .flatMap((s, i) => (s !== null && s >= floors[q]! ? [[s, i] as const] : []))
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1]);
     const top = order.slice(0, k);
-    return { ids: [...top.map(([, i]) => i), ...Array<number>(k - top.length).fill(-1)], scores: [...top.map(([s]) => s), ...Array<number>(k - top.length).fill(-Infinity)] };
+    return {
+      ids: [...top.map(([, i]) => i), ...Array<number>(k - top.length).fill(-1)],
+      scores: [...top.map(([s]) => s), ...Array<number>(k - top.length).fill(-Infinity)],
+    };
   });
 }
 
@@ -58,7 +68,9 @@ describe('RunningTopK', () => {
       // Scores on a coarse grid, so equal scores (ties across blocks) are common.
       const grid = 2 + Math.floor(rand() * 30);
       const withFloors = seed % 2 === 0;
-      const floors = new Float32Array(queries).map(() => (withFloors && rand() < 0.8 ? Math.fround(Math.floor(rand() * grid) / grid) : -Infinity));
+      const floors = new Float32Array(queries).map(() =>
+        withFloors && rand() < 0.8 ? Math.fround(Math.floor(rand() * grid) / grid) : -Infinity,
+      );
       let running = new RunningTopK(queries, k, undefined, floors.slice());
       const all: (number | null)[][] = Array.from({ length: queries }, () => []);
       let offset = 0;
@@ -70,7 +82,10 @@ describe('RunningTopK', () => {
         for (let q = 0; q < queries; q++) {
           const s = Array.from({ length: rows }, () => Math.fround(Math.floor(rand() * grid) / grid));
           all[q]!.push(...s);
-          const order = s.map((v, i) => [v, i] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).slice(0, kb);
+          const order = s
+            .map((v, i) => [v, i] as const)
+            .sort((x, y) => y[0] - x[0] || x[1] - y[1])
+            .slice(0, kb);
           order.forEach(([v, i], j) => {
             blockIds[q * kb + j] = i;
             blockScores[q * kb + j] = v;
@@ -78,7 +93,13 @@ describe('RunningTopK', () => {
         }
         running.merge(blockIds, blockScores, kb, offset);
         // A resume: the lists restored from their arrays (as a checkpoint stores them) go on identically.
-        if (rand() < 0.2) running = new RunningTopK(queries, k, { ids: running.ids.slice(), scores: running.scores.slice() }, running.floors.slice());
+        if (rand() < 0.2)
+          running = new RunningTopK(
+            queries,
+            k,
+            { ids: running.ids.slice(), scores: running.scores.slice() },
+            running.floors.slice(),
+          );
         // Rows beyond kb of this block were not offered (a list cut short is the caller's to
         // detect, see cutShort): leave them out of the brute force too.
         for (let q = 0; q < queries; q++) {
@@ -93,10 +114,14 @@ describe('RunningTopK', () => {
         expect(Array.from(running.scores.subarray(q * k, q * k + k))).toEqual(want[q]!.scores);
       }
       // unfilled: queries with a floor whose lists are not full.
-      expect(running.unfilled()).toEqual(want.map((w, q) => (floors[q]! > -Infinity && w.ids[k - 1]! < 0 ? q : -1)).filter((q) => q >= 0));
+      expect(running.unfilled()).toEqual(
+        want.map((w, q) => (floors[q]! > -Infinity && w.ids[k - 1]! < 0 ? q : -1)).filter((q) => q >= 0),
+      );
       // bars: the floor, raised to the worst entry once the list is full.
       const bars = running.bars(new Float32Array(queries));
-      want.forEach((w, q) => expect(bars[q]).toBe(Math.max(floors[q]!, w.ids[k - 1]! >= 0 ? w.scores[k - 1]! : -Infinity)));
+      want.forEach((w, q) =>
+        expect(bars[q]).toBe(Math.max(floors[q]!, w.ids[k - 1]! >= 0 ? w.scores[k - 1]! : -Infinity)),
+      );
     }
   });
 });
@@ -125,46 +150,95 @@ describe('scoring with sampled floors', () => {
       }
       const run = await makeRun({ shardRows: [10_000, 10_000], d, queries: { t: 4 }, seed: 71, pool });
       const logs: string[] = [];
-      const out = await scoreRun({ runDir: run.dir, tasks: ['t'], aggregates: ['topk', 'max'], blockRows: 500, topK: K, engine, sampleRows: 256, log: (m) => logs.push(m) });
+      const out = await scoreRun({
+        runDir: run.dir,
+        tasks: ['t'],
+        aggregates: ['topk', 'max'],
+        blockRows: 500,
+        topK: K,
+        engine,
+        sampleRows: 256,
+        log: (m) => logs.push(m),
+      });
       expect(out.rescannedQueries).toBe(1);
-      expect(logs.join('\n')).toMatch(/top-K floors from 256 sampled rows[\s\S]*1 query had a floor above its K-th best/);
+      expect(logs.join('\n')).toMatch(
+        /top-K floors from 256 sampled rows[\s\S]*1 query had a floor above its K-th best/,
+      );
       await expectLists(run, 't');
     });
   }
 
-  it.each(['blocked', 'fused'] as const)('%s: an unordered pool: floors hold for every query, no block is re-scored, lists equal brute force', async (engine) => {
-    const run = await makeRun({ shardRows: [7000, 7000, 6000], d, queries: { a: 5, b: 3 }, seed: 73 });
-    const out = await scoreRun({ runDir: run.dir, tasks: ['a', 'b'], aggregates: ['topk'], blockRows: 1000, topK: K, engine });
-    expect(out).toMatchObject({ rescannedQueries: 0, fullDepthRescores: 0 });
-    await expectLists(run, 'a');
-    await expectLists(run, 'b');
-  });
+  it.each(['blocked', 'fused'] as const)(
+    '%s: an unordered pool: floors hold for every query, no block is re-scored, lists equal brute force',
+    async (engine) => {
+      const run = await makeRun({ shardRows: [7000, 7000, 6000], d, queries: { a: 5, b: 3 }, seed: 73 });
+      const out = await scoreRun({
+        runDir: run.dir,
+        tasks: ['a', 'b'],
+        aggregates: ['topk'],
+        blockRows: 1000,
+        topK: K,
+        engine,
+      });
+      expect(out).toMatchObject({ rescannedQueries: 0, fullDepthRescores: 0 });
+      await expectLists(run, 'a');
+      await expectLists(run, 'b');
+    },
+  );
 
-  it.each(['blocked', 'fused'] as const)('%s: resumes a run that used floors from its checkpoint, with identical results', async (engine) => {
-    const run = await makeRun({ shardRows: [7000, 7000, 6000], d, queries: { a: 5 }, seed: 74 });
-    const opts = { runDir: run.dir, tasks: ['a'], aggregates: ['topk', 'mean'] as ('topk' | 'mean')[], blockRows: 1000, topK: K, engine, checkpointSeconds: 0 };
-    const logs: string[] = [];
-    await expect(scoreRun({ ...opts, log: (m) => logs.push(m), afterShard: (s) => { if (s === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
-    expect(logs.join('\n')).toMatch(/top-K floors/);
-    const out = await scoreRun(opts);
-    expect(out.resumedFromShard).toBe(2);
-    await expectLists(run, 'a');
-  });
+  it.each(['blocked', 'fused'] as const)(
+    '%s: resumes a run that used floors from its checkpoint, with identical results',
+    async (engine) => {
+      const run = await makeRun({ shardRows: [7000, 7000, 6000], d, queries: { a: 5 }, seed: 74 });
+      const opts = {
+        runDir: run.dir,
+        tasks: ['a'],
+        aggregates: ['topk', 'mean'] as ('topk' | 'mean')[],
+        blockRows: 1000,
+        topK: K,
+        engine,
+        checkpointSeconds: 0,
+      };
+      const logs: string[] = [];
+      await expect(
+        scoreRun({
+          ...opts,
+          log: (m) => logs.push(m),
+          afterShard: (s) => {
+            if (s === 1) throw new Error('killed');
+          },
+        }),
+      ).rejects.toThrow('killed');
+      expect(logs.join('\n')).toMatch(/top-K floors/);
+      const out = await scoreRun(opts);
+      expect(out.resumedFromShard).toBe(2);
+      await expectLists(run, 'a');
+    },
+  );
 
-  it.each(['blocked', 'fused'] as const)('%s engine: masking under the floors leaves every entry at or above them unchanged', async (name) => {
-    const rand = rng(75);
-    const q = unitVectors(6, d, rand);
-    const pool = unitVectors(3000, d, rand);
-    const engine = await createEngine(name, { dims: d, data: q, tasks: [{ task: 't', start: 0, count: 6 }] }, { vectors: true, topK: 300 });
-    const plain = await engine.score(pool, 3000, 300);
-    const floors = new Float32Array(6).map((_, j) => plain.topScores[j * 300 + 40 + j * 30]!); // 41.. entries pass
-    const masked = await engine.score(pool, 3000, 300, floors);
-    await engine.close();
-    for (let j = 0; j < 6; j++) {
-      const pass = 41 + j * 30;
-      expect(Array.from(masked.topIds.subarray(j * 300, j * 300 + pass))).toEqual(Array.from(plain.topIds.subarray(j * 300, j * 300 + pass)));
-      expect(masked.topScores[j * 300 + pass]).toBeLessThan(floors[j]!);
-    }
-    expect(masked.max[0]).toEqual(plain.max[0]);
-  });
+  it.each(['blocked', 'fused'] as const)(
+    '%s engine: masking under the floors leaves every entry at or above them unchanged',
+    async (name) => {
+      const rand = rng(75);
+      const q = unitVectors(6, d, rand);
+      const pool = unitVectors(3000, d, rand);
+      const engine = await createEngine(
+        name,
+        { dims: d, data: q, tasks: [{ task: 't', start: 0, count: 6 }] },
+        { vectors: true, topK: 300 },
+      );
+      const plain = await engine.score(pool, 3000, 300);
+      const floors = new Float32Array(6).map((_, j) => plain.topScores[j * 300 + 40 + j * 30]!); // 41.. entries pass
+      const masked = await engine.score(pool, 3000, 300, floors);
+      await engine.close();
+      for (let j = 0; j < 6; j++) {
+        const pass = 41 + j * 30;
+        expect(Array.from(masked.topIds.subarray(j * 300, j * 300 + pass))).toEqual(
+          Array.from(plain.topIds.subarray(j * 300, j * 300 + pass)),
+        );
+        expect(masked.topScores[j * 300 + pass]).toBeLessThan(floors[j]!);
+      }
+      expect(masked.max[0]).toEqual(plain.max[0]);
+    },
+  );
 });

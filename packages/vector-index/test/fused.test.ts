@@ -1,6 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { float32ToFloat16 } from '@rds/encoder';
-import { autoEngine, BlockDepth, createEngine, FusedEngine, loadFusedKernel, RunningTopK, type QuerySet } from '../src/index.js';
+import {
+  autoEngine,
+  BlockDepth,
+  createEngine,
+  FusedEngine,
+  loadFusedKernel,
+  RunningTopK,
+  type QuerySet,
+} from '../src/index.js';
 import { reference, rng, unitVectors } from './helpers.js';
 
 // d and the query count are not multiples of the kernel's 16/32 lanes, to exercise every tail.
@@ -10,7 +18,15 @@ const K = 40;
 const rand = rng(91);
 const q = unitVectors(37, d, rand);
 const pool = unitVectors(ROWS, d, rand);
-const queries: QuerySet = { dims: d, data: q, tasks: [{ task: 'a', start: 0, count: 20 }, { task: 'b', start: 20, count: 1 }, { task: 'c', start: 21, count: 16 }] };
+const queries: QuerySet = {
+  dims: d,
+  data: q,
+  tasks: [
+    { task: 'a', start: 0, count: 20 },
+    { task: 'b', start: 20, count: 1 },
+    { task: 'c', start: 21, count: 16 },
+  ],
+};
 const nq = 37;
 
 const kernel = loadFusedKernel();
@@ -66,7 +82,12 @@ describe('fused kernel', () => {
 
   it(`gives the same bits whatever the block size, thread count and code path (${variants.join(', ')} on this CPU)`, async () => {
     const base = await scoreAll(ROWS);
-    const runs = [await scoreAll(1), await scoreAll(13), await scoreAll(500, { threads: 1 }), await scoreAll(500, { threads: 3 })];
+    const runs = [
+      await scoreAll(1),
+      await scoreAll(13),
+      await scoreAll(500, { threads: 1 }),
+      await scoreAll(500, { threads: 3 }),
+    ];
     for (const v of variants) {
       addon.useKernel(v);
       runs.push(await scoreAll(300));
@@ -98,7 +119,9 @@ describe('fused kernel', () => {
     const floored = await scoreAll(200, { floors });
     for (let j = 0; j < nq; j++) {
       const pass = 10 + (j % 5);
-      expect(Array.from(floored.ids.subarray(j * K, j * K + pass))).toEqual(Array.from(plain.ids.subarray(j * K, j * K + pass)));
+      expect(Array.from(floored.ids.subarray(j * K, j * K + pass))).toEqual(
+        Array.from(plain.ids.subarray(j * K, j * K + pass)),
+      );
       expect(floored.ids[j * K + pass]).toBe(-1);
     }
   });
@@ -117,10 +140,25 @@ describe('fused kernel', () => {
     const ids = new Int32Array(nq * K);
     const scores = new Float32Array(nq * K);
     const floors = new Float32Array(nq);
-    expect(() => scorer.scoreBlock(pool.subarray(0, 10), 5, 0, K, ids, scores, floors, null, null, true)).toThrow(/pool holds 10 values, needs 500/);
-    expect(() => scorer.scoreBlock(pool, 5, 0, K, ids.subarray(1), scores, floors, null, null, true)).toThrow(/ids holds/);
+    expect(() => scorer.scoreBlock(pool.subarray(0, 10), 5, 0, K, ids, scores, floors, null, null, true)).toThrow(
+      /pool holds 10 values, needs 500/,
+    );
+    expect(() => scorer.scoreBlock(pool, 5, 0, K, ids.subarray(1), scores, floors, null, null, true)).toThrow(
+      /ids holds/,
+    );
     expect(() => new addon.FusedScorer(q, d, nq, Int32Array.of(0, 30), false, 2)).toThrow(/task starts/);
-    expect(() => FusedEngine.create({ ...queries, tasks: [{ task: 'a', start: 0, count: 20 }, { task: 'b', start: 21, count: 16 }] }, { vectors: true, topK: K })).toThrow(/contiguous/);
+    expect(() =>
+      FusedEngine.create(
+        {
+          ...queries,
+          tasks: [
+            { task: 'a', start: 0, count: 20 },
+            { task: 'b', start: 21, count: 16 },
+          ],
+        },
+        { vectors: true, topK: K },
+      ),
+    ).toThrow(/contiguous/);
   });
 
   it('waiting candidates belong to their lists: scoring other lists first needs a settle', async () => {
@@ -130,7 +168,9 @@ describe('fused kernel', () => {
     const floors = new Float32Array(nq).fill(-Infinity);
     await scorer.scoreBlock(pool, 10, 0, K, ids1, scores1, floors, null, null, false);
     const [ids2, scores2] = lists();
-    await expect(scorer.scoreBlock(pool, 10, 0, K, ids2, scores2, floors, null, null, false)).rejects.toThrow(/settle those lists first/);
+    await expect(scorer.scoreBlock(pool, 10, 0, K, ids2, scores2, floors, null, null, false)).rejects.toThrow(
+      /settle those lists first/,
+    );
     scorer.settle(ids1, scores1, floors, K);
     expect(ids1[K - 1]).toBe(-1); // 10 rows: a list of 40 holds all 10
     expect(ids1[9]).toBeGreaterThanOrEqual(0);
@@ -143,6 +183,8 @@ describe('fused kernel', () => {
     expect(autoEngine((m) => logs.push(m))).toBe('fused');
     expect(logs).toEqual([]);
     expect(autoEngine((m) => logs.push(m), '/nonexistent/rds_fused.node')).toBe('blocked');
-    expect(logs.join('\n')).toMatch(/fused scoring kernel \(\/nonexistent\/rds_fused.node\) did not load: .*install-native.*Using the blocked onnxruntime engine/);
+    expect(logs.join('\n')).toMatch(
+      /fused scoring kernel \(\/nonexistent\/rds_fused.node\) did not load: .*install-native.*Using the blocked onnxruntime engine/,
+    );
   });
 });

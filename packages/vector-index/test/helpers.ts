@@ -35,7 +35,14 @@ export function unitVectors(n: number, d: number, rand: () => number): Float32Ar
 
 const SHA = (c: string) => c.repeat(64);
 
-async function writeMatrix(matrixPath: string, manifestPath: string, data: Float32Array, d: number, dtype: EmbeddingDtype, what: string): Promise<void> {
+async function writeMatrix(
+  matrixPath: string,
+  manifestPath: string,
+  data: Float32Array,
+  d: number,
+  dtype: EmbeddingDtype,
+  what: string,
+): Promise<void> {
   const writer = await EmbeddingMatrixWriter.open({ matrixPath, dims: d, dtype, settingsKey: what });
   writer.append(data);
   const ref = await writer.finish();
@@ -58,7 +65,14 @@ async function writeMatrix(matrixPath: string, manifestPath: string, data: Float
  * A run directory with the artifacts scoring reads: pool manifest, pool embedding shards (the
  * store API, as the encoder writes them) and per-task query embeddings.
  */
-export async function makeRun(opts: { shardRows: number[]; d: number; queries: Record<string, number>; seed: number; dtype?: EmbeddingDtype; pool?: Float32Array }) {
+export async function makeRun(opts: {
+  shardRows: number[];
+  d: number;
+  queries: Record<string, number>;
+  seed: number;
+  dtype?: EmbeddingDtype;
+  pool?: Float32Array;
+}) {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'rds-vi-'));
   const layout = runLayout(dir);
   const rand = rng(opts.seed);
@@ -70,7 +84,14 @@ export async function makeRun(opts: { shardRows: number[]; d: number; queries: R
   let off = 0;
   for (let i = 0; i < opts.shardRows.length; i++) {
     const rows = opts.shardRows[i]!;
-    await writeMatrix(layout.embeddings.poolMatrix(i), layout.embeddings.poolManifest(i), pool.subarray(off * opts.d, (off + rows) * opts.d), opts.d, dtype, `pool-${i}`);
+    await writeMatrix(
+      layout.embeddings.poolMatrix(i),
+      layout.embeddings.poolManifest(i),
+      pool.subarray(off * opts.d, (off + rows) * opts.d),
+      opts.d,
+      dtype,
+      `pool-${i}`,
+    );
     off += rows;
   }
   const manifest: PoolManifest = {
@@ -88,7 +109,14 @@ export async function makeRun(opts: { shardRows: number[]; d: number; queries: R
   const queries: Record<string, Float32Array> = {};
   for (const [task, n] of Object.entries(opts.queries)) {
     queries[task] = unitVectors(n, opts.d, rand);
-    await writeMatrix(layout.embeddings.queryMatrix(task), layout.embeddings.queryManifest(task), queries[task], opts.d, dtype, `q-${task}`);
+    await writeMatrix(
+      layout.embeddings.queryMatrix(task),
+      layout.embeddings.queryManifest(task),
+      queries[task],
+      opts.d,
+      dtype,
+      `q-${task}`,
+    );
   }
   return { dir, layout, pool, queries, total };
 }
@@ -114,10 +142,15 @@ export function reference(pool: Float32Array, q: Float32Array, d: number, k: num
   const topIds: number[][] = [];
   const topScores: number[][] = [];
   for (let j = 0; j < nq; j++) {
-    const order = Array.from({ length: rows }, (_, r) => r).sort((a, b) => sim[j * rows + b]! - sim[j * rows + a]! || a - b);
+    const order = Array.from({ length: rows }, (_, r) => r).sort(
+      (a, b) => sim[j * rows + b]! - sim[j * rows + a]! || a - b,
+    );
     const ids = order.slice(0, k);
     topIds.push([...ids, ...Array<number>(Math.max(0, k - ids.length)).fill(-1)]);
-    topScores.push([...ids.map((r) => sim[j * rows + r]!), ...Array<number>(Math.max(0, k - ids.length)).fill(-Infinity)]);
+    topScores.push([
+      ...ids.map((r) => sim[j * rows + r]!),
+      ...Array<number>(Math.max(0, k - ids.length)).fill(-Infinity),
+    ]);
   }
   return { max, mean, topIds, topScores };
 }
@@ -132,7 +165,12 @@ export async function readI32(file: string): Promise<Int32Array> {
 }
 
 /** The stored top-k lists of `task` equal brute force: ids exactly, scores to 1e-5. */
-export async function expectTopKLists(run: Awaited<ReturnType<typeof makeRun>>, task: string, d: number, k: number): Promise<void> {
+export async function expectTopKLists(
+  run: Awaited<ReturnType<typeof makeRun>>,
+  task: string,
+  d: number,
+  k: number,
+): Promise<void> {
   const ref = reference(run.pool, run.queries[task]!, d, k);
   const ids = await readI32(run.layout.scores.file(task, 'topk.ids.i32'));
   const scores = await readF32(run.layout.scores.file(task, 'topk.scores.f32'));

@@ -10,7 +10,12 @@ const K = 7;
 const SHARDS = [130, 57, 200];
 const TASKS = { alpha: 5, beta: 3 };
 
-async function expectMatchesReference(dir: string, layout: Awaited<ReturnType<typeof makeRun>>['layout'], pool: Float32Array, queries: Record<string, Float32Array>) {
+async function expectMatchesReference(
+  dir: string,
+  layout: Awaited<ReturnType<typeof makeRun>>['layout'],
+  pool: Float32Array,
+  queries: Record<string, Float32Array>,
+) {
   for (const [task, q] of Object.entries(queries)) {
     const ref = reference(pool, q, d, K);
     const max = await readF32(layout.scores.file(task, 'max.f32'));
@@ -22,7 +27,7 @@ async function expectMatchesReference(dir: string, layout: Awaited<ReturnType<ty
     }
     const ids = await readI32(layout.scores.file(task, 'topk.ids.i32'));
     const scores = await readF32(layout.scores.file(task, 'topk.scores.f32'));
-    expect(ids.length).toBe(q.length / d * K);
+    expect(ids.length).toBe((q.length / d) * K);
     for (let j = 0; j < q.length / d; j++) {
       expect(Array.from(ids.subarray(j * K, (j + 1) * K))).toEqual(ref.topIds[j]);
       for (let i = 0; i < K; i++) expect(Math.abs(scores[j * K + i]! - ref.topScores[j]![i]!)).toBeLessThan(1e-5);
@@ -36,7 +41,14 @@ describe('scoreRun: streamed over shards, block by block', () => {
     for (const blockRows of [64, 1000]) {
       it(`${engine}, blockRows ${blockRows}: max/mean/topk equal brute force`, async () => {
         const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 11 });
-        const out = await scoreRun({ runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['max', 'mean', 'topk'], blockRows, topK: K, engine });
+        const out = await scoreRun({
+          runDir: run.dir,
+          tasks: ['alpha', 'beta'],
+          aggregates: ['max', 'mean', 'topk'],
+          blockRows,
+          topK: K,
+          engine,
+        });
         expect(out).toMatchObject({ skipped: false, engine, rows: 387, queries: 8, computed: ['alpha', 'beta'] });
         await expectMatchesReference(run.dir, run.layout, run.pool, run.queries);
         const m = JSON.parse(await fsp.readFile(run.layout.scores.manifest('alpha', 'topk'), 'utf8'));
@@ -47,26 +59,37 @@ describe('scoreRun: streamed over shards, block by block', () => {
   }
 
   // The engines that read float16 blocks as stored (the others decode them in JS first).
-  it.each(['blocked', 'fused'] as const)('%s: float16 shards score within float16 precision; padding when K exceeds the pool', async (engine) => {
-    const run = await makeRun({ shardRows: [3, 2], d, queries: { t: 2 }, seed: 3, dtype: 'float16' });
-    await scoreRun({ runDir: run.dir, tasks: ['t'], aggregates: ['max', 'topk'], blockRows: 2, topK: 8, engine });
-    const ref = reference(run.pool, run.queries.t!, d, 8);
-    const max = await readF32(run.layout.scores.file('t', 'max.f32'));
-    for (let r = 0; r < 5; r++) expect(Math.abs(max[r]! - ref.max[r]!)).toBeLessThan(3e-3);
-    const ids = await readI32(run.layout.scores.file('t', 'topk.ids.i32'));
-    const scores = await readF32(run.layout.scores.file('t', 'topk.scores.f32'));
-    expect(Array.from(ids.subarray(5, 8))).toEqual([-1, -1, -1]);
-    expect(Array.from(scores.subarray(5, 8))).toEqual([-Infinity, -Infinity, -Infinity]);
-  });
+  it.each(['blocked', 'fused'] as const)(
+    '%s: float16 shards score within float16 precision; padding when K exceeds the pool',
+    async (engine) => {
+      const run = await makeRun({ shardRows: [3, 2], d, queries: { t: 2 }, seed: 3, dtype: 'float16' });
+      await scoreRun({ runDir: run.dir, tasks: ['t'], aggregates: ['max', 'topk'], blockRows: 2, topK: 8, engine });
+      const ref = reference(run.pool, run.queries.t!, d, 8);
+      const max = await readF32(run.layout.scores.file('t', 'max.f32'));
+      for (let r = 0; r < 5; r++) expect(Math.abs(max[r]! - ref.max[r]!)).toBeLessThan(3e-3);
+      const ids = await readI32(run.layout.scores.file('t', 'topk.ids.i32'));
+      const scores = await readF32(run.layout.scores.file('t', 'topk.scores.f32'));
+      expect(Array.from(ids.subarray(5, 8))).toEqual([-1, -1, -1]);
+      expect(Array.from(scores.subarray(5, 8))).toEqual([-Infinity, -Infinity, -Infinity]);
+    },
+  );
 
   describe('shallow per-block top-K depth (BlockDepth) gives the lists of full-depth scoring', () => {
     const bigK = 400;
     const dd = 8;
-    const expectLists = (run: Awaited<ReturnType<typeof makeRun>>, task: string) => expectTopKLists(run, task, dd, bigK);
+    const expectLists = (run: Awaited<ReturnType<typeof makeRun>>, task: string) =>
+      expectTopKLists(run, task, dd, bigK);
     for (const engine of ENGINES) {
       it(`${engine}: unordered pool, blocks asked for fewer rows than K`, async () => {
         const run = await makeRun({ shardRows: [7000, 5000], d: dd, queries: { t: 6 }, seed: 31 });
-        const out = await scoreRun({ runDir: run.dir, tasks: ['t'], aggregates: ['topk'], blockRows: 1000, topK: bigK, engine });
+        const out = await scoreRun({
+          runDir: run.dir,
+          tasks: ['t'],
+          aggregates: ['topk'],
+          blockRows: 1000,
+          topK: bigK,
+          engine,
+        });
         await expectLists(run, 't');
         // Late blocks add ~K/b rows per query: the 1.5x guess holds, nothing is scored twice.
         expect(out.fullDepthRescores).toBe(0);
@@ -75,12 +98,23 @@ describe('scoreRun: streamed over shards, block by block', () => {
         const base = await makeRun({ shardRows: [12000], d: dd, queries: { t: 3 }, seed: 32 });
         const q0 = base.queries.t!.subarray(0, dd);
         const dot = (r: number) => base.pool.subarray(r * dd, (r + 1) * dd).reduce((s, v, i) => s + v * q0[i]!, 0);
-        const best = new Set(Array.from({ length: 12000 }, (_, r) => r).sort((a, b) => dot(b) - dot(a)).slice(0, 2 * bigK));
+        const best = new Set(
+          Array.from({ length: 12000 }, (_, r) => r)
+            .sort((a, b) => dot(b) - dot(a))
+            .slice(0, 2 * bigK),
+        );
         const order = [...Array.from({ length: 12000 }, (_, r) => r).filter((r) => !best.has(r)), ...best];
         const pool = new Float32Array(base.pool.length);
         order.forEach((r, i) => pool.set(base.pool.subarray(r * dd, (r + 1) * dd), i * dd));
         const run = await makeRun({ shardRows: [7000, 5000], d: dd, queries: { t: 3 }, seed: 32, pool });
-        const out = await scoreRun({ runDir: run.dir, tasks: ['t'], aggregates: ['topk'], blockRows: 1000, topK: bigK, engine });
+        const out = await scoreRun({
+          runDir: run.dir,
+          tasks: ['t'],
+          aggregates: ['topk'],
+          blockRows: 1000,
+          topK: bigK,
+          engine,
+        });
         // The fused engine merges every row that can enter: it has no depth to guess wrong.
         if (engine === 'fused') expect(out.fullDepthRescores).toBe(0);
         else expect(out.fullDepthRescores).toBeGreaterThan(0);
@@ -107,34 +141,88 @@ describe('scoreRun: streamed over shards, block by block', () => {
     }
   });
 
-  it.each(['blocked', 'fused'] as const)('%s: streamed equals in-memory (one engine call over the whole pool)', async (name) => {
-    const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 21 });
-    await scoreRun({ runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['max', 'mean', 'topk'], blockRows: 50, topK: K, engine: name });
-    const q = new Float32Array([...run.queries.alpha!, ...run.queries.beta!]);
-    const engine = await createEngine(name, { dims: d, data: q, tasks: [{ task: 'alpha', start: 0, count: 5 }, { task: 'beta', start: 5, count: 3 }] }, { vectors: true, topK: K });
-    const whole = await engine.score(run.pool, run.total);
-    await engine.close();
-    expect(await readF32(run.layout.scores.file('beta', 'max.f32'))).toEqual(whole.max[1]);
-    expect(await readF32(run.layout.scores.file('alpha', 'mean.f32'))).toEqual(whole.mean[0]);
-    expect(await readI32(run.layout.scores.file('beta', 'topk.ids.i32'))).toEqual(whole.topIds.slice(5 * K, 8 * K));
-  });
+  it.each(['blocked', 'fused'] as const)(
+    '%s: streamed equals in-memory (one engine call over the whole pool)',
+    async (name) => {
+      const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 21 });
+      await scoreRun({
+        runDir: run.dir,
+        tasks: ['alpha', 'beta'],
+        aggregates: ['max', 'mean', 'topk'],
+        blockRows: 50,
+        topK: K,
+        engine: name,
+      });
+      const q = new Float32Array([...run.queries.alpha!, ...run.queries.beta!]);
+      const engine = await createEngine(
+        name,
+        {
+          dims: d,
+          data: q,
+          tasks: [
+            { task: 'alpha', start: 0, count: 5 },
+            { task: 'beta', start: 5, count: 3 },
+          ],
+        },
+        { vectors: true, topK: K },
+      );
+      const whole = await engine.score(run.pool, run.total);
+      await engine.close();
+      expect(await readF32(run.layout.scores.file('beta', 'max.f32'))).toEqual(whole.max[1]);
+      expect(await readF32(run.layout.scores.file('alpha', 'mean.f32'))).toEqual(whole.mean[0]);
+      expect(await readI32(run.layout.scores.file('beta', 'topk.ids.i32'))).toEqual(whole.topIds.slice(5 * K, 8 * K));
+    },
+  );
 
-  it.each(['blocked', 'fused'] as const)('%s: resumes after a crash from the last finished shard, with identical results', async (engine) => {
-    const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 31 });
-    const opts = { runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['max', 'mean', 'topk'] as ('max' | 'mean' | 'topk')[], blockRows: 64, topK: K, engine };
-    await expect(scoreRun({ ...opts, checkpointSeconds: 0, afterShard: (s) => { if (s === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
-    await expect(fsp.access(run.layout.scores.manifest('alpha', 'max'))).rejects.toThrow();
-    const seen: number[] = [];
-    const out = await scoreRun({ ...opts, onProgress: (_done, _total, { shard }) => seen.push(shard) });
-    expect(out.resumedFromShard).toBe(2);
-    expect(new Set(seen)).toEqual(new Set([2]));
-    await expectMatchesReference(run.dir, run.layout, run.pool, run.queries);
-  });
+  it.each(['blocked', 'fused'] as const)(
+    '%s: resumes after a crash from the last finished shard, with identical results',
+    async (engine) => {
+      const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 31 });
+      const opts = {
+        runDir: run.dir,
+        tasks: ['alpha', 'beta'],
+        aggregates: ['max', 'mean', 'topk'] as ('max' | 'mean' | 'topk')[],
+        blockRows: 64,
+        topK: K,
+        engine,
+      };
+      await expect(
+        scoreRun({
+          ...opts,
+          checkpointSeconds: 0,
+          afterShard: (s) => {
+            if (s === 1) throw new Error('killed');
+          },
+        }),
+      ).rejects.toThrow('killed');
+      await expect(fsp.access(run.layout.scores.manifest('alpha', 'max'))).rejects.toThrow();
+      const seen: number[] = [];
+      const out = await scoreRun({ ...opts, onProgress: (_done, _total, { shard }) => seen.push(shard) });
+      expect(out.resumedFromShard).toBe(2);
+      expect(new Set(seen)).toEqual(new Set([2]));
+      await expectMatchesReference(run.dir, run.layout, run.pool, run.queries);
+    },
+  );
 
   it('a crash before the first timed checkpoint starts over, with identical results', async () => {
     const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 33 });
-    const opts = { runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['max', 'mean', 'topk'] as ('max' | 'mean' | 'topk')[], blockRows: 64, topK: K, engine: 'blocked' as const };
-    await expect(scoreRun({ ...opts, checkpointSeconds: 3600, afterShard: (s) => { if (s === 1) throw new Error('killed'); } })).rejects.toThrow('killed');
+    const opts = {
+      runDir: run.dir,
+      tasks: ['alpha', 'beta'],
+      aggregates: ['max', 'mean', 'topk'] as ('max' | 'mean' | 'topk')[],
+      blockRows: 64,
+      topK: K,
+      engine: 'blocked' as const,
+    };
+    await expect(
+      scoreRun({
+        ...opts,
+        checkpointSeconds: 3600,
+        afterShard: (s) => {
+          if (s === 1) throw new Error('killed');
+        },
+      }),
+    ).rejects.toThrow('killed');
     const out = await scoreRun(opts);
     expect(out.resumedFromShard).toBe(0);
     await expectMatchesReference(run.dir, run.layout, run.pool, run.queries);
@@ -142,7 +230,14 @@ describe('scoreRun: streamed over shards, block by block', () => {
 
   it('skips when complete for the same embeddings; recomputes when a file or the queries change', async () => {
     const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 41 });
-    const opts = { runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['max', 'topk'] as ('max' | 'topk')[], blockRows: 100, topK: K, engine: 'faiss' as const };
+    const opts = {
+      runDir: run.dir,
+      tasks: ['alpha', 'beta'],
+      aggregates: ['max', 'topk'] as ('max' | 'topk')[],
+      blockRows: 100,
+      topK: K,
+      engine: 'faiss' as const,
+    };
     expect((await scoreRun(opts)).skipped).toBe(false);
     const again = await scoreRun(opts);
     expect(again).toMatchObject({ skipped: true, computed: [] });
@@ -158,10 +253,20 @@ describe('scoreRun: streamed over shards, block by block', () => {
 
   it('topKForQueries: stored lists when deep enough, deeper lists consistent with them', async () => {
     const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 51 });
-    await scoreRun({ runDir: run.dir, tasks: ['alpha', 'beta'], aggregates: ['topk'], blockRows: 64, topK: K, engine: 'faiss' });
+    await scoreRun({
+      runDir: run.dir,
+      tasks: ['alpha', 'beta'],
+      aggregates: ['topk'],
+      blockRows: 64,
+      topK: K,
+      engine: 'faiss',
+    });
     const stored = await readI32(run.layout.scores.file('alpha', 'topk.ids.i32'));
     const shallow = await topKForQueries(run.dir, 'alpha', [3, 1], 4);
-    expect(Array.from(shallow.ids)).toEqual([...stored.subarray(3 * K, 3 * K + 4), ...stored.subarray(1 * K, 1 * K + 4)]);
+    expect(Array.from(shallow.ids)).toEqual([
+      ...stored.subarray(3 * K, 3 * K + 4),
+      ...stored.subarray(1 * K, 1 * K + 4),
+    ]);
     const deep = await topKForQueries(run.dir, 'alpha', [4, 0], 40);
     expect(deep.ids).toBeInstanceOf(Int32Array);
     expect(deep.scores).toBeInstanceOf(Float32Array);
@@ -175,8 +280,18 @@ describe('scoreRun: streamed over shards, block by block', () => {
   it('scorePool activity: validated input, heartbeats, cancellation between blocks, skip on re-run', async () => {
     const run = await makeRun({ shardRows: SHARDS, d, queries: TASKS, seed: 61 });
     const beats: { done: number; total: number }[] = [];
-    const input = { runDir: run.dir, tasks: ['alpha', 'beta'], scoring: { blockRows: 64, topK: K, engine: 'auto' as const }, index: { kind: 'flat' as const, nprobe: 16 }, aggregates: ['max' as const] };
-    const rt = (signal: AbortSignal) => ({ heartbeat: (p: { done: number; total: number }) => beats.push(p), signal, log: () => {} });
+    const input = {
+      runDir: run.dir,
+      tasks: ['alpha', 'beta'],
+      scoring: { blockRows: 64, topK: K, engine: 'auto' as const },
+      index: { kind: 'flat' as const, nprobe: 16 },
+      aggregates: ['max' as const],
+    };
+    const rt = (signal: AbortSignal) => ({
+      heartbeat: (p: { done: number; total: number }) => beats.push(p),
+      signal,
+      log: () => {},
+    });
     const abort = new AbortController();
     abort.abort(new Error('cancelled by test'));
     await expect(runWithRuntime(rt(abort.signal), () => scorePool(input))).rejects.toThrow('cancelled by test');

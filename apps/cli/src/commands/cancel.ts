@@ -1,3 +1,6 @@
 import { steerCommand } from './steer.js';
 
-export default steerCommand('cancel', 'cancel a Temporal run: the running activity stops cleanly, finished artifacts stay');
+export default steerCommand(
+  'cancel',
+  'cancel a Temporal run: the running activity stops cleanly, finished artifacts stay',
+);

@@ -12,7 +12,8 @@ function parseShards(spec: string, total: number): number[] {
   if (spec === 'all') return Array.from({ length: total }, (_, i) => i);
   return spec.split(',').map((s) => {
     const n = Number(s);
-    if (!Number.isInteger(n) || n < 0 || n >= total) throw new ValidationError(`rds ${NAME}: --shards: "${s}" is not a shard of 0..${total - 1}`);
+    if (!Number.isInteger(n) || n < 0 || n >= total)
+      throw new ValidationError(`rds ${NAME}: --shards: "${s}" is not a shard of 0..${total - 1}`);
     return n;
   });
 }
@@ -55,7 +56,10 @@ const command: Command = {
     const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
     const shards = parseShards(values.shards, pool.shards.length);
     const tasks = fs.existsSync(layout.queries.dir)
-      ? fs.readdirSync(layout.queries.dir).filter((f) => f.endsWith('.jsonl') && !f.endsWith('.rejected.jsonl')).map((f) => path.basename(f, '.jsonl'))
+      ? fs
+          .readdirSync(layout.queries.dir)
+          .filter((f) => f.endsWith('.jsonl') && !f.endsWith('.rejected.jsonl'))
+          .map((f) => path.basename(f, '.jsonl'))
       : [];
 
     const started = Date.now();
@@ -69,7 +73,9 @@ const command: Command = {
       const r = await runInTerminal(() => embedPoolShard({ runDir, shard, model }));
       rows += r.rows;
       tokens += r.tokens;
-      console.error(`shard ${shard}: ${r.rows} rows, ${r.tokens} tokens${r.skipped ? ' (already embedded)' : ` in ${r.seconds.toFixed(1)}s`}`);
+      console.error(
+        `shard ${shard}: ${r.rows} rows, ${r.tokens} tokens${r.skipped ? ' (already embedded)' : ` in ${r.seconds.toFixed(1)}s`}`,
+      );
     }
     const secs = (Date.now() - started) / 1000;
     console.error(`embedded ${rows} pool rows (${tokens} tokens) in ${secs.toFixed(1)}s -> ${layout.embeddings.dir}`);

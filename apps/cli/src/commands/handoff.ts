@@ -50,7 +50,10 @@ const command: Command = {
           : `${res.materialised ? 'wrote' : 'reused'} ${d.rows.toLocaleString('en-US')} rows (${d.format}${d.includeMetadata ? ' + metadata' : ''}, ${d.order} order) in ${secs.toFixed(1)}s`,
         `  dataset  ${path.join(res.location, d.file)}  ${d.bytes.toLocaleString('en-US')} bytes  sha256 ${d.sha256}`,
         `  card     ${path.join(res.location, 'README.md')}, card.json, scores.svg`,
-        ...res.card.baselines.map((b) => `  baseline ${path.join(res.location, b.dataset.file)}  ${b.dataset.rows.toLocaleString('en-US')} rows  sha256 ${b.dataset.sha256}`),
+        ...res.card.baselines.map(
+          (b) =>
+            `  baseline ${path.join(res.location, b.dataset.file)}  ${b.dataset.rows.toLocaleString('en-US')} rows  sha256 ${b.dataset.sha256}`,
+        ),
         `  trigger  ${handoff.trigger.kind}: ${res.triggerStatus}${res.receipt.trigger.detail ? ` (${res.receipt.trigger.detail})` : ''}`,
         `  receipt  ${layout.handoff.receipt}`,
       ].join('\n'),

@@ -17,17 +17,25 @@ function progressLine(p: Progress, started: number): string {
 
 function parseQuery(spec: string): QuerySetConfig {
   const eq = spec.indexOf('=');
-  if (eq <= 0 || eq === spec.length - 1) throw new ValidationError(`rds ${NAME}: --query expects task=path, got "${spec}"`);
+  if (eq <= 0 || eq === spec.length - 1)
+    throw new ValidationError(`rds ${NAME}: --query expects task=path, got "${spec}"`);
   return { task: spec.slice(0, eq), path: spec.slice(eq + 1), format: 'auto' };
 }
 
 function summary(m: PoolManifest, seconds: number, skipped: boolean): string {
-  const rows = Object.entries(m.sources ?? Object.fromEntries(Object.entries(m.perSource).map(([k, kept]) => [k, { read: kept, kept, duplicate: 0, rejected: 0 }])));
+  const rows = Object.entries(
+    m.sources ??
+      Object.fromEntries(
+        Object.entries(m.perSource).map(([k, kept]) => [k, { read: kept, kept, duplicate: 0, rejected: 0 }]),
+      ),
+  );
   const width = Math.max(6, ...rows.map(([k]) => k.length));
   const fmt = (name: string, c: { read: number; kept: number; duplicate: number; rejected: number }) =>
     `  ${name.padEnd(width)} ${[c.read, c.kept, c.duplicate, c.rejected].map((n) => String(n).padStart(10)).join('')}`;
   return [
-    skipped ? `pool already ingested (same inputs and options); nothing to do` : `ingested ${m.inputs.length} file(s) in ${seconds.toFixed(1)}s`,
+    skipped
+      ? `pool already ingested (same inputs and options); nothing to do`
+      : `ingested ${m.inputs.length} file(s) in ${seconds.toFixed(1)}s`,
     `  ${'source'.padEnd(width)} ${['read', 'kept', 'duplicate', 'rejected'].map((h) => h.padStart(10)).join('')}`,
     ...rows.map(([k, c]) => fmt(k, c)),
     fmt('total', m.counts),
@@ -90,7 +98,9 @@ const command: Command = {
       const manifest = await readJsonFile(runLayout(runDir).pool.manifest, PoolManifest);
       console.error(summary(manifest, (Date.now() - started) / 1000, out.skipped));
       for (const [task, q] of Object.entries(out.queries ?? {})) {
-        console.error(`query set ${task}: ${q.rows} rows${q.rejected ? `, ${q.rejected} rejected` : ''} -> ${runLayout(runDir).queries.file(task)}`);
+        console.error(
+          `query set ${task}: ${q.rows} rows${q.rejected ? `, ${q.rejected} rejected` : ''} -> ${runLayout(runDir).queries.file(task)}`,
+        );
       }
       return 0;
     } finally {

@@ -7,7 +7,8 @@ const NAME = 'plan';
 
 const command: Command = {
   name: NAME,
-  summary: 'estimate a run before embedding: rows, tokens, FLOPs, time here and on GPU classes, disk and memory (writes nothing)',
+  summary:
+    'estimate a run before embedding: rows, tokens, FLOPs, time here and on GPU classes, disk and memory (writes nothing)',
   usage: 'rds plan --config <file.json> [--sample-rows N] [--calibrate-tokens N (0: skip)] [--json]',
   async run(argv) {
     const { values } = parseFlags(NAME, argv, {
@@ -19,14 +20,17 @@ const command: Command = {
     const config = parseRunConfig(await loadConfigFile(required(NAME, 'config', values.config)));
     const int = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined;
-      if (!/^\d+$/.test(v.trim())) throw new ValidationError(`rds ${NAME}: --${flag} expects a whole number, got "${v}"`);
+      if (!/^\d+$/.test(v.trim()))
+        throw new ValidationError(`rds ${NAME}: --${flag} expects a whole number, got "${v}"`);
       return Number(v);
     };
     const settings = parseOrThrow(
       PlanSettings,
       {
         ...(values['sample-rows'] !== undefined ? { sampleRows: int('sample-rows', values['sample-rows']) } : {}),
-        ...(values['calibrate-tokens'] !== undefined ? { calibrateTokens: int('calibrate-tokens', values['calibrate-tokens']) } : {}),
+        ...(values['calibrate-tokens'] !== undefined
+          ? { calibrateTokens: int('calibrate-tokens', values['calibrate-tokens']) }
+          : {}),
       },
       `rds ${NAME} options`,
     );

@@ -17,11 +17,15 @@ function statusPrinter(tty: boolean, plainEveryMs = 2000) {
   const out = process.stderr;
   return {
     onStatus(s: RunStatus) {
-      const finished = s.state === 'completed' && lastStage !== null && s.completedStages.includes(lastStage as RunStatus['completedStages'][number]);
+      const finished =
+        s.state === 'completed' &&
+        lastStage !== null &&
+        s.completedStages.includes(lastStage as RunStatus['completedStages'][number]);
       if (s.stage !== lastStage || finished) {
         if (open) out.write('\n');
         open = false;
-        if (lastStage && s.completedStages.includes(lastStage as RunStatus['completedStages'][number])) out.write(`[${lastStage}] done\n`);
+        if (lastStage && s.completedStages.includes(lastStage as RunStatus['completedStages'][number]))
+          out.write(`[${lastStage}] done\n`);
         lastStage = finished ? null : s.stage;
         lastPlain = 0;
       }
@@ -92,7 +96,9 @@ const command: Command = {
       printer.end();
       // Validation errors are reported by the command runner with their field paths (exit 2).
       if ((err as Error).name === 'ValidationError') throw err;
-      console.error(`rds run: failed: ${(err as Error).message}\n(run the same command again to resume; finished stages are skipped)`);
+      console.error(
+        `rds run: failed: ${(err as Error).message}\n(run the same command again to resume; finished stages are skipped)`,
+      );
       return 1;
     } finally {
       process.off('SIGINT', onSignal);

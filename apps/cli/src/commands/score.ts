@@ -8,17 +8,24 @@ const NAME = 'score';
 
 /** Tasks with query embeddings in the run, sorted. */
 async function embeddedTasks(runDir: string): Promise<string[]> {
-  const dir = runLayout(runDir).embeddings.queryManifest('x').replace(/x\.manifest\.json$/, '');
+  const dir = runLayout(runDir)
+    .embeddings.queryManifest('x')
+    .replace(/x\.manifest\.json$/, '');
   const names = await fsp.readdir(dir).catch(() => [] as string[]);
-  const tasks = names.map((n) => /^(.+)\.manifest\.json$/.exec(n)?.[1]).filter((t): t is string => !!t).sort();
-  if (tasks.length === 0) throw new ValidationError(`rds ${NAME}: no query embeddings under ${dir}; run rds embed first`);
+  const tasks = names
+    .map((n) => /^(.+)\.manifest\.json$/.exec(n)?.[1])
+    .filter((t): t is string => !!t)
+    .sort();
+  if (tasks.length === 0)
+    throw new ValidationError(`rds ${NAME}: no query embeddings under ${dir}; run rds embed first`);
   return tasks;
 }
 
 const command: Command = {
   name: NAME,
   summary: 'score the pool against the query sets: per-task max/mean vectors and per-query top-K lists (resumable)',
-  usage: 'rds score --run <runDir> [--engine auto|fused|blocked|faiss|js] [--block-rows N] [--topk K] [--tasks a,b] [--aggregates max,mean,topk]',
+  usage:
+    'rds score --run <runDir> [--engine auto|fused|blocked|faiss|js] [--block-rows N] [--topk K] [--tasks a,b] [--aggregates max,mean,topk]',
   async run(argv) {
     const { values } = parseFlags(NAME, argv, {
       run: { type: 'string' },
@@ -32,19 +39,31 @@ const command: Command = {
     const num = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined;
       const n = Number(v);
-      if (v.trim() === '' || !Number.isInteger(n)) throw new ValidationError(`rds ${NAME}: --${flag} expects an integer, got "${v}"`);
+      if (v.trim() === '' || !Number.isInteger(n))
+        throw new ValidationError(`rds ${NAME}: --${flag} expects an integer, got "${v}"`);
       return n;
     };
     // 'js' (the baseline) is accepted here for comparisons; the run config offers auto/faiss/blocked.
-    const engine = values.engine === 'js' ? 'js' : parseOrThrow(ScoringConfig.shape.engine, values.engine, `rds ${NAME} --engine`);
+    const engine =
+      values.engine === 'js' ? 'js' : parseOrThrow(ScoringConfig.shape.engine, values.engine, `rds ${NAME} --engine`);
     const scoring = parseOrThrow(
       ScoringConfig,
-      { ...(values['block-rows'] !== undefined ? { blockRows: num('block-rows', values['block-rows']) } : {}), ...(values.topk !== undefined ? { topK: num('topk', values.topk) } : {}) },
+      {
+        ...(values['block-rows'] !== undefined ? { blockRows: num('block-rows', values['block-rows']) } : {}),
+        ...(values.topk !== undefined ? { topK: num('topk', values.topk) } : {}),
+      },
       `rds ${NAME} options`,
     );
     const aggregates = values.aggregates.split(',').map((a) => a.trim());
-    for (const a of aggregates) if (a !== 'max' && a !== 'mean' && a !== 'topk') throw new ValidationError(`rds ${NAME}: --aggregates takes max, mean, topk; got "${a}"`);
-    const tasks = values.tasks ? values.tasks.split(',').map((t) => t.trim()).filter(Boolean) : await embeddedTasks(runDir);
+    for (const a of aggregates)
+      if (a !== 'max' && a !== 'mean' && a !== 'topk')
+        throw new ValidationError(`rds ${NAME}: --aggregates takes max, mean, topk; got "${a}"`);
+    const tasks = values.tasks
+      ? values.tasks
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
+      : await embeddedTasks(runDir);
 
     const abort = new AbortController();
     const onSigint = () => abort.abort(new Error('interrupted (SIGINT); run again to resume'));
@@ -63,7 +82,10 @@ const command: Command = {
             signal: abort.signal,
             log: (m) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}${m}\n`),
             onProgress: (done, total, d) => {
-              if (process.stderr.isTTY) process.stderr.write(`\rscore [${d.engine}] shard ${d.shard} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} rows\x1b[K`);
+              if (process.stderr.isTTY)
+                process.stderr.write(
+                  `\rscore [${d.engine}] shard ${d.shard} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} rows\x1b[K`,
+                );
             },
           }),
       );

@@ -2,7 +2,15 @@ import fsp from 'node:fs/promises';
 import { z } from 'zod';
 import { readJsonFile, readJsonIfExists, runLayout } from '@rds/artifacts';
 import { selectPool } from '@rds/selectors';
-import { ContaminationConfig, RoundRobinTurns, SelectionConfig, SelectionStrategy, SelectionSummary, ValidationError, parseOrThrow } from '@rds/schemas';
+import {
+  ContaminationConfig,
+  RoundRobinTurns,
+  SelectionConfig,
+  SelectionStrategy,
+  SelectionSummary,
+  ValidationError,
+  parseOrThrow,
+} from '@rds/schemas';
 import { runInTerminal } from '../terminal.js';
 import { existingRunDir, parseFlags, required, type Command } from '../args.js';
 
@@ -11,11 +19,17 @@ const NAME = 'select';
 /** Task order of the run: the config's query sets if the run has one, else the score manifests found (sorted). */
 async function tasksOf(runDir: string): Promise<string[]> {
   const layout = runLayout(runDir);
-  const config = await readJsonIfExists(layout.config, z.object({ queries: z.array(z.object({ task: z.string() })) }).loose());
+  const config = await readJsonIfExists(
+    layout.config,
+    z.object({ queries: z.array(z.object({ task: z.string() })) }).loose(),
+  );
   if (config) return config.queries.map((q) => q.task);
   const names = await fsp.readdir(layout.scores.dir).catch(() => [] as string[]);
-  const tasks = new Set(names.map((n) => /^(.+)\.(max|mean|topk)\.manifest\.json$/.exec(n)?.[1]).filter((t): t is string => !!t));
-  if (tasks.size === 0) throw new ValidationError(`rds ${NAME}: no score manifests under ${layout.scores.dir}; run scoring first`);
+  const tasks = new Set(
+    names.map((n) => /^(.+)\.(max|mean|topk)\.manifest\.json$/.exec(n)?.[1]).filter((t): t is string => !!t),
+  );
+  if (tasks.size === 0)
+    throw new ValidationError(`rds ${NAME}: no score manifests under ${layout.scores.dir}; run scoring first`);
   return [...tasks].sort();
 }
 
@@ -23,7 +37,12 @@ async function tasksOf(runDir: string): Promise<string[]> {
 async function contaminationOf(runDir: string): Promise<{ contamination?: ContaminationConfig; checkTasks: string[] }> {
   const config = await readJsonIfExists(
     runLayout(runDir).config,
-    z.object({ contamination: ContaminationConfig.optional(), decontaminate: z.array(z.object({ name: z.string() })).optional() }).loose(),
+    z
+      .object({
+        contamination: ContaminationConfig.optional(),
+        decontaminate: z.array(z.object({ name: z.string() })).optional(),
+      })
+      .loose(),
   );
   if (!config?.contamination) return { checkTasks: [] };
   return { contamination: config.contamination, checkTasks: (config.decontaminate ?? []).map((d) => d.name) };
@@ -41,11 +60,22 @@ function parseQuota(spec: string): [string, number] {
 function report(s: SelectionSummary, skipped: boolean, seconds: number, rowsFile: string): string {
   const table = (title: string, counts: Record<string, number>) => {
     const width = Math.max(8, ...Object.keys(counts).map((k) => k.length));
-    return [`  ${title}`, ...Object.entries(counts).map(([k, n]) => `    ${k.padEnd(width)} ${String(n).padStart(10)}  ${((100 * n) / Math.max(1, s.selected)).toFixed(1).padStart(5)}%`)];
+    return [
+      `  ${title}`,
+      ...Object.entries(counts).map(
+        ([k, n]) =>
+          `    ${k.padEnd(width)} ${String(n).padStart(10)}  ${((100 * n) / Math.max(1, s.selected)).toFixed(1).padStart(5)}%`,
+      ),
+    ];
   };
-  const quantiles = Object.entries(s.scoreQuantiles).map(([t, q]) => `    ${t}: ${q.length ? `min ${q[0]!.toFixed(4)}  median ${q[3]!.toFixed(4)}  max ${q[6]!.toFixed(4)}` : 'none selected'}`);
+  const quantiles = Object.entries(s.scoreQuantiles).map(
+    ([t, q]) =>
+      `    ${t}: ${q.length ? `min ${q[0]!.toFixed(4)}  median ${q[3]!.toFixed(4)}  max ${q[6]!.toFixed(4)}` : 'none selected'}`,
+  );
   return [
-    skipped ? `selection already up to date (same strategy, turns, budget, seed and inputs); nothing to do` : `selected ${s.selected} of ${s.poolRows} pool rows in ${seconds.toFixed(1)}s`,
+    skipped
+      ? `selection already up to date (same strategy, turns, budget, seed and inputs); nothing to do`
+      : `selected ${s.selected} of ${s.poolRows} pool rows in ${seconds.toFixed(1)}s`,
     `  strategy ${s.strategy}${s.turns ? ` (turns ${s.turns})` : ''}, budget ${s.budget}, seed ${s.seed}${s.minScore != null ? `, min score ${s.minScore}` : ''}${s.sourceQuotas ? `, quotas ${JSON.stringify(s.sourceQuotas)}` : ''}`,
     ...table('per task', s.perTask),
     ...table('per source', s.perSource),
@@ -76,7 +106,8 @@ const command: Command = {
     const num = (flag: string, v: string | undefined) => {
       if (v === undefined) return undefined;
       const n = Number(v);
-      if (v.trim() === '' || !Number.isFinite(n)) throw new ValidationError(`rds ${NAME}: --${flag} expects a number, got "${v}"`);
+      if (v.trim() === '' || !Number.isFinite(n))
+        throw new ValidationError(`rds ${NAME}: --${flag} expects a number, got "${v}"`);
       return n;
     };
     const quotas = values.quota?.map(parseQuota);

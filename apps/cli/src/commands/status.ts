@@ -10,7 +10,12 @@ const command: Command = {
   summary: "a run's state, stage, progress and counts (from Temporal by id, or from a run directory)",
   usage: 'rds status <workflow-id> | rds status --run-dir <dir>   [--json]',
   async run(argv) {
-    const { values, positionals } = parseFlags(NAME, argv, { 'run-dir': { type: 'string' }, json: { type: 'boolean', default: false } }, true);
+    const { values, positionals } = parseFlags(
+      NAME,
+      argv,
+      { 'run-dir': { type: 'string' }, json: { type: 'boolean', default: false } },
+      true,
+    );
     const id = positionals[0];
     let status: RunStatus | null;
     if (values['run-dir']) {

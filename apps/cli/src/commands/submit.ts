@@ -20,7 +20,10 @@ const command: Command = {
     try {
       const backend = new TemporalBackend({
         client,
-        queues: { ...(values['cpu-queue'] ? { cpu: values['cpu-queue'] } : {}), ...(values['gpu-queue'] ? { gpu: values['gpu-queue'] } : {}) },
+        queues: {
+          ...(values['cpu-queue'] ? { cpu: values['cpu-queue'] } : {}),
+          ...(values['gpu-queue'] ? { gpu: values['gpu-queue'] } : {}),
+        },
         ...(values.parallelism ? { embedParallelism: Number(values.parallelism) } : {}),
       });
       const { runId } = await backend.start(config, values.id);

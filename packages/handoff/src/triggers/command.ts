@@ -18,7 +18,10 @@ export function shellQuote(value: string): string {
 /** Fill {{dataset}}, {{runId}}, {{rows}}, {{format}}, {{name}} (shell-quoted); any other placeholder is an error. */
 export function renderCommand(template: string, values: CommandValues): string {
   return template.replace(/\{\{\s*([A-Za-z]+)\s*\}\}/g, (_, name: string) => {
-    if (!Object.hasOwn(values, name)) throw new ValidationError(`handoff.trigger.template: unknown placeholder {{${name}}} (use {{dataset}}, {{runId}}, {{rows}}, {{format}}, {{name}})`);
+    if (!Object.hasOwn(values, name))
+      throw new ValidationError(
+        `handoff.trigger.template: unknown placeholder {{${name}}} (use {{dataset}}, {{runId}}, {{rows}}, {{format}}, {{name}})`,
+      );
     return shellQuote(String(values[name as keyof CommandValues]));
   });
 }
@@ -30,7 +33,12 @@ export interface CommandResult {
 }
 
 /** Run through the shell; output is kept as a bounded tail so a chatty job cannot fill memory. */
-export function runCommand(command: string, signal: AbortSignal, tailBytes = 4096, cwd?: string): Promise<CommandResult> {
+export function runCommand(
+  command: string,
+  signal: AbortSignal,
+  tailBytes = 4096,
+  cwd?: string,
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, { shell: true, stdio: ['ignore', 'pipe', 'pipe'], signal, cwd });
     let tail = Buffer.alloc(0);

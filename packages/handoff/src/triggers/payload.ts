@@ -23,7 +23,13 @@ export interface HandoffPayload {
  * with the baseline's seed has the same bytes).
  */
 export function idempotencyKey(runId: string, datasetSha256: string, baseline?: string): string {
-  return 'rds-' + createHash('sha256').update(`${runId}\n${datasetSha256}${baseline ? `\nbaseline:${baseline}` : ''}`).digest('hex').slice(0, 48);
+  return (
+    'rds-' +
+    createHash('sha256')
+      .update(`${runId}\n${datasetSha256}${baseline ? `\nbaseline:${baseline}` : ''}`)
+      .digest('hex')
+      .slice(0, 48)
+  );
 }
 
 /** Thrown for failures that retrying cannot fix (a 4xx answer); the workflow retry policy lists this name as non-retryable. */

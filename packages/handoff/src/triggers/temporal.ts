@@ -6,7 +6,18 @@ type TemporalTrigger = Extract<Trigger, { kind: 'temporal' }>;
 
 /** Everything the client call needs, built without a connection so it can be checked on its own. */
 export type TemporalTriggerPlan = (
-  | { action: 'start'; address: string; namespace: string; workflowType: string; options: { taskQueue: string; workflowId: string; args: [HandoffPayload]; workflowIdReusePolicy: 'REJECT_DUPLICATE' } }
+  | {
+      action: 'start';
+      address: string;
+      namespace: string;
+      workflowType: string;
+      options: {
+        taskQueue: string;
+        workflowId: string;
+        args: [HandoffPayload];
+        workflowIdReusePolicy: 'REJECT_DUPLICATE';
+      };
+    }
   | { action: 'signal'; address: string; namespace: string; workflowId: string; signal: string; args: [HandoffPayload] }
 ) & { connection: TemporalConnectionSettings };
 
@@ -17,14 +28,29 @@ export type TemporalTriggerPlan = (
  * TEMPORAL_API_KEY: temporalSettingsFromEnv); the namespace is the trigger's, or TEMPORAL_NAMESPACE
  * when the trigger leaves it at `default`.
  */
-export function temporalTriggerPlan(trigger: TemporalTrigger, payload: HandoffPayload, env: NodeJS.ProcessEnv = process.env): TemporalTriggerPlan {
+export function temporalTriggerPlan(
+  trigger: TemporalTrigger,
+  payload: HandoffPayload,
+  env: NodeJS.ProcessEnv = process.env,
+): TemporalTriggerPlan {
   const settings = temporalSettingsFromEnv(env);
   const namespace = trigger.namespace !== 'default' ? trigger.namespace : settings.namespace;
   const connection = { ...settings, namespace };
   const address = settings.address;
   if (trigger.signal) {
-    if (!trigger.workflowId) throw new ValidationError(`handoff.trigger: signal "${trigger.signal}" needs workflowId (the running workflow to signal)`);
-    return { action: 'signal', address, namespace, workflowId: trigger.workflowId, signal: trigger.signal, args: [payload], connection };
+    if (!trigger.workflowId)
+      throw new ValidationError(
+        `handoff.trigger: signal "${trigger.signal}" needs workflowId (the running workflow to signal)`,
+      );
+    return {
+      action: 'signal',
+      address,
+      namespace,
+      workflowId: trigger.workflowId,
+      signal: trigger.signal,
+      args: [payload],
+      connection,
+    };
   }
   return {
     action: 'start',
@@ -35,7 +61,11 @@ export function temporalTriggerPlan(trigger: TemporalTrigger, payload: HandoffPa
     options: {
       taskQueue: trigger.taskQueue,
       // A fixed workflowId would make every baseline's start a rejected duplicate of the main one's.
-      workflowId: trigger.workflowId ? (payload.baseline ? `${trigger.workflowId}-${payload.name}` : trigger.workflowId) : `rds-handoff-${payload.idempotencyKey}`,
+      workflowId: trigger.workflowId
+        ? payload.baseline
+          ? `${trigger.workflowId}-${payload.name}`
+          : trigger.workflowId
+        : `rds-handoff-${payload.idempotencyKey}`,
       args: [payload],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
     },
@@ -47,14 +77,23 @@ export interface TemporalTriggerResult {
   detail: string;
 }
 
-export async function runTemporalTrigger(plan: TemporalTriggerPlan, connectTimeoutMs = 10_000): Promise<TemporalTriggerResult> {
+export async function runTemporalTrigger(
+  plan: TemporalTriggerPlan,
+  connectTimeoutMs = 10_000,
+): Promise<TemporalTriggerResult> {
   // Loaded lazily: the client pulls in gRPC, which local handoffs without this trigger never need.
   const { Client, Connection, WorkflowExecutionAlreadyStartedError } = await import('@temporalio/client');
   let connection;
   try {
-    connection = await Connection.connect({ ...temporalConnectOptions(plan.connection), connectTimeout: connectTimeoutMs });
+    connection = await Connection.connect({
+      ...temporalConnectOptions(plan.connection),
+      connectTimeout: connectTimeoutMs,
+    });
   } catch (err) {
-    throw new Error(`cannot reach the Temporal server at ${plan.address} (set TEMPORAL_ADDRESS, TEMPORAL_TLS_*, TEMPORAL_API_KEY): ${(err as Error).message}`, { cause: err });
+    throw new Error(
+      `cannot reach the Temporal server at ${plan.address} (set TEMPORAL_ADDRESS, TEMPORAL_TLS_*, TEMPORAL_API_KEY): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   try {
     const client = new Client({ connection, namespace: plan.namespace });
@@ -64,10 +103,16 @@ export async function runTemporalTrigger(plan: TemporalTriggerPlan, connectTimeo
     }
     try {
       const handle = await client.workflow.start(plan.workflowType, plan.options);
-      return { status: 'started', detail: `started ${plan.workflowType} ${handle.workflowId} run ${handle.firstExecutionRunId} on ${plan.options.taskQueue} (${plan.namespace})` };
+      return {
+        status: 'started',
+        detail: `started ${plan.workflowType} ${handle.workflowId} run ${handle.firstExecutionRunId} on ${plan.options.taskQueue} (${plan.namespace})`,
+      };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        return { status: 'started', detail: `${plan.options.workflowId} was already started (same idempotency key); nothing sent` };
+        return {
+          status: 'started',
+          detail: `${plan.options.workflowId} was already started (same idempotency key); nothing sent`,
+        };
       }
       throw err;
     }

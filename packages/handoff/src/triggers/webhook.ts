@@ -70,7 +70,13 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
     try {
       // Redirects are not followed: they could carry the signed payload to a host nobody allowed
       // (the API checks the configured URL's host only). A 3xx fails like any other 4xx.
-      res = await fetch(o.url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs ?? 30_000)]) });
+      res = await fetch(o.url, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs ?? 30_000)]),
+      });
       text = (await res.text()).slice(0, 500);
     } catch (err) {
       if (o.signal.aborted) throw err;
@@ -81,10 +87,14 @@ export async function sendWebhook(o: WebhookOptions): Promise<WebhookResult> {
       const answer = `HTTP ${res.status}${text ? `: ${text}` : ''}`;
       if (res.ok) return { status: res.status, attempts: attempt, detail: answer };
       lastProblem = answer;
-      if (res.status !== 429 && res.status < 500) throw new NonRetryableError(`webhook ${o.url} refused the handoff (${answer}); not retrying`);
+      if (res.status !== 429 && res.status < 500)
+        throw new NonRetryableError(`webhook ${o.url} refused the handoff (${answer}); not retrying`);
       const after = retryAfterMs(res.headers.get('retry-after'));
       if (after !== null) {
-        if (after > maxRetryAfter) throw new Error(`webhook ${o.url}: Retry-After ${Math.round(after / 1000)}s exceeds ${maxRetryAfter / 1000}s (${answer})`);
+        if (after > maxRetryAfter)
+          throw new Error(
+            `webhook ${o.url}: Retry-After ${Math.round(after / 1000)}s exceeds ${maxRetryAfter / 1000}s (${answer})`,
+          );
         if (o.retryAfter && attempt < o.maxAttempts) {
           // The server's wait counts against maxRetrySeconds too, whoever does the waiting.
           if (waited + after > retryBudget) throw new Error(pastBudget(o.url, attempt, retryBudget, answer));

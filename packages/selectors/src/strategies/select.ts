@@ -15,7 +15,8 @@ function float32AtLeast(x: number): number {
   if (f >= x || Number.isNaN(x)) return f;
   const buf = new Float32Array([f]);
   const bits = new Int32Array(buf.buffer);
-  if (f === 0) bits[0] = 1; // smallest positive subnormal
+  if (f === 0)
+    bits[0] = 1; // smallest positive subnormal
   else if (f > 0) bits[0]!++;
   else bits[0]!--;
   return buf[0]!;
@@ -85,11 +86,14 @@ class Picker {
  */
 export async function select(params: SelectParams): Promise<Selection> {
   const { pool, tasks, budget } = params;
-  if (!Number.isInteger(budget) || budget <= 0) throw new ValidationError(`budget must be a positive integer, got ${budget}`);
+  if (!Number.isInteger(budget) || budget <= 0)
+    throw new ValidationError(`budget must be a positive integer, got ${budget}`);
   if (tasks.length === 0) throw new ValidationError('select needs at least one task score vector');
-  if (pool.sourceOf.length !== pool.rows) throw new ValidationError(`pool has ${pool.rows} rows but ${pool.sourceOf.length} source entries`);
+  if (pool.sourceOf.length !== pool.rows)
+    throw new ValidationError(`pool has ${pool.rows} rows but ${pool.sourceOf.length} source entries`);
   for (const t of tasks) {
-    if (t.scores.length !== pool.rows) throw new ValidationError(`scores of task "${t.task}" have ${t.scores.length} rows, the pool has ${pool.rows}`);
+    if (t.scores.length !== pool.rows)
+      throw new ValidationError(`scores of task "${t.task}" have ${t.scores.length} rows, the pool has ${pool.rows}`);
     const nan = firstNaN(t.scores);
     if (nan >= 0) throw new ValidationError(`scores of task "${t.task}" have NaN at row ${nan}`);
   }
@@ -109,7 +113,8 @@ export async function select(params: SelectParams): Promise<Selection> {
     }
   });
   const excluded = params.excluded ?? null;
-  if (excluded && excluded.length !== pool.rows) throw new ValidationError(`exclusion mask has ${excluded.length} rows, the pool has ${pool.rows}`);
+  if (excluded && excluded.length !== pool.rows)
+    throw new ValidationError(`exclusion mask has ${excluded.length} rows, the pool has ${pool.rows}`);
   const isEligible = (r: number) => best[r]! >= minScore && !(excluded && excluded[r]);
   const capacity = new Array<number>(pool.sources.length).fill(0);
   let eligible = 0;
@@ -130,7 +135,12 @@ export async function select(params: SelectParams): Promise<Selection> {
         : `budget ${budget} exceeds the ${eligible} eligible pool rows${params.minScore !== undefined ? ` (score >= ${params.minScore})` : ''}; selecting all ${eligible}`,
     );
   }
-  const picker = new Picker(pool.rows, target, new QuotaTracker(pool.sourceOf, pool.sources.length, quota, excluded), params.onProgress);
+  const picker = new Picker(
+    pool.rows,
+    target,
+    new QuotaTracker(pool.sourceOf, pool.sources.length, quota, excluded),
+    params.onProgress,
+  );
   const maxKey = descKey(float32AtLeast(minScore));
 
   switch (params.strategy) {
@@ -257,15 +267,31 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
     throw new ValidationError('round-robin-queries needs the per-query top-K lists of every task');
   }
   const poolRows = params.pool.rows;
-  interface Cursor { task: number; query: number; ids: Int32Array; scores: Float32Array; pos: number; done: boolean }
+  interface Cursor {
+    task: number;
+    query: number;
+    ids: Int32Array;
+    scores: Float32Array;
+    pos: number;
+    done: boolean;
+  }
   const cursors: Cursor[] = [];
   lists.forEach((l, t) => {
     if (l.ids.length !== l.queries * l.k || l.scores.length !== l.queries * l.k) {
-      throw new ValidationError(`top-K lists of task "${params.tasks[t]!.task}" should hold ${l.queries} x ${l.k} entries`);
+      throw new ValidationError(
+        `top-K lists of task "${params.tasks[t]!.task}" should hold ${l.queries} x ${l.k} entries`,
+      );
     }
     for (let q = 0; q < l.queries; q++) {
       const span = [q * l.k, (q + 1) * l.k] as const;
-      cursors.push({ task: t, query: q, ids: l.ids.subarray(...span), scores: l.scores.subarray(...span), pos: 0, done: false });
+      cursors.push({
+        task: t,
+        query: q,
+        ids: l.ids.subarray(...span),
+        scores: l.scores.subarray(...span),
+        pos: 0,
+        done: false,
+      });
     }
   });
 
@@ -287,11 +313,19 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
           `and no deeper lists can be fetched; re-score with a larger scoring.topK`,
       );
     }
-    const group = cursors.filter((o) => o === c || (o.task === c.task && !o.done && o.ids.length === depth && 2 * o.pos >= depth));
+    const group = cursors.filter(
+      (o) => o === c || (o.task === c.task && !o.done && o.ids.length === depth && 2 * o.pos >= depth),
+    );
     const k = Math.min(poolRows, Math.max(2 * depth, 1));
-    const more: QueryList = await params.fetchMore(c.task, group.map((o) => o.query), k);
+    const more: QueryList = await params.fetchMore(
+      c.task,
+      group.map((o) => o.query),
+      k,
+    );
     if (more.ids.length !== group.length * k || more.scores.length !== group.length * k) {
-      throw new Error(`deeper lists for ${group.length} queries of task "${name}" have ${more.ids.length} entries, expected ${group.length} x ${k}`);
+      throw new Error(
+        `deeper lists for ${group.length} queries of task "${name}" have ${more.ids.length} entries, expected ${group.length} x ${k}`,
+      );
     }
     group.forEach((o, i) => {
       o.ids = more.ids.subarray(i * k, (i + 1) * k);
@@ -318,7 +352,10 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
           c.done = true;
           break;
         }
-        if (row >= poolRows) throw new Error(`top-K list of query ${c.query} of task "${params.tasks[c.task]!.task}" names row ${row}, the pool has ${poolRows}`);
+        if (row >= poolRows)
+          throw new Error(
+            `top-K list of query ${c.query} of task "${params.tasks[c.task]!.task}" names row ${row}, the pool has ${poolRows}`,
+          );
         if (!picker.quota.allows(row)) continue;
         if (picker.selected[row]) {
           if (fill) continue;
@@ -338,7 +375,13 @@ async function roundRobinQueries(picker: Picker, params: SelectParams, minScore:
  * balanced-random = random with equal quota weights for every source (see quotas.ts for how an
  * exhausted source's remainder is shared). Rows are labelled with their best task and its score.
  */
-function randomPick(picker: Picker, seed: number, best: Float32Array, bestTask: Uint16Array, isEligible: (row: number) => boolean): void {
+function randomPick(
+  picker: Picker,
+  seed: number,
+  best: Float32Array,
+  bestTask: Uint16Array,
+  isEligible: (row: number) => boolean,
+): void {
   let n = 0;
   for (let r = 0; r < best.length; r++) if (isEligible(r)) n++;
   const order = new Uint32Array(n);
