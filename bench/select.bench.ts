@@ -7,7 +7,8 @@
  *
  *   npm run bench:select
  */
-import { select, SplitMix32, type QueryLists, type TaskScores } from '@rds/selectors';
+import { select, type QueryLists, type TaskScores } from '@rds/selectors';
+import { SplitMix32 } from '@rds/common';
 
 const QUERIES_PER_TASK = [200, 150, 150, 150, 100, 100, 99]; // 949
 const SOURCES = ['flan', 'sharegpt', 'alpaca', 'code', 'math'];

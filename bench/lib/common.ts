@@ -1,7 +1,8 @@
 // Helpers shared by the benchmarks: a seeded PRNG (every run generates the same data) and this
 // machine's float32 matmul throughput, the yardstick the scoring and encoder figures are read against.
 import ort from 'onnxruntime-node';
-import { DataType, encodeModel, onnxCpuThreads } from '@rds/encoder';
+import { DataType, encodeModel } from '@rds/encoder';
+import { cpuThreads } from '@rds/common';
 import { loadFusedKernel } from '@rds/vector-index';
 
 /** xorshift32 in [0, 1): fast, seeded. */
@@ -42,7 +43,7 @@ export async function matmulPeakGflops(
       outputs: [{ name: 'sum', type: DataType.FLOAT, shape: [] }],
     }),
     // Every core, like the sessions it is the yardstick for (onnxruntime's own default used one here).
-    { intraOpNumThreads: onnxCpuThreads(), executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'] },
+    { intraOpNumThreads: cpuThreads(), executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'] },
   );
   const a = new ort.Tensor('float32', new Float32Array(M * K).fill(0.02), [M, K]);
   await s.run({ a });
@@ -64,7 +65,7 @@ export function fusedGemmPeakGflops(width: number, K: number, rows: number, reps
   const k = loadFusedKernel();
   if (!('addon' in k)) return null;
   let best = Infinity;
-  for (let i = 0; i < reps; i++) best = Math.min(best, k.addon.gemmSeconds(rows, width, K, onnxCpuThreads()));
+  for (let i = 0; i < reps; i++) best = Math.min(best, k.addon.gemmSeconds(rows, width, K, cpuThreads()));
   return (2 * rows * K * width) / best / 1e9;
 }
 

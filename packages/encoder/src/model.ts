@@ -8,6 +8,7 @@ import ort from 'onnxruntime-node';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { z } from 'zod';
 import { readJsonFile, realpathConfined, writeJsonAtomic } from '@rds/artifacts';
+import { cpuThreads } from '@rds/common';
 import { ValidationError, type ExecutionProvider, type ModelRef } from '@rds/schemas';
 
 /**
@@ -106,20 +107,11 @@ export async function modelChecksum(dir: string, cache = cacheDir()): Promise<st
   return sha256;
 }
 
-/**
- * Intra-op threads for an onnxruntime CPU session: `configured` when > 0, else one per CPU the
- * process may use. Always explicit: left to itself, onnxruntime-node 1.30 ran one thread on this
- * project's 2-core CI VM (its physical-core detection), half the machine (MatMul 167 -> 321 GFLOP/s).
- */
-export function onnxCpuThreads(configured = 0): number {
-  return configured > 0 ? configured : os.availableParallelism();
-}
-
 function sessionOptions(provider: ExecutionProvider, threads: number): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: provider === 'cpu' ? ['cpu'] : [provider, 'cpu'],
     graphOptimizationLevel: 'all',
-    intraOpNumThreads: onnxCpuThreads(threads),
+    intraOpNumThreads: cpuThreads(threads),
     interOpNumThreads: 1,
   };
 }

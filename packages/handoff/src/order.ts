@@ -1,4 +1,4 @@
-import { SplitMix32 } from '@rds/selectors';
+import { SplitMix32 } from '@rds/common';
 
 /**
  * Output slot of every selected row (index = position in the selection file).

@@ -8,7 +8,8 @@ import { runLayout, verifyFileRef, writeFileAtomic, writeJsonAtomic } from '@rds
 import { ingestPool } from '@rds/pool';
 import type { z } from 'zod';
 import { PoolManifest, SelectedRow, SelectionSummary, type ScoresManifest, type SelectionConfig } from '@rds/schemas';
-import { selectPool, SplitMix32 } from '../src/index.js';
+import { selectPool } from '../src/index.js';
+import { SplitMix32 } from '@rds/common';
 import { referenceSelect } from './reference.js';
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/data');

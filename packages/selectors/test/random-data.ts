@@ -1,4 +1,5 @@
-import { SplitMix32, type PoolSources, type QueryLists, type TaskScores } from '../src/index.js';
+import { type PoolSources, type QueryLists, type TaskScores } from '../src/index.js';
+import { SplitMix32 } from '@rds/common';
 
 /** A small random scoring problem: per-query similarities with deliberate ties (quantised values). */
 export interface Problem {

@@ -2,7 +2,8 @@
  * Brute-force references: full sorts with comparators, whole shuffles, no laziness. The strategies
  * must agree with these exactly on small data.
  */
-import { computeQuotas, SplitMix32, type SelectParams } from '../src/index.js';
+import { computeQuotas, type SelectParams } from '../src/index.js';
+import { SplitMix32 } from '@rds/common';
 
 export interface Picked {
   row: number;

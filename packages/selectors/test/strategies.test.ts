@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { computeQuotas, select, SortedStream, SplitMix32, type SelectParams, type Selection } from '../src/index.js';
+import { computeQuotas, select, SortedStream, type SelectParams, type Selection } from '../src/index.js';
+import { SplitMix32 } from '@rds/common';
 import type { RoundRobinTurns, SelectionStrategy } from '@rds/schemas';
 import { idealQuotas, rankAll, referenceSelect } from './reference.js';
 import { randomProblem, topKLists, type Problem } from './random-data.js';

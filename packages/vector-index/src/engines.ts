@@ -1,13 +1,6 @@
 import ort from 'onnxruntime-node';
-import {
-  DataType,
-  encodeModel,
-  float16ToFloat32,
-  onnxCpuThreads,
-  type NodeSpec,
-  type RawMatrix,
-  type ValueSpec,
-} from '@rds/encoder';
+import { DataType, encodeModel, float16ToFloat32, type NodeSpec, type RawMatrix, type ValueSpec } from '@rds/encoder';
+import { cpuThreads } from '@rds/common';
 import type { EmbeddingDtype } from '@rds/schemas';
 import { VectorIndex } from './faiss.js';
 import { loadFusedKernel, type FusedAddon, type NativeScorer } from './fused-kernel.js';
@@ -244,7 +237,7 @@ class OnnxBlockedEngine implements ScoreEngine {
       s = ort.InferenceSession.create(scoringGraph(this.queries, this.wanted, dtype), {
         graphOptimizationLevel: 'all',
         enableMemPattern: false,
-        intraOpNumThreads: onnxCpuThreads(),
+        intraOpNumThreads: cpuThreads(),
         logSeverityLevel: 3,
       });
       this.sessions.set(dtype, s);
@@ -414,7 +407,7 @@ export class FusedEngine implements ScoreEngine {
   }
 
   /** Throws with the reason when the kernel is not built. */
-  static create(queries: QuerySet, wanted: ScoreWanted, threads = onnxCpuThreads()): FusedEngine {
+  static create(queries: QuerySet, wanted: ScoreWanted, threads = cpuThreads()): FusedEngine {
     const k = loadFusedKernel();
     if ('error' in k) throw new Error(k.error);
     queries.tasks.forEach((t, i) => {

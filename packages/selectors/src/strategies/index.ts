@@ -1,6 +1,5 @@
 export { select } from './select.js';
 export { computeQuotas } from './quotas.js';
 export { SortedStream } from './sorted-stream.js';
-export { SplitMix32 } from './prng.js';
 export { descKey } from './keys.js';
 export type { FetchMore, PoolSources, QueryList, QueryLists, Selection, SelectParams, TaskScores } from './types.js';

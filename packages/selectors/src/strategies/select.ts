@@ -1,6 +1,6 @@
 import { ValidationError } from '@rds/schemas';
 import { descKey } from './keys.js';
-import { SplitMix32 } from './prng.js';
+import { SplitMix32 } from '@rds/common';
 import { computeQuotas, QuotaTracker } from './quotas.js';
 import { SortedStream } from './sorted-stream.js';
 import type { QueryList, Selection, SelectParams } from './types.js';

@@ -1,0 +1,2 @@
+export { SplitMix32 } from './prng.js';
+export { cpuThreads } from './threads.js';
