@@ -15,4 +15,4 @@ export {
 } from './validate.js';
 export { temporalSettingsFromEnv, type TemporalConnectionSettings, type TemporalTls } from '@rds/artifacts';
 export { connectTemporalClient, unreachable } from './temporal-client.js';
-export { describeStatus, loadConfigFile, progressLine } from './present.js';
+export { loadConfigFile } from './config-file.js';

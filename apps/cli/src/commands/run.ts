@@ -1,6 +1,7 @@
 import { runLayout } from '@rds/artifacts';
 import type { RunStatus } from '@rds/schemas';
-import { holdsFromEnv, loadConfigFile, parseRunConfig, progressLine, runLocal } from '@rds/runner';
+import { holdsFromEnv, loadConfigFile, parseRunConfig, runLocal } from '@rds/runner';
+import { progressLine } from '../present.js';
 import { activities } from '@rds/runner/activities';
 import { parseFlags, required, type Command } from '../args.js';
 

@@ -1,5 +1,6 @@
 import { RunStatus } from '@rds/schemas';
-import { connectTemporalClient, describeStatus, readRunStatus, TemporalBackend } from '@rds/runner';
+import { connectTemporalClient, readRunStatus, TemporalBackend } from '@rds/runner';
+import { describeStatus } from '../present.js';
 import { ValidationError } from '@rds/schemas';
 import { parseFlags, type Command } from '../args.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RunStatus } from '@rds/schemas';
-import { describeStatus, progressLine } from '../src/index.js';
+import { describeStatus, progressLine } from '../src/present.js';
 
 describe('progress and status text', () => {
   it('draws a bar with amounts, rate, shards and ETA', () => {
