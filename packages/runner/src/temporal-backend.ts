@@ -99,6 +99,41 @@ interface RunMemo {
   budget?: number;
 }
 
+function memoOf(execution: { memo?: Record<string, unknown> }): RunMemo {
+  return (execution.memo ?? {}) as RunMemo;
+}
+
+/** The list columns a run's memo carries, validated (the memo comes back from the server). */
+function memoFields(memo: RunMemo): Pick<RunSummary, 'strategy' | 'budget'> {
+  const strategy = SelectionStrategy.safeParse(memo.strategy);
+  return {
+    strategy: strategy.success ? strategy.data : null,
+    budget: typeof memo.budget === 'number' ? memo.budget : null,
+  };
+}
+
+type Handle = ReturnType<Client['workflow']['getHandle']>;
+
+/** The server's description of a workflow, or null when there is no such run. */
+async function describeOrNull(handle: Handle): Promise<Description | null> {
+  try {
+    return await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
+}
+
+/** The workflow's own status (its progress query), or null when no worker can answer it now. */
+async function queryStatus(handle: Handle): Promise<RunStatus | null> {
+  try {
+    return await handle.query<RunStatus>(QUERIES.progress);
+  } catch {
+    // A closed workflow whose history a worker cannot replay right now: the caller falls back to the server's view.
+    return null;
+  }
+}
+
 /**
  * Starts and steers `selectionRun` workflows. The workflow id is the run id; `get` asks the
  * workflow's `progress` query (and, while embedding, the embedShards child's) for live status.
@@ -165,16 +200,14 @@ export class TemporalBackend implements RunBackend {
     })) {
       if (seen.has(wf.workflowId)) continue;
       seen.add(wf.workflowId);
-      const memo = (wf.memo ?? {}) as RunMemo;
-      const strategy = SelectionStrategy.safeParse(memo.strategy);
+      const memo = memoOf(wf);
       out.push({
         runId: wf.workflowId,
         runDir: memo.runDir ?? '',
         backend: 'temporal',
         state: STATE_BY_STATUS[wf.status.name],
         stage: null,
-        strategy: strategy.success ? strategy.data : null,
-        budget: typeof memo.budget === 'number' ? memo.budget : null,
+        ...memoFields(memo),
         startedAt: wf.startTime.toISOString(),
         updatedAt: (wf.closeTime ?? wf.startTime).toISOString(),
       });
@@ -182,63 +215,63 @@ export class TemporalBackend implements RunBackend {
     return out;
   }
 
+  /** A run's detail: the server's description, the workflow's own status query, and live progress. */
   async get(runId: string): Promise<RunDetail | null> {
     const handle = this.options.client.workflow.getHandle(runId);
-    let description;
-    try {
-      description = await handle.describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
-    }
-    const memo = (description.memo ?? {}) as RunMemo;
-    let status: RunStatus | null = null;
-    try {
-      status = await handle.query<RunStatus>(QUERIES.progress);
-    } catch {
-      // A closed workflow whose history a worker cannot replay right now: fall back to the server's view.
-    }
-    let progress: RunProgress | null = status?.progress ?? null;
-    if (status?.stage && status.state !== 'completed') {
-      if (status.stage === 'embed-pool') {
-        // Finished shards from the child's query, in-flight rows from its activities' heartbeats.
-        try {
-          const childHandle = this.options.client.workflow.getHandle(embedWorkflowId(runId));
-          const [child, childDescription] = await Promise.all([
-            childHandle.query<EmbedShardsProgress>(QUERIES.progress),
-            childHandle.describe(),
-          ]);
-          progress = progressFromHeartbeats('embed-pool', pendingHeartbeats(childDescription), {
-            rowsDone: child.rows,
-            shardsDone: child.shardsDone,
-            shardsTotal: child.shardsTotal,
-            poolRows: status.counts.poolRows ?? child.rows,
-            ratePerSec: child.ratePerSec,
-          });
-        } catch {
-          // The child has not started yet or just finished.
-        }
-      } else {
-        progress = progressFromHeartbeats(status.stage, pendingHeartbeats(description)) ?? progress;
-      }
-    }
+    const description = await describeOrNull(handle);
+    if (!description) return null;
+    const status = await queryStatus(handle);
+    const progress = await this.liveProgress(runId, status, description);
     const serverState = STATE_BY_STATUS[description.status.name];
+    // The server knows closed states; while it says running, the workflow knows better (e.g. paused).
     const state: RunState = serverState === 'running' && status ? status.state : serverState;
-    const strategy = SelectionStrategy.safeParse(memo.strategy);
     return {
       runId,
-      runDir: status?.runDir || memo.runDir || '',
+      runDir: status?.runDir || memoOf(description).runDir || '',
       backend: 'temporal',
       state,
       stage: status?.stage ?? null,
-      strategy: strategy.success ? strategy.data : null,
-      budget: typeof memo.budget === 'number' ? memo.budget : null,
+      ...memoFields(memoOf(description)),
       startedAt: description.startTime.toISOString(),
       updatedAt: status?.updatedAt ?? (description.closeTime ?? description.startTime).toISOString(),
       config: await this.startConfig(runId),
       status: status ? { ...status, state, progress } : null,
       progress,
     };
+  }
+
+  /**
+   * Progress of the running stage from its activities' heartbeats (fresher than the workflow's own
+   * view). While embedding, finished shards come from the embedShards child's query and in-flight
+   * rows from the child's activities.
+   */
+  private async liveProgress(
+    runId: string,
+    status: RunStatus | null,
+    description: Description,
+  ): Promise<RunProgress | null> {
+    const recorded = status?.progress ?? null;
+    if (!status?.stage || status.state === 'completed') return recorded;
+    if (status.stage !== 'embed-pool') {
+      return progressFromHeartbeats(status.stage, pendingHeartbeats(description)) ?? recorded;
+    }
+    try {
+      const childHandle = this.options.client.workflow.getHandle(embedWorkflowId(runId));
+      const [child, childDescription] = await Promise.all([
+        childHandle.query<EmbedShardsProgress>(QUERIES.progress),
+        childHandle.describe(),
+      ]);
+      return progressFromHeartbeats('embed-pool', pendingHeartbeats(childDescription), {
+        rowsDone: child.rows,
+        shardsDone: child.shardsDone,
+        shardsTotal: child.shardsTotal,
+        poolRows: status.counts.poolRows ?? child.rows,
+        ratePerSec: child.ratePerSec,
+      });
+    } catch {
+      // The child has not started yet or just finished.
+      return recorded;
+    }
   }
 
   /** The config the run was started with (first argument of its start event), defaults applied. */
