@@ -11,7 +11,14 @@ let stopPolling = () => {};
 
 // ---------- helpers ----------
 
-/** Element with attributes and children (strings become text nodes). */
+/**
+ * Element with attributes and children (strings become text nodes).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, any>} [attrs]
+ * @param {...any} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -95,12 +102,37 @@ function poll(fn) {
 
 // ---------- form generated from the run-config JSON Schema ----------
 
-/** JSON paths written like the server's issue paths (`a.b[2].c`), so 400s land on their field. */
+/**
+ * The part of a JSON Schema (as the server's /v1/schema/run-config serves it) the form reads.
+ * @typedef {{
+ *   type?: string, properties?: Record<string, JsonSchema>, required?: string[], items?: JsonSchema,
+ *   additionalProperties?: boolean | JsonSchema, oneOf?: JsonSchema[], anyOf?: JsonSchema[],
+ *   enum?: string[], const?: unknown, default?: any, description?: string, pattern?: string,
+ *   minimum?: number, exclusiveMinimum?: number, minItems?: number,
+ * }} JsonSchema
+ */
+
+/**
+ * A form control: its element, and read() giving the value (undefined when left empty, so the
+ * server's default applies).
+ * @typedef {{ el: HTMLElement, read: () => any }} Field
+ */
+
+/**
+ * JSON paths written like the server's issue paths (`a.b[2].c`), so 400s land on their field.
+ * @param {string} base
+ * @param {string | number} key
+ * @returns {string}
+ */
 function joinPath(base, key) {
   if (typeof key === 'number') return `${base}[${key}]`;
   return base ? `${base}.${key}` : key;
 }
 
+/**
+ * @param {JsonSchema} schema
+ * @returns {string}
+ */
 function describeConstraints(schema) {
   const parts = [];
   if (schema.pattern) parts.push(`pattern ${schema.pattern}`);
@@ -109,6 +141,14 @@ function describeConstraints(schema) {
   return parts.join(', ');
 }
 
+/**
+ * @param {string} path
+ * @param {string} label
+ * @param {HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement} control
+ * @param {JsonSchema} schema
+ * @param {boolean} required
+ * @returns {HTMLElement}
+ */
 function fieldRow(path, label, control, schema, required) {
   const id = `f-${path.replace(/[^A-Za-z0-9_-]/g, '_')}`;
   control.id = id;
@@ -129,6 +169,12 @@ function fieldRow(path, label, control, schema, required) {
 /**
  * Builds the control for `schema` at `path` and returns { el, read }, where read() gives the value
  * (undefined when left empty, so server-side defaults apply).
+ * @param {JsonSchema} schema
+ * @param {string} path
+ * @param {string} label
+ * @param {boolean} required
+ * @param {any} initial
+ * @returns {Field}
  */
 function buildField(schema, path, label, required, initial) {
   const value = initial !== undefined ? initial : schema.default;
@@ -186,7 +232,16 @@ function buildField(schema, path, label, required, initial) {
   }
 }
 
+/**
+ * @param {JsonSchema} schema
+ * @param {string} path
+ * @param {string} label
+ * @param {boolean} required
+ * @param {any} value
+ * @returns {Field}
+ */
 function buildObject(schema, path, label, required, value) {
+  /** @type {[string, Field][]} */
   const children = Object.entries(schema.properties ?? {}).map(([key, sub]) => [
     key,
     buildField(sub, joinPath(path, key), key, (schema.required ?? []).includes(key), value?.[key]),
@@ -223,7 +278,14 @@ function buildObject(schema, path, label, required, value) {
   };
 }
 
-/** `oneOf` of objects told apart by a `kind` constant: a select picks the variant, its fields follow. */
+/**
+ * `oneOf` of objects told apart by a `kind` constant: a select picks the variant, its fields follow.
+ * @param {JsonSchema} schema
+ * @param {string} path
+ * @param {string} label
+ * @param {any} value
+ * @returns {Field}
+ */
 function buildUnion(schema, path, label, value) {
   const variants = schema.oneOf.map((v) => v.properties?.kind?.const);
   const holder = h('div');
@@ -247,6 +309,14 @@ function buildUnion(schema, path, label, value) {
   return { el: h('div', {}, row, holder), read: () => ({ kind: select.value, ...current.read() }) };
 }
 
+/**
+ * @param {JsonSchema} schema
+ * @param {string} path
+ * @param {string} label
+ * @param {boolean} required
+ * @param {string[] | undefined} value
+ * @returns {Field}
+ */
 function buildStringList(schema, path, label, required, value) {
   const area = h('textarea', { rows: 3, placeholder: 'one per line' });
   area.value = (value ?? []).join('\n');
@@ -266,7 +336,15 @@ function buildStringList(schema, path, label, required, value) {
   };
 }
 
-/** A record of numbers (e.g. source quotas) as `name=value` lines. */
+/**
+ * A record of numbers (e.g. source quotas) as `name=value` lines.
+ * @param {JsonSchema} schema
+ * @param {string} path
+ * @param {string} label
+ * @param {boolean} required
+ * @param {Record<string, number> | undefined} value
+ * @returns {Field}
+ */
 function buildRecord(schema, path, label, required, value) {
   const area = h('textarea', { rows: 2, placeholder: 'name=value, one per line' });
   area.value = Object.entries(value ?? {})
@@ -289,6 +367,13 @@ function buildRecord(schema, path, label, required, value) {
   };
 }
 
+/**
+ * @param {JsonSchema} schema
+ * @param {string} path
+ * @param {string} label
+ * @param {any[] | undefined} value
+ * @returns {Field}
+ */
 function buildObjectList(schema, path, label, value) {
   const items = [];
   const list = h('div');
@@ -905,7 +990,7 @@ async function route() {
 
 document.getElementById('token-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const input = document.getElementById('token');
+  const input = /** @type {HTMLInputElement} */ (document.getElementById('token'));
   sessionStorage.setItem(TOKEN_KEY, input.value.trim());
   input.value = '';
   showTokenState('token set for this tab');
