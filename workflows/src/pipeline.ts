@@ -64,9 +64,7 @@ export async function runPipeline(
   );
   tracker.stageDone('embed-pool', { shardsEmbedded: totals.shardsDone, rowsEmbedded: totals.rows });
 
-  await stage('score', () =>
-    act.scorePool({ runDir, tasks, scoring: config.scoring, index: config.index, aggregates }),
-  );
+  await stage('score', () => act.scorePool({ runDir, tasks, scoring: config.scoring, aggregates }));
   tracker.stageDone('score');
 
   const selected = await stage('select', () =>

@@ -75,7 +75,7 @@ function selectionRunHistory(vary: { ingestAttempt?: number } = {}) {
 function finishFromScore(h: HistoryBuilder) {
   h.activity(
     'scorePool',
-    { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] },
+    { runDir, tasks, scoring: config.scoring, aggregates: ['max'] },
     { skipped: false, tasks, seconds: 1 },
   );
   h.activity(
@@ -198,7 +198,7 @@ describe('selectionRun replay', () => {
     h.signal('resume').workflowTask();
     h.activity(
       'scorePool',
-      { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] },
+      { runDir, tasks, scoring: config.scoring, aggregates: ['max'] },
       { skipped: false, tasks, seconds: 1 },
     );
     await expect(replay(h)).rejects.toThrow(/[Nn]ondetermin/);
@@ -226,7 +226,7 @@ describe('selectionRun replay', () => {
     );
     h.activity(
       'scorePool',
-      { runDir, tasks, scoring: config.scoring, index: config.index, aggregates: ['max'] },
+      { runDir, tasks, scoring: config.scoring, aggregates: ['max'] },
       { skipped: false, tasks, seconds: 1 },
     );
     await expect(replay(h)).rejects.toThrow(/[Nn]ondetermin/);

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import {
   ContaminationConfig,
   HandoffConfig,
-  IndexConfig,
   ModelConfig,
   PoolConfig,
   QuerySetConfig,
@@ -73,7 +72,6 @@ export const ScoreInput = z.object({
   runDir: z.string().min(1),
   tasks: z.array(z.string()).min(1),
   scoring: ScoringConfig,
-  index: IndexConfig,
   /** Which score artifacts to produce: per-task max/mean vectors and/or per-query top-K lists. */
   aggregates: z.array(z.enum(['max', 'mean', 'topk'])).min(1),
 });

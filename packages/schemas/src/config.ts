@@ -68,15 +68,6 @@ export const ModelConfig = z.strictObject({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
-export const IndexConfig = z.strictObject({
-  /** `flat` is exact inner product (RDS+ as published); others trade exactness for speed. */
-  kind: z.enum(['flat', 'ivf', 'hnsw']).default('flat'),
-  /** faiss index_factory string, overriding `kind` (e.g. "IVF4096,Flat"). */
-  factory: z.string().optional(),
-  nprobe: z.number().int().positive().default(16),
-});
-export type IndexConfig = z.infer<typeof IndexConfig>;
-
 export const ScoringConfig = z.strictObject({
   /**
    * Pool rows scored per block; memory is bounded by blockRows x (dims + queries). 16,384 scored
@@ -267,7 +258,6 @@ export const RunConfig = z
       .min(1, 'give at least one query set')
       .refine((q) => new Set(q.map((x) => x.task)).size === q.length, { message: 'task names must be unique' }),
     model: ModelConfig,
-    index: IndexConfig.default({ kind: 'flat', nprobe: 16 }),
     scoring: ScoringConfig.default({ blockRows: 16_384, topK: 4096, engine: 'auto' }),
     selection: SelectionConfig,
     /** Evaluation files checked for contamination besides the query sets (never used as queries). */

@@ -11,11 +11,6 @@ export async function scorePool(raw: ScoreInput): Promise<ScoreOutput> {
   const input = parseOrThrow(ScoreInput, raw, 'scorePool input');
   const rt = activityRuntime();
   await cleanTempFiles(runLayout(input.runDir).scores.dir);
-  if (input.index.kind !== 'flat' || input.index.factory) {
-    rt.log(
-      `index ${input.index.factory ?? input.index.kind}: scores are computed exactly over all rows (max/mean need every score); approximate indexes serve search only`,
-    );
-  }
   let meter: ProgressMeter | undefined;
   const out = await scoreRun({
     runDir: input.runDir,

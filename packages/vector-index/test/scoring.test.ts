@@ -284,7 +284,6 @@ describe('scoreRun: streamed over shards, block by block', () => {
       runDir: run.dir,
       tasks: ['alpha', 'beta'],
       scoring: { blockRows: 64, topK: K, engine: 'auto' as const },
-      index: { kind: 'flat' as const, nprobe: 16 },
       aggregates: ['max' as const],
     };
     const rt = (signal: AbortSignal) => ({
