@@ -1,4 +1,4 @@
-import type { RawMatrix } from '@rds/encoder';
+import type { RawMatrix } from '@rds/artifacts';
 import type { BlockScores, ScoreEngine } from './engines.js';
 import type { RunningTopK } from './topk.js';
 

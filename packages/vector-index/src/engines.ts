@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
-import { DataType, encodeModel, float16ToFloat32, type NodeSpec, type RawMatrix, type ValueSpec } from '@rds/encoder';
+import { float16ToFloat32, type RawMatrix } from '@rds/artifacts';
+import { DataType, encodeModel, type NodeSpec, type ValueSpec } from '@rds/encoder';
 import { cpuThreads } from '@rds/common';
 import type { EmbeddingDtype } from '@rds/schemas';
 import { VectorIndex } from './faiss.js';

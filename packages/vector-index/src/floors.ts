@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { EmbeddingMatrixReader, type RawMatrix } from '@rds/encoder';
+import { EmbeddingMatrixReader, type RawMatrix } from '@rds/artifacts';
 import type { ScoreEngine } from './engines.js';
 import type { PoolEmbeddings } from './inputs.js';
 

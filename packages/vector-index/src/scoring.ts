@@ -5,6 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import {
   AtomicFileWriter,
+  EmbeddingMatrixReader,
   readJsonIfExists,
   runLayout,
   throwIfCancelled,
@@ -12,7 +13,6 @@ import {
   writeFileAtomic,
   writeJsonAtomic,
 } from '@rds/artifacts';
-import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
 import {
   autoEngine,
