@@ -6,3 +6,4 @@ export * from './confine.js';
 export * from './temporal-env.js';
 export * from './float16.js';
 export * from './embeddings.js';
+export * from './scores.js';

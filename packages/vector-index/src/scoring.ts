@@ -4,14 +4,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import {
-  AtomicFileWriter,
   EmbeddingMatrixReader,
   readJsonIfExists,
   runLayout,
+  scoreVectorWriter,
   throwIfCancelled,
   verifyFileRef,
-  writeFileAtomic,
   writeJsonAtomic,
+  writeScoresManifest,
+  writeTopKFiles,
+  writeTypedAtomic,
+  type Aggregate,
 } from '@rds/artifacts';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
 import {
@@ -36,13 +39,6 @@ import { BlockDepth } from './depth.js';
 import { streamTopK } from './deeper.js';
 import { sampleFloors } from './floors.js';
 import { RunningTopK } from './topk.js';
-
-export type Aggregate = 'max' | 'mean' | 'topk';
-export const AGGREGATE_FILES: Record<Aggregate, string[]> = {
-  max: ['max.f32'],
-  mean: ['mean.f32'],
-  topk: ['topk.ids.i32', 'topk.scores.f32'],
-};
 
 export interface ScoreRunOptions {
   runDir: string;
@@ -94,15 +90,7 @@ const Checkpoint = z.object({
 });
 type Checkpoint = z.infer<typeof Checkpoint>;
 
-const leBytes = (a: Float32Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-/** Atomic write of a typed array; the checksum comes from the bytes in memory (no re-read). */
-async function writeTyped(file: string, data: Float32Array | Int32Array): Promise<{ bytes: number; sha256: string }> {
-  const bytes = leBytes(data);
-  await writeFileAtomic(file, bytes);
-  return { bytes: bytes.byteLength, sha256: sha256(bytes) };
-}
 
 /** Is every requested artifact of `task` there, made from the same inputs, with intact files? */
 async function isComplete(
@@ -241,7 +229,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       const sample = await sampleFloors(pool, engine, wantTopK, sampleRows, scratch);
       running = new RunningTopK(nq, wantTopK, undefined, sample.floors);
       depth = new BlockDepth(sample.perRow);
-      files['topk.floors.f32'] = await writeTyped(path.join(partialDir, 'topk.floors.f32'), sample.floors);
+      files['topk.floors.f32'] = await writeTypedAtomic(path.join(partialDir, 'topk.floors.f32'), sample.floors);
       log(
         `top-K floors from ${sample.sampleRows} sampled rows: blocks need ~${Math.ceil(sample.perRow * opts.blockRows)} of ${wantTopK} rows per query`,
       );
@@ -277,7 +265,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       // aggregate cost ~10% of scoring); the running lists (queries x K, tens of MB) and the
       // checkpoint that vouches for everything up to here only every checkpointSeconds.
       if (wanted.vectors)
-        files[shardVectorsFile(s)] = await writeTyped(path.join(partialDir, shardVectorsFile(s)), vectors);
+        files[shardVectorsFile(s)] = await writeTypedAtomic(path.join(partialDir, shardVectorsFile(s)), vectors);
       // No checkpoint after the last shard: the artifacts are assembled next, straight from memory
       // (a crash from here on resumes from the previous checkpoint, at most checkpointSeconds back).
       if (s < pool.shards.length - 1 && performance.now() - lastCheckpoint >= checkpointMs) {
@@ -287,7 +275,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
             ['topk.ids.i32', running.ids],
             ['topk.scores.f32', running.scores],
           ] as const) {
-            files[name] = await writeTyped(path.join(partialDir, name), data);
+            files[name] = await writeTypedAtomic(path.join(partialDir, name), data);
           }
         }
         await writeJsonAtomic(cpPath, { key, shardsDone: s + 1, engine: engineName, files } satisfies Checkpoint);
@@ -322,15 +310,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   }
 
   // Assemble the final artifacts: files first, each task's manifests last.
-  const vectorRefs = await assembleVectors(
-    partialDir,
-    files,
-    pool,
-    queries,
-    aggregates,
-    (task, name) => layout.scores.file(task, name),
-    signal,
-  );
+  const vectorRefs = await assembleVectors(opts.runDir, partialDir, files, pool, queries, aggregates, signal);
   const createdAt = new Date().toISOString();
   throwIfCancelled(signal);
   // Tasks in parallel: each file's write and fsync wait on the disk, not the CPU.
@@ -338,20 +318,11 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     queries.tasks.map(async (t) => {
       const fps = fingerprints.get(t.task)!;
       for (const a of aggregates) {
-        const refs: FileRef[] = [];
-        if (a === 'topk') {
-          const lists = running!.slice(t.start, t.count);
-          for (const [name, data] of [
-            ['topk.ids.i32', lists.ids],
-            ['topk.scores.f32', lists.scores],
-          ] as const) {
-            const target = layout.scores.file(t.task, name);
-            refs.push({ file: path.basename(target), ...(await writeTyped(target, data)) });
-          }
-        } else {
-          refs.push(vectorRefs.get(`${t.task}/${a}`)!);
-        }
-        const manifest: ScoresManifest = {
+        const refs: FileRef[] =
+          a === 'topk'
+            ? await writeTopKFiles(opts.runDir, t.task, running!.slice(t.start, t.count))
+            : [vectorRefs.get(`${t.task}/${a}`)!];
+        await writeScoresManifest(opts.runDir, {
           kind: 'scores',
           version: 1,
           task: t.task,
@@ -362,8 +333,7 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
           files: refs,
           embeddingsFingerprint: fps[a],
           createdAt,
-        };
-        await writeJsonAtomic(layout.scores.manifest(t.task, a), ScoresManifest.parse(manifest));
+        });
       }
     }),
   );
@@ -400,18 +370,18 @@ function vectorStart(rows: number, t: number, a: 'max' | 'mean'): number {
  * written through its own atomic writer. Returns the file refs by `${task}/${aggregate}`.
  */
 async function assembleVectors(
+  runDir: string,
   partialDir: string,
   files: Checkpoint['files'],
   pool: PoolEmbeddings,
   queries: QuerySet,
   aggregates: Aggregate[],
-  target: (task: string, name: string) => string,
   signal: AbortSignal,
 ): Promise<Map<string, FileRef>> {
   const outputs = queries.tasks.flatMap((t, i) =>
     (['max', 'mean'] as const)
       .filter((a) => aggregates.includes(a))
-      .map((a) => ({ key: `${t.task}/${a}`, t: i, a, writer: new AtomicFileWriter(target(t.task, `${a}.f32`)) })),
+      .map((a) => ({ key: `${t.task}/${a}`, t: i, a, writer: scoreVectorWriter(runDir, t.task, a) })),
   );
   try {
     for (let s = 0; s < pool.shards.length && outputs.length > 0; s++) {
