@@ -3,7 +3,7 @@ import path from 'node:path';
 import { EmbeddingMatrixReader, readJsonFile, runLayout, throwIfCancelled } from '@rds/artifacts';
 import { ScoresManifest, ValidationError } from '@rds/schemas';
 import { BlockDepth } from './depth.js';
-import { autoEngine, createEngine, queryCount, type EngineName, type QuerySet } from './engines.js';
+import { autoEngine, createEngine, queryCount, type EngineName, type QuerySet } from './engines/index.js';
 import {
   poolBlockBuffer,
   querySubset,

@@ -8,7 +8,7 @@ import {
   type RawMatrix,
 } from '@rds/artifacts';
 import { EmbeddingManifest, PoolManifest, ValidationError, type EmbeddingSettings } from '@rds/schemas';
-import type { QuerySet } from './engines.js';
+import type { QuerySet } from './engines/index.js';
 
 /** The pool's embedding shards (manifests only; matrices are opened one at a time while scoring). */
 export interface PoolEmbeddings {

@@ -26,7 +26,7 @@ import {
   type EngineName,
   type QuerySet,
   type ScoreWanted,
-} from './engines.js';
+} from './engines/index.js';
 import {
   poolBlockBuffer,
   querySubset,
