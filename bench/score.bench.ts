@@ -6,10 +6,9 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { runLayout, writeJsonAtomic } from '@rds/artifacts';
-import { EmbeddingMatrixWriter } from '@rds/encoder';
+import { EmbeddingMatrixWriter, readScoreVector, readTopK, runLayout, writeJsonAtomic } from '@rds/artifacts';
 import { ScoringConfig, type EmbeddingManifest, type PoolManifest } from '@rds/schemas';
-import { readScoreVector, readTopK, select } from '@rds/selectors';
+import { select } from '@rds/selectors';
 import { FusedEngine, scoreRun, topKForQueries, type EngineName } from '@rds/vector-index';
 import { fusedGemmPeakGflops, matmulPeakGflops, rng } from './lib/common.js';
 

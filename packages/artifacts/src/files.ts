@@ -33,6 +33,16 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
   }
 }
 
+/** Atomic write of a typed array as little-endian bytes; the checksum comes from the bytes in memory (no re-read). */
+export async function writeTypedAtomic(
+  target: string,
+  data: Float32Array | Int32Array,
+): Promise<{ bytes: number; sha256: string }> {
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  await writeFileAtomic(target, bytes);
+  return { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
 export async function writeJsonAtomic(target: string, value: unknown): Promise<void> {
   await writeFileAtomic(target, JSON.stringify(value, null, 2) + '\n');
 }

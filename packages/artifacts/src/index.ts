@@ -4,3 +4,6 @@ export * from './runtime.js';
 export * from './jsonl.js';
 export * from './confine.js';
 export * from './temporal-env.js';
+export * from './float16.js';
+export * from './embeddings.js';
+export * from './scores.js';

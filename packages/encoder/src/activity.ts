@@ -2,12 +2,14 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
   activityRuntime,
+  EmbeddingMatrixWriter,
   fileRef,
   ProgressMeter,
   readJsonFile,
   readJsonIfExists,
   readJsonLines,
   runLayout,
+  settingsKey,
   throwIfCancelled,
   verifyFileRef,
   writeJsonAtomic,
@@ -28,7 +30,6 @@ import {
 } from '@rds/schemas';
 import { batchLimits, embedSequences } from './embed.js';
 import { getModel, type LoadedModel } from './model.js';
-import { EmbeddingMatrixWriter, settingsKey } from './store.js';
 import { TokenizerWorker } from './tokenize-pool.js';
 
 /** Read a canonical JSONL file (pool shard or query set) whose checksum was already verified. */

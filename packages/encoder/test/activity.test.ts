@@ -2,11 +2,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runLayout, runWithRuntime, type Progress } from '@rds/artifacts';
+import { openEmbeddings, runLayout, runWithRuntime, type Progress } from '@rds/artifacts';
 import { ingestPoolFiles } from '@rds/pool';
 import { EmbeddingManifest, ModelConfig } from '@rds/schemas';
 import { embedPoolShard, embedQueries } from '../src/activity.js';
-import { openEmbeddings } from '../src/store.js';
 import { sharedPool, tempDir, testModel } from './helpers.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);

@@ -2,16 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runLayout, runWithRuntime } from '@rds/artifacts';
-import {
-  embedPoolShard,
-  embedQueries,
-  getModel,
-  openEmbeddings,
-  renderTulu,
-  tokenizeMessages,
-  writeTestModel,
-} from '@rds/encoder';
+import { openEmbeddings, runLayout, runWithRuntime } from '@rds/artifacts';
+import { embedPoolShard, embedQueries, getModel, renderTulu, tokenizeMessages, writeTestModel } from '@rds/encoder';
 import { ingestPoolFiles, ingestQuerySet } from '@rds/pool';
 import { ComputePlan, RunConfig, type Message } from '@rds/schemas';
 import { BottomKSample, forwardFlops, matmulParams, modelShape, planRun } from '../src/index.js';

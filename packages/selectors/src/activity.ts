@@ -7,12 +7,16 @@ import {
   fileRef,
   readJsonFile,
   readJsonIfExists,
+  readScoresManifest,
+  readScoreVector,
+  readTopK,
   runLayout,
   throwIfCancelled,
   verifyFileRef,
   writeJsonAtomic,
   ProgressMeter,
   sha256File,
+  type Aggregate,
 } from '@rds/artifacts';
 import type { z } from 'zod';
 import {
@@ -26,7 +30,6 @@ import {
 } from '@rds/schemas';
 import { findContamination, type PairsAtLeast } from './contamination.js';
 import { readPoolRows } from './pool-rows.js';
-import { readScoreVector, readScoresManifest, readTopK, type Aggregate } from './score-files.js';
 import { select, type FetchMore, type QueryLists, type Selection } from './strategies/index.js';
 
 const QUANTILES = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, readJsonLines, runLayout, throwIfCancelled } from '@rds/artifacts';
+import { readJsonFile, readJsonLines, readScoreVector, runLayout, throwIfCancelled } from '@rds/artifacts';
 import {
   PoolManifest,
   type ContaminationConfig,
@@ -8,7 +8,6 @@ import {
   type ContaminationReport,
 } from '@rds/schemas';
 import type { PoolRows } from './pool-rows.js';
-import { readScoreVector } from './score-files.js';
 
 /**
  * The contamination check: which pool rows are near-copies of a query or evaluation example.

@@ -1,10 +1,9 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { readJsonFile, runLayout, throwIfCancelled } from '@rds/artifacts';
-import { EmbeddingMatrixReader } from '@rds/encoder';
+import { EmbeddingMatrixReader, readJsonFile, runLayout, throwIfCancelled } from '@rds/artifacts';
 import { ScoresManifest, ValidationError } from '@rds/schemas';
 import { BlockDepth } from './depth.js';
-import { autoEngine, createEngine, queryCount, type EngineName, type QuerySet } from './engines.js';
+import { autoEngine, createEngine, queryCount, type EngineName, type QuerySet } from './engines/index.js';
 import {
   poolBlockBuffer,
   querySubset,

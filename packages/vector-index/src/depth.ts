@@ -1,5 +1,5 @@
-import type { RawMatrix } from '@rds/encoder';
-import type { BlockScores, ScoreEngine } from './engines.js';
+import type { RawMatrix } from '@rds/artifacts';
+import type { BlockScores, ScoreEngine } from './engines/index.js';
 import type { RunningTopK } from './topk.js';
 
 /**

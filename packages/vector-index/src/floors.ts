@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { EmbeddingMatrixReader, type RawMatrix } from '@rds/encoder';
-import type { ScoreEngine } from './engines.js';
+import { EmbeddingMatrixReader, type RawMatrix } from '@rds/artifacts';
+import type { ScoreEngine } from './engines/index.js';
 import type { PoolEmbeddings } from './inputs.js';
 
 /** Rows per sampled chunk: contiguous reads, spread evenly over the pool. */

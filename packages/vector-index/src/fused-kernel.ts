@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RawMatrix } from '@rds/encoder';
+import type { RawMatrix } from '@rds/artifacts';
 
 /** The native addon built from native/fused-kernel.cc by scripts/install-native.mjs. */
 export interface FusedAddon {

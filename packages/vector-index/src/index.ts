@@ -1,5 +1,5 @@
 export * from './faiss.js';
-export * from './engines.js';
+export * from './engines/index.js';
 export * from './topk.js';
 export * from './inputs.js';
 export * from './scoring.js';

@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readJsonFile, runLayout } from '@rds/artifacts';
-import { openEmbeddings, rawMatrix, type EmbeddingMatrixReader, type RawMatrix } from '@rds/encoder';
+import {
+  openEmbeddings,
+  rawMatrix,
+  readJsonFile,
+  runLayout,
+  type EmbeddingMatrixReader,
+  type RawMatrix,
+} from '@rds/artifacts';
 import { EmbeddingManifest, PoolManifest, ValidationError, type EmbeddingSettings } from '@rds/schemas';
-import type { QuerySet } from './engines.js';
+import type { QuerySet } from './engines/index.js';
 
 /** The pool's embedding shards (manifests only; matrices are opened one at a time while scoring). */
 export interface PoolEmbeddings {

@@ -4,15 +4,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import {
-  AtomicFileWriter,
+  EmbeddingMatrixReader,
   readJsonIfExists,
   runLayout,
+  scoreVectorWriter,
   throwIfCancelled,
   verifyFileRef,
-  writeFileAtomic,
   writeJsonAtomic,
+  writeScoresManifest,
+  writeTopKFiles,
+  writeTypedAtomic,
+  type Aggregate,
+  type RawMatrix,
 } from '@rds/artifacts';
-import { EmbeddingMatrixReader } from '@rds/encoder';
 import { ScoresManifest, type FileRef } from '@rds/schemas';
 import {
   autoEngine,
@@ -22,8 +26,9 @@ import {
   type BlockScores,
   type EngineName,
   type QuerySet,
+  type ScoreEngine,
   type ScoreWanted,
-} from './engines.js';
+} from './engines/index.js';
 import {
   poolBlockBuffer,
   querySubset,
@@ -36,13 +41,6 @@ import { BlockDepth } from './depth.js';
 import { streamTopK } from './deeper.js';
 import { sampleFloors } from './floors.js';
 import { RunningTopK } from './topk.js';
-
-export type Aggregate = 'max' | 'mean' | 'topk';
-export const AGGREGATE_FILES: Record<Aggregate, string[]> = {
-  max: ['max.f32'],
-  mean: ['mean.f32'],
-  topk: ['topk.ids.i32', 'topk.scores.f32'],
-};
 
 export interface ScoreRunOptions {
   runDir: string;
@@ -94,15 +92,7 @@ const Checkpoint = z.object({
 });
 type Checkpoint = z.infer<typeof Checkpoint>;
 
-const leBytes = (a: Float32Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-/** Atomic write of a typed array; the checksum comes from the bytes in memory (no re-read). */
-async function writeTyped(file: string, data: Float32Array | Int32Array): Promise<{ bytes: number; sha256: string }> {
-  const bytes = leBytes(data);
-  await writeFileAtomic(file, bytes);
-  return { bytes: bytes.byteLength, sha256: sha256(bytes) };
-}
 
 /** Is every requested artifact of `task` there, made from the same inputs, with intact files? */
 async function isComplete(
@@ -131,6 +121,30 @@ export function fingerprintsOf(
 
 const DEFAULT_CHECKPOINT_SECONDS = 15;
 
+/** What one scoring pass works on: the inputs of the tasks left to score and where its resume state lives. */
+interface ScoringPass {
+  opts: ScoreRunOptions;
+  log: (message: string) => void;
+  signal: AbortSignal;
+  pool: PoolEmbeddings;
+  /** Queries of the tasks being (re)computed. */
+  queries: QuerySet;
+  aggregates: Aggregate[];
+  wanted: ScoreWanted;
+  /** Resume state (shard vectors, running lists, checkpoint) of exactly this computation. */
+  partialDir: string;
+  cpPath: string;
+  /** Tasks, inputs, aggregates and K the resume state belongs to. */
+  key: string;
+}
+
+/** Where scoring stands: files written to the partial directory so far, and the running per-query lists. */
+interface ScoringProgress {
+  files: Checkpoint['files'];
+  running: RunningTopK | null;
+  depth: BlockDepth;
+}
+
 /**
  * Score the pool against the tasks' queries, streamed over pool shards block by block (memory:
  * one block of rows x (dims + queries) plus the running top-K lists). Per shard, the per-task
@@ -144,15 +158,12 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
   const started = performance.now();
   const log = opts.log ?? (() => {});
   const signal = opts.signal ?? new AbortController().signal;
-  const layout = runLayout(opts.runDir);
   const aggregates = [...new Set(opts.aggregates)].sort();
   const pool = await readPoolEmbeddings(opts.runDir);
   const all = await readQueries(opts.runDir, opts.tasks, pool.settings);
   const fingerprints = new Map(opts.tasks.map((t, i) => [t, fingerprintsOf(pool, all.manifests[i]!, opts.topK)]));
 
-  const todo: string[] = [];
-  for (const task of opts.tasks)
-    if (!(await isComplete(opts.runDir, task, aggregates, fingerprints.get(task)!))) todo.push(task);
+  const todo = await tasksToScore(opts.runDir, opts.tasks, aggregates, fingerprints);
   const result = { rows: pool.rows, queries: queryCount(all.queries), resumedFromShard: 0 };
   if (todo.length === 0) {
     log(`scores up to date for ${opts.tasks.join(', ')}; skipping`);
@@ -167,23 +178,92 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     };
   }
   const { queries } = todo.length === opts.tasks.length ? all : await readQueries(opts.runDir, todo, pool.settings);
-  const nq = queryCount(queries);
   const wantTopK = aggregates.includes('topk') ? opts.topK : 0;
-  const wanted: ScoreWanted = { vectors: aggregates.includes('max') || aggregates.includes('mean'), topK: wantTopK };
-
-  // Resume state belongs to exactly this computation (tasks, inputs, aggregates, K).
-  const partialDir = path.join(layout.scores.dir, '.partial');
-  const key = taskFingerprintKey(
-    todo.map((t) => [t, fingerprints.get(t)!]),
+  const partialDir = path.join(runLayout(opts.runDir).scores.dir, '.partial');
+  const pass: ScoringPass = {
+    opts,
+    log,
+    signal,
+    pool,
+    queries,
     aggregates,
-    wantTopK,
+    wanted: { vectors: aggregates.includes('max') || aggregates.includes('mean'), topK: wantTopK },
+    partialDir,
+    cpPath: path.join(partialDir, 'checkpoint.json'),
+    key: taskFingerprintKey(
+      todo.map((t) => [t, fingerprints.get(t)!]),
+      aggregates,
+      wantTopK,
+    ),
+  };
+
+  const { cp, running } = await resumeState(pass);
+  const startShard = cp?.shardsDone ?? 0;
+  result.resumedFromShard = startShard;
+  if (startShard > 0)
+    log(`resuming scoring after shard ${startShard - 1} (${startShard}/${pool.shards.length} shards done)`);
+
+  let engineName: EngineName;
+  if (cp) engineName = cp.engine;
+  else if (opts.engine !== 'auto') engineName = opts.engine;
+  else engineName = autoEngine(log);
+  const progress: ScoringProgress = { files: { ...(cp?.files ?? {}) }, running, depth: new BlockDepth() };
+  const engine = await createEngine(engineName, queries, pass.wanted, pool.settings.dtype);
+  log(
+    `scoring ${pool.rows.toLocaleString('en-US')} rows x ${queryCount(queries)} queries with the ${engineName} engine${engine instanceof FusedEngine ? ` (${FusedEngine.kernel()} code, ${engine.threads} threads)` : ''}`,
   );
-  const cpPath = path.join(partialDir, 'checkpoint.json');
-  let cp = await readJsonIfExists(cpPath, Checkpoint).catch(() => null);
-  if (cp && cp.key !== key) cp = null;
-  // The running lists (made below when not resumed: the floors come first).
+  // The first checkpoint is due checkpointSeconds from here (the floors' sample counts too).
+  const checkpointClock = performance.now();
+  const scratch = poolBlockBuffer(pool, opts.blockRows);
+  try {
+    if (wantTopK > 0 && !progress.running) await startLists(pass, engine, scratch, progress);
+    await scoreShards(pass, engine, engineName, startShard, checkpointClock, scratch, progress);
+  } finally {
+    await engine.close();
+  }
+  if (progress.depth.rescores > 0)
+    log(
+      `top-K: ${progress.depth.rescores} block(s) re-scored at full depth (their rows ranked higher than the previous blocks')`,
+    );
+  const rescannedQueries = progress.running ? await rescanUnfilled(pass, engineName, progress.running) : 0;
+
+  await assembleOutputs(pass, progress, fingerprints);
+  await fsp.rm(partialDir, { recursive: true, force: true });
+  return {
+    skipped: false,
+    computed: todo,
+    engine: engineName,
+    seconds: (performance.now() - started) / 1000,
+    fullDepthRescores: progress.depth.rescores,
+    rescannedQueries,
+    ...result,
+  };
+}
+
+/** The tasks whose requested artifacts are missing, stale or damaged. */
+async function tasksToScore(
+  runDir: string,
+  tasks: string[],
+  aggregates: Aggregate[],
+  fingerprints: Map<string, Record<Aggregate, string>>,
+): Promise<string[]> {
+  const todo: string[] = [];
+  for (const task of tasks) if (!(await isComplete(runDir, task, aggregates, fingerprints.get(task)!))) todo.push(task);
+  return todo;
+}
+
+/**
+ * The checkpoint to resume from and the running lists it vouches for, when the partial directory
+ * holds intact resume state of this very computation; otherwise the directory is emptied and
+ * scoring starts from shard 0 (cp null; the running lists are made later, after the floors).
+ */
+async function resumeState(pass: ScoringPass): Promise<{ cp: Checkpoint | null; running: RunningTopK | null }> {
+  const { partialDir, wanted } = pass;
+  const nq = queryCount(pass.queries);
+  let cp = await readJsonIfExists(pass.cpPath, Checkpoint).catch(() => null);
+  if (cp && cp.key !== pass.key) cp = null;
   let running: RunningTopK | null = null;
-  if (cp && cp.shardsDone > 0 && wantTopK > 0) {
+  if (cp && cp.shardsDone > 0 && wanted.topK > 0) {
     const ids = await readPartial(partialDir, 'topk.ids.i32', cp);
     const scores = await readPartial(partialDir, 'topk.scores.f32', cp);
     // Floors are in the checkpoint when the run used them (rows below them were never kept).
@@ -194,13 +274,13 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
       ids &&
       scores &&
       floors &&
-      ids.byteLength === nq * wantTopK * 4 &&
-      scores.byteLength === nq * wantTopK * 4 &&
+      ids.byteLength === nq * wanted.topK * 4 &&
+      scores.byteLength === nq * wanted.topK * 4 &&
       floors.byteLength === nq * 4
     ) {
       running = new RunningTopK(
         nq,
-        wantTopK,
+        wanted.topK,
         { ids: new Int32Array(ids), scores: new Float32Array(scores) },
         new Float32Array(floors),
       );
@@ -214,121 +294,176 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     await fsp.rm(partialDir, { recursive: true, force: true });
     await fsp.mkdir(partialDir, { recursive: true });
   }
-  const startShard = cp?.shardsDone ?? 0;
-  result.resumedFromShard = startShard;
-  if (startShard > 0)
-    log(`resuming scoring after shard ${startShard - 1} (${startShard}/${pool.shards.length} shards done)`);
+  return { cp, running };
+}
 
-  let engineName: EngineName;
-  if (cp) engineName = cp.engine;
-  else if (opts.engine !== 'auto') engineName = opts.engine;
-  else engineName = autoEngine(log);
-  const files: Checkpoint['files'] = { ...(cp?.files ?? {}) };
-  const engine = await createEngine(engineName, queries, wanted, pool.settings.dtype);
-  log(
-    `scoring ${pool.rows.toLocaleString('en-US')} rows x ${nq} queries with the ${engineName} engine${engine instanceof FusedEngine ? ` (${FusedEngine.kernel()} code, ${engine.threads} threads)` : ''}`,
-  );
+/**
+ * Fresh running lists for a run that did not resume: with per-query floors from a sample of the
+ * pool when it is large enough (written to the partial directory: a resume needs them), else
+ * without floors.
+ */
+async function startLists(
+  pass: ScoringPass,
+  engine: ScoreEngine,
+  scratch: RawMatrix,
+  progress: ScoringProgress,
+): Promise<void> {
+  const { pool, wanted, opts } = pass;
+  const nq = queryCount(pass.queries);
+  // The sample fills the block buffer: the same shapes as the blocks, so onnxruntime's first-run
+  // memory set-up (~1 s here) is paid once.
+  const sampleRows = Math.min(opts.sampleRows ?? Infinity, scratch.length / pool.settings.dims);
+  if (pool.rows >= 8 * sampleRows) {
+    const sample = await sampleFloors(pool, engine, wanted.topK, sampleRows, scratch);
+    progress.running = new RunningTopK(nq, wanted.topK, undefined, sample.floors);
+    progress.depth = new BlockDepth(sample.perRow);
+    progress.files['topk.floors.f32'] = await writeTypedAtomic(
+      path.join(pass.partialDir, 'topk.floors.f32'),
+      sample.floors,
+    );
+    pass.log(
+      `top-K floors from ${sample.sampleRows} sampled rows: blocks need ~${Math.ceil(sample.perRow * opts.blockRows)} of ${wanted.topK} rows per query`,
+    );
+  } else {
+    progress.running = new RunningTopK(nq, wanted.topK);
+  }
+}
+
+/**
+ * Score shards startShard.. in order. After each shard its vectors are written now (one small
+ * file: a write + fsync per task and aggregate cost ~10% of scoring); the running lists (queries x
+ * K, tens of MB) and the checkpoint that vouches for everything up to here only every
+ * checkpointSeconds. No checkpoint after the last shard: the artifacts are assembled next,
+ * straight from memory (a crash from here on resumes from the previous checkpoint, at most
+ * checkpointSeconds back).
+ */
+async function scoreShards(
+  pass: ScoringPass,
+  engine: ScoreEngine,
+  engineName: EngineName,
+  startShard: number,
+  checkpointClock: number,
+  scratch: RawMatrix,
+  progress: ScoringProgress,
+): Promise<void> {
+  const { pool, opts, partialDir } = pass;
   const checkpointMs = (opts.checkpointSeconds ?? DEFAULT_CHECKPOINT_SECONDS) * 1000;
-  let lastCheckpoint = performance.now();
-  const scratch = poolBlockBuffer(pool, opts.blockRows);
-  let depth = new BlockDepth();
-  let rescannedQueries = 0;
-  try {
-    // The sample fills the block buffer: the same shapes as the blocks, so onnxruntime's first-run
-    // memory set-up (~1 s here) is paid once.
-    const sampleRows = Math.min(opts.sampleRows ?? Infinity, scratch.length / pool.settings.dims);
-    if (wantTopK > 0 && !running && pool.rows >= 8 * sampleRows) {
-      const sample = await sampleFloors(pool, engine, wantTopK, sampleRows, scratch);
-      running = new RunningTopK(nq, wantTopK, undefined, sample.floors);
-      depth = new BlockDepth(sample.perRow);
-      files['topk.floors.f32'] = await writeTyped(path.join(partialDir, 'topk.floors.f32'), sample.floors);
-      log(
-        `top-K floors from ${sample.sampleRows} sampled rows: blocks need ~${Math.ceil(sample.perRow * opts.blockRows)} of ${wantTopK} rows per query`,
-      );
+  let lastCheckpoint = checkpointClock;
+  for (let s = startShard; s < pool.shards.length; s++) {
+    const vectors = await scoreShardBlocks(pass, engine, engineName, s, scratch, progress);
+    throwIfCancelled(pass.signal);
+    if (pass.wanted.vectors)
+      progress.files[shardVectorsFile(s)] = await writeTypedAtomic(path.join(partialDir, shardVectorsFile(s)), vectors);
+    if (s < pool.shards.length - 1 && performance.now() - lastCheckpoint >= checkpointMs) {
+      await writeCheckpoint(pass, engine, engineName, s + 1, progress);
+      lastCheckpoint = performance.now();
     }
-    if (wantTopK > 0) running ??= new RunningTopK(nq, wantTopK);
-    for (let s = startShard; s < pool.shards.length; s++) {
-      const shard = pool.shards[s]!;
-      const reader = EmbeddingMatrixReader.open(
-        path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file),
-        pool.settings.dims,
-        pool.settings.dtype,
-        shard.manifest.rows,
-      );
-      // The shard's per-task vectors, one file: task after task, max then mean (see vectorsOf).
-      const vectors = new Float32Array(wanted.vectors ? queries.tasks.length * 2 * reader.rows : 0);
-      try {
-        for (const block of reader.rawBlocks(opts.blockRows, scratch)) {
-          throwIfCancelled(signal);
-          const out: BlockScores = running
-            ? await depth.scoreBlock(engine, block.data, block.count, shard.rowOffset + block.start, running)
-            : await engine.score(block.data, block.count);
-          if (wanted.vectors) {
-            out.max.forEach((v, t) => vectorsOf(vectors, reader.rows, t, 'max').set(v, block.start));
-            out.mean.forEach((v, t) => vectorsOf(vectors, reader.rows, t, 'mean').set(v, block.start));
-          }
-          opts.onProgress?.(shard.rowOffset + block.start + block.count, pool.rows, { shard: s, engine: engineName });
-        }
-      } finally {
-        reader.close();
-      }
-      throwIfCancelled(signal);
-      // Shard done: its vectors are written now (one small file: a write + fsync per task and
-      // aggregate cost ~10% of scoring); the running lists (queries x K, tens of MB) and the
-      // checkpoint that vouches for everything up to here only every checkpointSeconds.
-      if (wanted.vectors)
-        files[shardVectorsFile(s)] = await writeTyped(path.join(partialDir, shardVectorsFile(s)), vectors);
-      // No checkpoint after the last shard: the artifacts are assembled next, straight from memory
-      // (a crash from here on resumes from the previous checkpoint, at most checkpointSeconds back).
-      if (s < pool.shards.length - 1 && performance.now() - lastCheckpoint >= checkpointMs) {
-        if (running) {
-          depth.settle(engine, running);
-          for (const [name, data] of [
-            ['topk.ids.i32', running.ids],
-            ['topk.scores.f32', running.scores],
-          ] as const) {
-            files[name] = await writeTyped(path.join(partialDir, name), data);
-          }
-        }
-        await writeJsonAtomic(cpPath, { key, shardsDone: s + 1, engine: engineName, files } satisfies Checkpoint);
-        lastCheckpoint = performance.now();
-      }
-      opts.afterShard?.(s);
-    }
-    if (running) depth.settle(engine, running);
-  } finally {
-    await engine.close();
+    opts.afterShard?.(s);
   }
-  if (depth.rescores > 0)
-    log(
-      `top-K: ${depth.rescores} block(s) re-scored at full depth (their rows ranked higher than the previous blocks')`,
-    );
-  const unfilled = running?.unfilled() ?? [];
-  if (running && unfilled.length > 0) {
-    // Their floors were above their K-th best: fewer than K rows reached them. Rescan just these
-    // queries without floors (a crash here resumes from the final checkpoint and redoes this).
-    const one = unfilled.length === 1;
-    log(
-      `top-K: ${unfilled.length} ${one ? 'query had a floor above its' : 'queries had floors above their'} K-th best score; rescanning the pool for ${one ? 'it' : 'them'}`,
-    );
-    const exact = await streamTopK(pool, querySubset(queries, unfilled, 'rescan'), wantTopK, engineName, {
-      signal,
-      blockRows: opts.blockRows,
-    });
-    unfilled.forEach((q, i) =>
-      running!.setList(q, exact.ids.subarray(i * wantTopK), exact.scores.subarray(i * wantTopK)),
-    );
-    rescannedQueries = unfilled.length;
-  }
+  if (progress.running) progress.depth.settle(engine, progress.running);
+}
 
-  // Assemble the final artifacts: files first, each task's manifests last.
+/**
+ * Score one shard block by block, merging into the running lists; returns the shard's per-task
+ * vectors in one array: task after task, max then mean (see vectorsOf).
+ */
+async function scoreShardBlocks(
+  pass: ScoringPass,
+  engine: ScoreEngine,
+  engineName: EngineName,
+  s: number,
+  scratch: RawMatrix,
+  progress: ScoringProgress,
+): Promise<Float32Array> {
+  const { pool, wanted, opts } = pass;
+  const shard = pool.shards[s]!;
+  const reader = EmbeddingMatrixReader.open(
+    path.resolve(path.dirname(shard.manifestPath), shard.manifest.matrix.file),
+    pool.settings.dims,
+    pool.settings.dtype,
+    shard.manifest.rows,
+  );
+  const vectors = new Float32Array(wanted.vectors ? pass.queries.tasks.length * 2 * reader.rows : 0);
+  try {
+    for (const block of reader.rawBlocks(opts.blockRows, scratch)) {
+      throwIfCancelled(pass.signal);
+      const out: BlockScores = progress.running
+        ? await progress.depth.scoreBlock(
+            engine,
+            block.data,
+            block.count,
+            shard.rowOffset + block.start,
+            progress.running,
+          )
+        : await engine.score(block.data, block.count);
+      if (wanted.vectors) {
+        out.max.forEach((v, t) => vectorsOf(vectors, reader.rows, t, 'max').set(v, block.start));
+        out.mean.forEach((v, t) => vectorsOf(vectors, reader.rows, t, 'mean').set(v, block.start));
+      }
+      opts.onProgress?.(shard.rowOffset + block.start + block.count, pool.rows, { shard: s, engine: engineName });
+    }
+  } finally {
+    reader.close();
+  }
+  return vectors;
+}
+
+/** Write the running lists, then the checkpoint that vouches for them and every file before it. */
+async function writeCheckpoint(
+  pass: ScoringPass,
+  engine: ScoreEngine,
+  engineName: EngineName,
+  shardsDone: number,
+  progress: ScoringProgress,
+): Promise<void> {
+  const { running, files } = progress;
+  if (running) {
+    progress.depth.settle(engine, running);
+    for (const [name, data] of [
+      ['topk.ids.i32', running.ids],
+      ['topk.scores.f32', running.scores],
+    ] as const) {
+      files[name] = await writeTypedAtomic(path.join(pass.partialDir, name), data);
+    }
+  }
+  await writeJsonAtomic(pass.cpPath, { key: pass.key, shardsDone, engine: engineName, files } satisfies Checkpoint);
+}
+
+/**
+ * Queries whose floors were above their K-th best (fewer than K rows reached them): rescan just
+ * these without floors and put their exact lists in place. Returns how many there were. A crash
+ * here resumes from the final checkpoint and redoes this.
+ */
+async function rescanUnfilled(pass: ScoringPass, engineName: EngineName, running: RunningTopK): Promise<number> {
+  const unfilled = running.unfilled();
+  if (unfilled.length === 0) return 0;
+  const k = pass.wanted.topK;
+  const one = unfilled.length === 1;
+  pass.log(
+    `top-K: ${unfilled.length} ${one ? 'query had a floor above its' : 'queries had floors above their'} K-th best score; rescanning the pool for ${one ? 'it' : 'them'}`,
+  );
+  const exact = await streamTopK(pass.pool, querySubset(pass.queries, unfilled, 'rescan'), k, engineName, {
+    signal: pass.signal,
+    blockRows: pass.opts.blockRows,
+  });
+  unfilled.forEach((q, i) => running.setList(q, exact.ids.subarray(i * k), exact.scores.subarray(i * k)));
+  return unfilled.length;
+}
+
+/** Write the final artifacts: every task's files first, its manifests last (they vouch for the files). */
+async function assembleOutputs(
+  pass: ScoringPass,
+  progress: ScoringProgress,
+  fingerprints: Map<string, Record<Aggregate, string>>,
+): Promise<void> {
+  const { opts, pool, queries, aggregates, signal } = pass;
   const vectorRefs = await assembleVectors(
-    partialDir,
-    files,
+    opts.runDir,
+    pass.partialDir,
+    progress.files,
     pool,
     queries,
     aggregates,
-    (task, name) => layout.scores.file(task, name),
     signal,
   );
   const createdAt = new Date().toISOString();
@@ -338,45 +473,25 @@ export async function scoreRun(opts: ScoreRunOptions): Promise<ScoreRunResult> {
     queries.tasks.map(async (t) => {
       const fps = fingerprints.get(t.task)!;
       for (const a of aggregates) {
-        const refs: FileRef[] = [];
-        if (a === 'topk') {
-          const lists = running!.slice(t.start, t.count);
-          for (const [name, data] of [
-            ['topk.ids.i32', lists.ids],
-            ['topk.scores.f32', lists.scores],
-          ] as const) {
-            const target = layout.scores.file(t.task, name);
-            refs.push({ file: path.basename(target), ...(await writeTyped(target, data)) });
-          }
-        } else {
-          refs.push(vectorRefs.get(`${t.task}/${a}`)!);
-        }
-        const manifest: ScoresManifest = {
+        const refs: FileRef[] =
+          a === 'topk'
+            ? await writeTopKFiles(opts.runDir, t.task, progress.running!.slice(t.start, t.count))
+            : [vectorRefs.get(`${t.task}/${a}`)!];
+        await writeScoresManifest(opts.runDir, {
           kind: 'scores',
           version: 1,
           task: t.task,
           aggregate: a,
           rows: pool.rows,
           queries: t.count,
-          ...(a === 'topk' ? { k: wantTopK } : {}),
+          ...(a === 'topk' ? { k: pass.wanted.topK } : {}),
           files: refs,
           embeddingsFingerprint: fps[a],
           createdAt,
-        };
-        await writeJsonAtomic(layout.scores.manifest(t.task, a), ScoresManifest.parse(manifest));
+        });
       }
     }),
   );
-  await fsp.rm(partialDir, { recursive: true, force: true });
-  return {
-    skipped: false,
-    computed: todo,
-    engine: engineName,
-    seconds: (performance.now() - started) / 1000,
-    fullDepthRescores: depth.rescores,
-    rescannedQueries,
-    ...result,
-  };
 }
 
 function shardVectorsFile(shard: number): string {
@@ -400,18 +515,18 @@ function vectorStart(rows: number, t: number, a: 'max' | 'mean'): number {
  * written through its own atomic writer. Returns the file refs by `${task}/${aggregate}`.
  */
 async function assembleVectors(
+  runDir: string,
   partialDir: string,
   files: Checkpoint['files'],
   pool: PoolEmbeddings,
   queries: QuerySet,
   aggregates: Aggregate[],
-  target: (task: string, name: string) => string,
   signal: AbortSignal,
 ): Promise<Map<string, FileRef>> {
   const outputs = queries.tasks.flatMap((t, i) =>
     (['max', 'mean'] as const)
       .filter((a) => aggregates.includes(a))
-      .map((a) => ({ key: `${t.task}/${a}`, t: i, a, writer: new AtomicFileWriter(target(t.task, `${a}.f32`)) })),
+      .map((a) => ({ key: `${t.task}/${a}`, t: i, a, writer: scoreVectorWriter(runDir, t.task, a) })),
   );
   try {
     for (let s = 0; s < pool.shards.length && outputs.length > 0; s++) {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { float32ToFloat16 } from '@rds/encoder';
+import { float32ToFloat16 } from '@rds/artifacts';
 import {
   autoEngine,
   BlockDepth,

@@ -1,8 +1,7 @@
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runLayout, writeJsonAtomic } from '@rds/artifacts';
-import { EmbeddingMatrixWriter } from '@rds/encoder';
+import { EmbeddingMatrixWriter, runLayout, writeJsonAtomic } from '@rds/artifacts';
 import type { EmbeddingDtype, EmbeddingManifest, PoolManifest } from '@rds/schemas';
 import { expect } from 'vitest';
 

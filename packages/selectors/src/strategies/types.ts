@@ -1,3 +1,4 @@
+import type { TopKLists } from '@rds/artifacts';
 import type { RoundRobinTurns, SelectionStrategy } from '@rds/schemas';
 
 /** What the strategies know about the pool: its size and each row's source as a small integer. */
@@ -14,16 +15,8 @@ export interface TaskScores {
   scores: Float32Array;
 }
 
-/**
- * Per-query ranked lists of one task: `queries` x `k` row-major, each list sorted by score
- * descending then row ascending, padded with row -1 / score -Infinity when the pool is smaller than k.
- */
-export interface QueryLists {
-  queries: number;
-  k: number;
-  ids: Int32Array;
-  scores: Float32Array;
-}
+/** Per-query ranked lists of one task, as the scores' top-K files hold them (see TopKLists). */
+export type QueryLists = TopKLists;
 
 /** Deeper lists for some queries: queries.length x k row-major, same order and padding rules. */
 export interface QueryList {

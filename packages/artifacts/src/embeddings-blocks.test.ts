@@ -1,8 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { float16ToFloat32, float32ToFloat16 } from '../src/float16.js';
-import { EmbeddingMatrixReader, EmbeddingMatrixWriter } from '../src/store.js';
-import { tempDir } from './helpers.js';
+import { float16ToFloat32, float32ToFloat16 } from './float16.js';
+import { EmbeddingMatrixReader, EmbeddingMatrixWriter } from './embeddings.js';
+
+const tempDir = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 
 const dims = 5;
 const rows = 23;

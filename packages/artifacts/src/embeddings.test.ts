@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { float16ToFloat32, float32ToFloat16, fromFloat16Bits, toFloat16Bits } from './float16.js';
-import { EmbeddingMatrixReader, EmbeddingMatrixWriter } from './store.js';
+import { EmbeddingMatrixReader, EmbeddingMatrixWriter } from './embeddings.js';
 
 let dir: string;
 beforeEach(() => {

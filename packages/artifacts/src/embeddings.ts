@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, readJsonIfExists, sha256File, writeJsonAtomic } from '@rds/artifacts';
+import { readJsonFile, readJsonIfExists, sha256File, writeJsonAtomic } from './files.js';
 import { EmbeddingManifest, type EmbeddingDtype } from '@rds/schemas';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 

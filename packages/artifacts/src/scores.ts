@@ -1,18 +1,65 @@
 import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { readJsonFile, runLayout } from '@rds/artifacts';
 import { ScoresManifest, ValidationError, type FileRef } from '@rds/schemas';
-import type { QueryLists } from './strategies/index.js';
+import { AtomicFileWriter, readJsonFile, writeJsonAtomic, writeTypedAtomic } from './files.js';
+import { runLayout } from './layout.js';
 
-export type Aggregate = 'max' | 'mean' | 'topk';
+/**
+ * Score artifacts under runLayout.scores: per task and aggregate, a ScoresManifest and its files,
+ * little-endian 4-byte elements. `max` / `mean`: one float32 per pool row. `topk`: per-query
+ * lists of row ids (int32) and scores (float32), queries x k row-major.
+ */
 
-/** File names (under runLayout.scores) of each aggregate, as vector-index writes them. */
+export type Aggregate = ScoresManifest['aggregate'];
+
+/** File names (under runLayout.scores, after the task) of each aggregate, in the manifest's order. */
 export const SCORE_FILES = {
   max: ['max.f32'],
   mean: ['mean.f32'],
   topk: ['topk.ids.i32', 'topk.scores.f32'],
-} as const;
+} as const satisfies Record<Aggregate, readonly string[]>;
+
+/**
+ * Per-query ranked lists of one task: `queries` x `k` row-major, each list sorted by score
+ * descending then row ascending, padded with row -1 / score -Infinity when the pool is smaller than k.
+ */
+export interface TopKLists {
+  queries: number;
+  k: number;
+  ids: Int32Array;
+  scores: Float32Array;
+}
+
+/** A streamed writer for one task's max or mean vector; commit() gives its manifest entry's size and checksum. */
+export function scoreVectorWriter(runDir: string, task: string, aggregate: 'max' | 'mean'): AtomicFileWriter {
+  return new AtomicFileWriter(runLayout(runDir).scores.file(task, SCORE_FILES[aggregate][0]));
+}
+
+/** Write one task's top-K list files (ids, then scores); returns their manifest entries. */
+export async function writeTopKFiles(
+  runDir: string,
+  task: string,
+  lists: Pick<TopKLists, 'ids' | 'scores'>,
+): Promise<FileRef[]> {
+  const refs: FileRef[] = [];
+  for (const [name, data] of [
+    [SCORE_FILES.topk[0], lists.ids],
+    [SCORE_FILES.topk[1], lists.scores],
+  ] as const) {
+    const target = runLayout(runDir).scores.file(task, name);
+    refs.push({ file: path.basename(target), ...(await writeTypedAtomic(target, data)) });
+  }
+  return refs;
+}
+
+/** Validate and write a task's scores manifest: written after its files, it vouches for them. */
+export async function writeScoresManifest(runDir: string, manifest: ScoresManifest): Promise<void> {
+  await writeJsonAtomic(
+    runLayout(runDir).scores.manifest(manifest.task, manifest.aggregate),
+    ScoresManifest.parse(manifest),
+  );
+}
 
 export async function readScoresManifest(runDir: string, task: string, aggregate: Aggregate): Promise<ScoresManifest> {
   const file = runLayout(runDir).scores.manifest(task, aggregate);
@@ -79,14 +126,14 @@ export async function readTopK(
   runDir: string,
   task: string,
   poolRows: number,
-): Promise<{ lists: QueryLists; manifest: ScoresManifest }> {
+): Promise<{ lists: TopKLists; manifest: ScoresManifest }> {
   const m = await readScoresManifest(runDir, task, 'topk');
   const where = runLayout(runDir).scores.manifest(task, 'topk');
   if (m.k === undefined || m.k <= 0) throw new ValidationError(`${where}: k is required for topk scores`);
   if (m.rows !== poolRows) throw new ValidationError(`${where}: scores ${m.rows} rows, the pool has ${poolRows}`);
   const n = m.queries * m.k;
-  const ids = new Int32Array(await readChecked(runDir, m, 'topk.ids.i32', n));
-  const scores = new Float32Array(await readChecked(runDir, m, 'topk.scores.f32', n));
+  const ids = new Int32Array(await readChecked(runDir, m, SCORE_FILES.topk[0], n));
+  const scores = new Float32Array(await readChecked(runDir, m, SCORE_FILES.topk[1], n));
   for (let i = 0; i < n; i++) {
     if (ids[i]! < -1 || ids[i]! >= poolRows)
       throw new ValidationError(
