@@ -4,3 +4,4 @@ export * from './runtime.js';
 export * from './jsonl.js';
 export * from './confine.js';
 export * from './temporal-env.js';
+export * from './pool-shards/index.js';

@@ -9,6 +9,7 @@ import {
   fileRef,
   readJsonFile,
   readJsonIfExists,
+  readPoolRows,
   runLayout,
   sha256File,
   verifyFileRef,
@@ -31,7 +32,6 @@ import {
   type HandoffOutput,
   type ReceiptTrigger,
 } from '@rds/schemas';
-import { readPoolRows } from '@rds/selectors';
 import { BASELINES_DIR, baselineFile, baselineSelection, baselineSpecs, type BaselineSpec } from './baselines.js';
 import {
   CardStats,

@@ -12,7 +12,9 @@ import {
   verifyFileRef,
   writeJsonAtomic,
   ProgressMeter,
+  readPoolRows,
   sha256File,
+  type PoolRows,
 } from '@rds/artifacts';
 import type { z } from 'zod';
 import {
@@ -25,7 +27,6 @@ import {
   type SelectedRow,
 } from '@rds/schemas';
 import { findContamination, type PairsAtLeast } from './contamination.js';
-import { readPoolRows } from './pool-rows.js';
 import { readScoreVector, readScoresManifest, readTopK, type Aggregate } from './score-files.js';
 import { select, type FetchMore, type QueryLists, type Selection } from './strategies/index.js';
 
@@ -260,12 +261,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
   };
 }
 
-function selectedRow(
-  s: Selection,
-  i: number,
-  pool: Awaited<ReturnType<typeof readPoolRows>>,
-  tasks: string[],
-): SelectedRow {
+function selectedRow(s: Selection, i: number, pool: PoolRows, tasks: string[]): SelectedRow {
   const row = s.rows[i]!;
   const score = s.score[i]!;
   return {

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, readJsonLines, runLayout, throwIfCancelled } from '@rds/artifacts';
+import { readJsonFile, readJsonLines, runLayout, throwIfCancelled, type PoolRows } from '@rds/artifacts';
 import {
   PoolManifest,
   type ContaminationConfig,
   type ContaminationMatch,
   type ContaminationReport,
 } from '@rds/schemas';
-import type { PoolRows } from './pool-rows.js';
 import { readScoreVector } from './score-files.js';
 
 /**

@@ -1,4 +1,3 @@
 export * from './strategies/index.js';
 export { selectPool } from './activity.js';
-export { readPoolRows, IdTable, type PoolRows } from './pool-rows.js';
 export { readScoreVector, readTopK, readScoresManifest, SCORE_FILES } from './score-files.js';
