@@ -32,7 +32,14 @@ import {
   type HandoffOutput,
   type ReceiptTrigger,
 } from '@rds/schemas';
-import { BASELINES_DIR, baselineFile, baselineSelection, baselineSpecs, type BaselineSpec } from './baselines.js';
+import {
+  BASELINES_DIR,
+  baselineFile,
+  baselineSelection,
+  baselineSpecs,
+  type BaselineSpec,
+  type SelectBaseline,
+} from './baselines.js';
 import {
   CardStats,
   DatasetCard,
@@ -59,8 +66,10 @@ const HANDOFF_FORMATS = HandoffConfig.shape.format.unwrap().options;
 export const README_FILE = 'README.md';
 export const HISTOGRAM_FILE = 'scores.svg';
 
-/** Knobs for tests and benchmarks; the activity uses the defaults. */
+/** What runHandoff is given: the baseline draw, and knobs for tests and benchmarks (the activity uses their defaults). */
 export interface HandoffOptions {
+  /** Draws the matched baselines (@rds/selectors' `select`, from the composition root); needed when any are asked for. */
+  selectBaseline?: SelectBaseline;
   /** Selected rows held in memory at once while ordering (default 16,384). */
   bucketRows?: number;
   webhook?: { baseDelayMs?: number; maxDelayMs?: number; timeoutMs?: number };
@@ -181,6 +190,7 @@ async function writeTrainingFile(
  */
 async function writeBaselines(ctx: WriteContext): Promise<CardBaseline[]> {
   if (ctx.baselines.length === 0) return [];
+  const selectBaseline = requireSelectBaseline(ctx.options);
   const rt = activityRuntime();
   const { handoff } = ctx.input;
   const layout = runLayout(ctx.runDir);
@@ -201,7 +211,7 @@ async function writeBaselines(ctx: WriteContext): Promise<CardBaseline[]> {
   }
   const out: CardBaseline[] = [];
   for (const spec of ctx.baselines) {
-    const table = await baselineSelection(pool, spec, ctx.selection.count, rt.signal, excluded);
+    const table = await baselineSelection(pool, spec, ctx.selection.count, selectBaseline, rt.signal, excluded);
     const file = baselineFile(spec, handoff.format);
     await cleanTempFiles(path.dirname(path.join(ctx.outDir, file)));
     const stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 };
@@ -343,6 +353,7 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
   const dest = handoff.destination;
   const outDir = dest.kind === 'local' ? path.resolve(dest.dir ?? layout.handoff.dir) : layout.handoff.dir;
   const specs = baselineSpecs(handoff.baselines);
+  if (specs.length > 0) requireSelectBaseline(options); // before any work, not after the main file
 
   const selection = await readSelection(input.runDir);
   const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
@@ -603,10 +614,24 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
   }
 }
 
-/** The `handoffSelection` activity (HandoffInput -> HandoffOutput; small payloads only). */
-export async function handoffSelection(raw: HandoffInput): Promise<HandoffOutput> {
-  const { skipped, location, rows, triggerStatus } = await runHandoff(raw);
+/**
+ * The `handoffSelection` activity (HandoffInput -> HandoffOutput; small payloads only). The
+ * composition root binds `selectBaseline`, so the workflow calls it with the input alone.
+ */
+export async function handoffSelection(
+  raw: HandoffInput,
+  deps: Pick<HandoffOptions, 'selectBaseline'> = {},
+): Promise<HandoffOutput> {
+  const { skipped, location, rows, triggerStatus } = await runHandoff(raw, deps);
   return { skipped, location, rows, triggerStatus };
+}
+
+function requireSelectBaseline(options: HandoffOptions): SelectBaseline {
+  if (!options.selectBaseline)
+    throw new Error(
+      "handoff.baselines: drawing baselines needs options.selectBaseline (the runner passes @rds/selectors' select)",
+    );
+  return options.selectBaseline;
 }
 
 /** The selection's contamination report (checked against the summary) and the dataset's ids, for the card. */
