@@ -1,12 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { readJsonFile, runLayout, verifyFileRef } from '@rds/artifacts';
-import { histogram, peekId, readSelection, type SelectionTable } from '@rds/handoff';
+import {
+  PoolShardReader,
+  peekPoolId,
+  readJsonFile,
+  runLayout,
+  verifyFileRef,
+  type PoolCursor,
+  type PoolRowLocation,
+} from '@rds/artifacts';
+import { histogram, readSelection, type SelectionTable } from '@rds/handoff';
 import {
   ContaminationReport,
   Example,
-  PoolManifest,
   SelectionSummary,
   ValidationError,
   parseOrThrow,
@@ -24,13 +31,13 @@ const HISTOGRAM_BINS = 20;
  * located example is a single positioned read.
  */
 interface PoolIndex {
-  manifest: PoolManifest;
+  reader: PoolShardReader;
   /** Per selection position: shard index (-1 = not located yet), byte offset and length of its line. */
   shardOf: Int32Array;
   offsetOf: Float64Array;
   lengthOf: Int32Array;
-  /** Next unscanned byte: shard and offset (shard === shards.length: the whole pool was scanned). */
-  cursor: { shard: number; offset: number };
+  /** Next unscanned byte (shard === shards.length: the whole pool was scanned). */
+  cursor: PoolCursor;
   /** Scans run one at a time (they share the cursor). */
   busy: Promise<void>;
 }
@@ -131,7 +138,7 @@ export class SelectionReader {
     }
     const count = table.count;
     const pool: PoolIndex = {
-      manifest: await readJsonFile(runLayout(runDir).pool.manifest, PoolManifest),
+      reader: await PoolShardReader.open(runDir),
       shardOf: new Int32Array(count).fill(-1),
       offsetOf: new Float64Array(count),
       lengthOf: new Int32Array(count),
@@ -183,88 +190,42 @@ export class SelectionReader {
     positions: number[],
   ): Promise<Map<string, Example>> {
     const { table, pool } = selection;
-    const layout = runLayout(runDir);
-    const shardFile = (i: number) => path.resolve(layout.pool.dir, pool.manifest.shards[i]!.file);
     if (positions.some((p) => pool.shardOf[p] === -1)) {
-      const scan = pool.busy.then(() => this.scanUntilLocated(pool, table, positions, shardFile));
+      const scan = pool.busy.then(() => this.scanUntilLocated(pool, table, positions));
       pool.busy = scan.catch(() => {});
       await scan;
     }
+    // Positions not in the pool any more stay unlocated: reported as messages null.
+    const located = positions.filter((p) => pool.shardOf[p]! >= 0);
+    const at = located.map((p) => ({ shard: pool.shardOf[p]!, offset: pool.offsetOf[p]!, length: pool.lengthOf[p]! }));
+    const lines = await pool.reader.readLines(at);
     const found = new Map<string, Example>();
-    const byShard = new Map<number, number[]>();
-    for (const p of positions) {
-      const shard = pool.shardOf[p]!;
-      if (shard < 0) continue; // not in the pool any more: reported as messages null
-      let list = byShard.get(shard);
-      if (!list) byShard.set(shard, (list = []));
-      list.push(p);
-    }
-    for (const [shard, list] of byShard) {
-      const file = shardFile(shard);
-      const handle = await fs.promises.open(file, 'r');
-      try {
-        for (const p of list) {
-          const buf = Buffer.alloc(pool.lengthOf[p]!);
-          await handle.read(buf, 0, buf.length, pool.offsetOf[p]!);
-          const where = `${file} (byte ${pool.offsetOf[p]!})`;
-          const example = parseOrThrow(Example, parseJson(buf.toString('utf8'), where), where);
-          if (example.id !== table.ids[p])
-            throw new Error(`${where}: expected id ${table.ids[p]}, found ${example.id} (pool changed?)`);
-          found.set(example.id, example);
-        }
-      } finally {
-        await handle.close();
-      }
+    for (const [i, p] of located.entries()) {
+      const where = pool.reader.where(at[i]!);
+      const example = parseOrThrow(Example, parseJson(lines[i]!, where), where);
+      if (example.id !== table.ids[p])
+        throw new Error(`${where}: expected id ${table.ids[p]}, found ${example.id} (pool changed?)`);
+      found.set(example.id, example);
     }
     return found;
   }
 
   /** Continue the forward scan until every position is located or the pool ends, recording each selected id passed. */
-  private async scanUntilLocated(
-    pool: PoolIndex,
-    table: SelectionTable,
-    positions: number[],
-    shardFile: (i: number) => string,
-  ): Promise<void> {
-    let missing = positions.filter((p) => pool.shardOf[p] === -1).length;
-    while (missing > 0 && pool.cursor.shard < pool.manifest.shards.length) {
-      const shard = pool.cursor.shard;
-      const file = shardFile(shard);
-      const input = fs.createReadStream(file, { start: pool.cursor.offset, highWaterMark: 1 << 20 });
-      let carry: Buffer = Buffer.alloc(0);
-      let base = pool.cursor.offset; // file offset of carry[0]
-      let stopped = false;
-      try {
-        for await (const chunk of input as AsyncIterable<Buffer>) {
-          const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
-          let start = 0;
-          for (let nl = buf.indexOf(0x0a, start); nl !== -1; nl = buf.indexOf(0x0a, start)) {
-            if (nl > start) {
-              const where = `${file} (byte ${base + start})`;
-              const position = table.positionOf.get(peekId(buf.toString('utf8', start, nl), where));
-              if (position !== undefined && pool.shardOf[position] === -1) {
-                pool.shardOf[position] = shard;
-                pool.offsetOf[position] = base + start;
-                pool.lengthOf[position] = nl - start;
-                if (positions.includes(position)) missing--;
-              }
-            }
-            start = nl + 1;
-            pool.cursor.offset = base + start;
-            if (missing === 0) break;
-          }
-          if (missing === 0) {
-            stopped = true;
-            break;
-          }
-          carry = buf.subarray(start);
-          base += start;
-        }
-      } finally {
-        input.destroy();
+  private async scanUntilLocated(pool: PoolIndex, table: SelectionTable, positions: number[]): Promise<void> {
+    const wanted = new Set(positions.filter((p) => pool.shardOf[p] === -1));
+    let missing = wanted.size;
+    if (missing === 0) return;
+    pool.cursor = await pool.reader.scan(pool.cursor, (buf, start, end, at: PoolRowLocation) => {
+      const where = pool.reader.where(at);
+      const position = table.positionOf.get(peekPoolId(buf.toString('utf8', start, end), where));
+      if (position !== undefined && pool.shardOf[position] === -1) {
+        pool.shardOf[position] = at.shard;
+        pool.offsetOf[position] = at.offset;
+        pool.lengthOf[position] = at.length;
+        if (wanted.has(position)) missing--;
       }
-      if (!stopped) pool.cursor = { shard: shard + 1, offset: 0 };
-    }
+      return missing > 0;
+    });
   }
 
   /**
@@ -305,27 +266,15 @@ export class SelectionReader {
     };
   }
 
-  /** Messages of global pool rows (shard order), reading each shard only up to the last row wanted. */
+  /** Messages of global pool rows (shard order), each read on its own (see PoolShardReader.locateRows). */
   private async poolMessages(runDir: string, rows: number[]): Promise<Map<number, Message[]>> {
+    const reader = await PoolShardReader.open(runDir);
+    const located = [...(await reader.locateRows(rows))];
+    const lines = await reader.readLines(located.map(([, at]) => at));
     const out = new Map<number, Message[]>();
-    const manifestFile = runLayout(runDir).pool.manifest;
-    const manifest = await readJsonFile(manifestFile, PoolManifest);
-    const wanted = new Set(rows);
-    let first = 0;
-    for (const shard of manifest.shards) {
-      const mine = rows.filter((r) => r >= first && r < first + shard.rows);
-      if (mine.length) {
-        const file = path.resolve(path.dirname(manifestFile), shard.file);
-        const last = Math.max(...mine);
-        let row = first - 1;
-        await eachLine(file, (line, lineNo) => {
-          row++;
-          if (wanted.has(row))
-            out.set(row, parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages);
-          return row < last;
-        });
-      }
-      first += shard.rows;
+    for (const [i, [row, at]] of located.entries()) {
+      const where = reader.where(at);
+      out.set(row, parseOrThrow(Example, parseJson(lines[i]!, where), where).messages);
     }
     return out;
   }

@@ -7,3 +7,4 @@ export * from './temporal-env.js';
 export * from './float16.js';
 export * from './embeddings.js';
 export * from './scores.js';
+export * from './pool-shards/index.js';

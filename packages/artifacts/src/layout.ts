@@ -15,6 +15,9 @@ export function runLayout(runDir: string) {
       manifest: path.join(root, 'pool', 'manifest.json'),
       shard: (i: number) => path.join(root, 'pool', `${shardName(i)}.jsonl`),
       rejected: path.join(root, 'pool', 'rejected.jsonl'),
+      /** Row-offset indexes of the shards (beside pool/, which holds only what the manifest vouches for as rows). */
+      offsetsDir: path.join(root, 'pool-offsets'),
+      offsets: (i: number) => path.join(root, 'pool-offsets', `${shardName(i)}.offsets`),
     },
     queries: {
       dir: path.join(root, 'queries'),

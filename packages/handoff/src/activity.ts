@@ -9,6 +9,7 @@ import {
   fileRef,
   readJsonFile,
   readJsonIfExists,
+  readPoolRows,
   runLayout,
   sha256File,
   verifyFileRef,
@@ -31,8 +32,14 @@ import {
   type HandoffOutput,
   type ReceiptTrigger,
 } from '@rds/schemas';
-import { readPoolRows } from '@rds/selectors';
-import { BASELINES_DIR, baselineFile, baselineSelection, baselineSpecs, type BaselineSpec } from './baselines.js';
+import {
+  BASELINES_DIR,
+  baselineFile,
+  baselineSelection,
+  baselineSpecs,
+  type BaselineSpec,
+  type SelectBaseline,
+} from './baselines.js';
 import {
   CardStats,
   DatasetCard,
@@ -59,8 +66,10 @@ const HANDOFF_FORMATS = HandoffConfig.shape.format.unwrap().options;
 export const README_FILE = 'README.md';
 export const HISTOGRAM_FILE = 'scores.svg';
 
-/** Knobs for tests and benchmarks; the activity uses the defaults. */
+/** What runHandoff is given: the baseline draw, and knobs for tests and benchmarks (the activity uses their defaults). */
 export interface HandoffOptions {
+  /** Draws the matched baselines (@rds/selectors' `select`, from the composition root); needed when any are asked for. */
+  selectBaseline?: SelectBaseline;
   /** Selected rows held in memory at once while ordering (default 16,384). */
   bucketRows?: number;
   webhook?: { baseDelayMs?: number; maxDelayMs?: number; timeoutMs?: number };
@@ -181,6 +190,7 @@ async function writeTrainingFile(
  */
 async function writeBaselines(ctx: WriteContext): Promise<CardBaseline[]> {
   if (ctx.baselines.length === 0) return [];
+  const selectBaseline = requireSelectBaseline(ctx.options);
   const rt = activityRuntime();
   const { handoff } = ctx.input;
   const layout = runLayout(ctx.runDir);
@@ -201,7 +211,7 @@ async function writeBaselines(ctx: WriteContext): Promise<CardBaseline[]> {
   }
   const out: CardBaseline[] = [];
   for (const spec of ctx.baselines) {
-    const table = await baselineSelection(pool, spec, ctx.selection.count, rt.signal, excluded);
+    const table = await baselineSelection(pool, spec, ctx.selection.count, selectBaseline, rt.signal, excluded);
     const file = baselineFile(spec, handoff.format);
     await cleanTempFiles(path.dirname(path.join(ctx.outDir, file)));
     const stats: MaterialiseStats = { poolRowsScanned: 0, buckets: 0, duplicateIds: 0 };
@@ -337,16 +347,97 @@ interface Announcement {
 export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}): Promise<HandoffResult> {
   const input = parseOrThrow(HandoffInput, raw, 'handoffSelection input');
   const rt = activityRuntime();
-  const env = options.env ?? process.env;
   const layout = runLayout(input.runDir);
-  const { handoff } = input;
-  const dest = handoff.destination;
+  const dest = input.handoff.destination;
   const outDir = dest.kind === 'local' ? path.resolve(dest.dir ?? layout.handoff.dir) : layout.handoff.dir;
-  const specs = baselineSpecs(handoff.baselines);
+  const specs = baselineSpecs(input.handoff.baselines);
+  if (specs.length > 0) requireSelectBaseline(options); // before any work, not after the main file
+  const location = dest.kind === 's3' ? s3Location(dest) : outDir;
+  const locate = (file: string) =>
+    dest.kind === 's3' ? `s3://${dest.bucket}/${s3Key(dest, file)}` : path.join(outDir, file);
 
+  const { card, stats, materialised } = await ensureDataset(input, options, outDir, specs, locate);
+  const previous = await readJsonIfExists(layout.handoff.receipt, HandoffReceipt).catch(() => null);
+  const plan = await announcements(input, card, outDir, location, locate, previous);
+  const receipt = receiptOf(input, card, location, plan);
+  if (previous && plan.all.every((a) => a.done) && (previous.baselines?.length ?? 0) === plan.baselines.length) {
+    rt.log(
+      `receipt ${layout.handoff.receipt} already records these ${plan.all.length} file(s) (trigger ${previous.trigger.status}); nothing to send`,
+    );
+    return {
+      skipped: true,
+      location,
+      rows: previous.rows,
+      triggerStatus: previous.trigger.status,
+      receipt: previous,
+      card,
+      materialised,
+      stats,
+    };
+  }
+
+  if (dest.kind === 's3') await publishToS3(dest, outDir, receipt.files, options);
+  const failure = await fireTriggers(plan.all, input.handoff.trigger, outDir, options);
+  await writeJsonAtomic(layout.handoff.receipt, parseOrThrow(HandoffReceipt, receipt, 'handoff receipt'));
+  if (failure) throw failure;
+  rt.log(
+    `handed off ${receipt.rows} rows${plan.baselines.length ? ` and ${plan.baselines.length} baselines` : ''} to ${location} (trigger ${input.handoff.trigger.kind}: ${receipt.trigger.status})`,
+  );
+  return {
+    skipped: false,
+    location,
+    rows: receipt.rows,
+    triggerStatus: receipt.trigger.status,
+    receipt,
+    card,
+    materialised,
+    stats,
+  };
+}
+
+/**
+ * The dataset files and their card: reused when `outDir` already holds a card with this
+ * fingerprint whose files verify, else written again (and files no longer named removed).
+ */
+async function ensureDataset(
+  input: HandoffInput,
+  options: HandoffOptions,
+  outDir: string,
+  specs: BaselineSpec[],
+  locate: (file: string) => string,
+): Promise<{ card: DatasetCard; stats: MaterialiseStats | null; materialised: boolean }> {
+  const rt = activityRuntime();
   const selection = await readSelection(input.runDir);
-  const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
-  const fingerprint = createHash('sha256')
+  const pool = await readJsonFile(runLayout(input.runDir).pool.manifest, PoolManifest);
+  const fingerprint = await cardFingerprint(input, selection, pool);
+  const card = await finishedCard(outDir, fingerprint);
+  if (card) {
+    rt.log(
+      `handoff files in ${outDir} are up to date (${card.dataset.rows} rows, ${card.baselines.length} baselines); not rewriting`,
+    );
+    return { card, stats: null, materialised: false };
+  }
+  await cleanTempFiles(outDir);
+  const written = await writeDataset({
+    runDir: input.runDir,
+    runId: input.runId,
+    outDir,
+    fingerprint,
+    input,
+    selection,
+    pool,
+    options,
+    baselines: specs,
+    locate,
+  });
+  // Only the files the card and receipt name stay beside them.
+  await removeStaleFiles(outDir, datasetFileName(input.handoff.format), specs);
+  return { ...written, materialised: true };
+}
+
+/** What the card's files depend on: same fingerprint = the files on disk are still the right ones. */
+async function cardFingerprint(input: HandoffInput, selection: SelectionTable, pool: PoolManifest): Promise<string> {
+  return createHash('sha256')
     .update(
       JSON.stringify({
         version: 1,
@@ -355,44 +446,38 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
         seed: selection.summary.seed,
         pool: [pool.fingerprint, pool.shards.map((s) => s.sha256)],
         // The card embeds the run config: an edited config.json means a new card.
-        config: await sha256File(layout.config).catch(() => null),
-        handoff,
+        config: await sha256File(runLayout(input.runDir).config).catch(() => null),
+        handoff: input.handoff,
         // The card reports the contamination check (only keyed when there is one: older cards stay valid).
         ...(selection.summary.contamination ? { contamination: selection.summary.contamination.sha256 } : {}),
       }),
     )
     .digest('hex');
-  const fileName = datasetFileName(handoff.format);
-  const location = dest.kind === 's3' ? s3Location(dest) : outDir;
-  const locate = (file: string) =>
-    dest.kind === 's3' ? `s3://${dest.bucket}/${s3Key(dest, file)}` : path.join(outDir, file);
+}
 
-  let card = await finishedCard(outDir, fingerprint);
-  let stats: MaterialiseStats | null = null;
-  const materialised = !card;
-  if (card) {
-    rt.log(
-      `handoff files in ${outDir} are up to date (${card.dataset.rows} rows, ${card.baselines.length} baselines); not rewriting`,
-    );
-  } else {
-    await cleanTempFiles(outDir);
-    ({ card, stats } = await writeDataset({
-      runDir: input.runDir,
-      runId: input.runId,
-      outDir,
-      fingerprint,
-      input,
-      selection,
-      pool,
-      options,
-      baselines: specs,
-      locate,
-    }));
-    // Only the files the card and receipt name stay beside them.
-    await removeStaleFiles(outDir, fileName, specs);
-  }
+/** The announcements of one handoff: the selection's first, then one per baseline, and the files each names. */
+interface AnnouncementPlan {
+  main: Announcement;
+  baselines: Announcement[];
+  all: Announcement[];
+  mainFiles: FileRef[];
+  baselineFiles: FileRef[];
+  counts: HandoffPayload['counts'];
+}
 
-  const previous = await readJsonIfExists(layout.handoff.receipt, HandoffReceipt).catch(() => null);
+/**
+ * One announcement per training file, each with its idempotency key; a file the previous receipt
+ * already announced at this location (same key, not failed) keeps that trigger record and is done.
+ */
+async function announcements(
+  input: HandoffInput,
+  card: DatasetCard,
+  outDir: string,
+  location: string,
+  locate: (file: string) => string,
+  previous: HandoffReceipt | null,
+): Promise<AnnouncementPlan> {
+  const { handoff } = input;
   const doneBefore = (key: string, before: ReceiptTrigger | undefined) =>
     previous?.location === location && before?.idempotencyKey === key && before.status !== 'failed';
   const trigger = handoff.trigger;
@@ -466,8 +551,13 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
       done: doneBefore(bkey, before),
     };
   });
-  const all = [main, ...baselines];
-  const receipt: HandoffReceipt = {
+  return { main, baselines, all: [main, ...baselines], mainFiles, baselineFiles, counts };
+}
+
+/** The receipt of this handoff; its trigger records are the announcements' (filled in as they fire). */
+function receiptOf(input: HandoffInput, card: DatasetCard, location: string, plan: AnnouncementPlan): HandoffReceipt {
+  const { main, baselines, mainFiles, baselineFiles, counts } = plan;
+  return {
     kind: 'receipt',
     version: 1,
     runId: input.runId,
@@ -475,7 +565,7 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     files: [...mainFiles, ...baselineFiles],
     rows: card.dataset.rows,
     trigger: main.trigger,
-    format: handoff.format,
+    format: input.handoff.format,
     datasetSha256: card.dataset.sha256,
     counts,
     ...(baselines.length
@@ -494,119 +584,130 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
       : {}),
     createdAt: new Date().toISOString(),
   };
-  if (previous && all.every((a) => a.done) && (previous.baselines?.length ?? 0) === baselines.length) {
-    rt.log(
-      `receipt ${layout.handoff.receipt} already records these ${all.length} file(s) (trigger ${previous.trigger.status}); nothing to send`,
-    );
-    return {
-      skipped: true,
-      location,
-      rows: previous.rows,
-      triggerStatus: previous.trigger.status,
-      receipt: previous,
-      card,
-      materialised,
-      stats,
-    };
-  }
+}
 
-  // Uploads and triggers wait on other services: heartbeat on a timer meanwhile (liveness, cancellation).
-  const waiting =
-    (step: string, done = 0, total = 1) =>
-    () => ({ stage: `handoff:${step}`, done, total, unit: 'steps', ratePerSec: 0, etaSec: null });
-  if (dest.kind === 's3') {
-    const up = await withHeartbeats(rt, waiting('upload'), () =>
-      uploadToS3(
-        dest,
-        receipt.files.map((f) => ({
-          path: path.join(outDir, f.file),
-          name: f.file,
-          bytes: f.bytes,
-          sha256: f.sha256,
-          contentType: contentType(f.file),
-        })),
-        rt.signal,
-        options.s3PartBytes,
-      ),
-    );
-    rt.log(`published to ${up.location}: ${up.uploaded.length} uploaded, ${up.unchanged.length} already there`);
-  }
+/** A heartbeat for a step that waits on another service. */
+const waiting =
+  (step: string, done = 0, total = 1) =>
+  () => ({ stage: `handoff:${step}`, done, total, unit: 'steps', ratePerSec: 0, etaSec: null });
 
-  // Every file not announced yet gets its trigger; one failing does not hold back the others (a
-  // re-run retries only the failed ones), and the first failure fails the activity afterwards.
+/** Upload the receipt's files (objects already there with the same checksum are not sent again). */
+async function publishToS3(
+  dest: Extract<HandoffConfig['destination'], { kind: 's3' }>,
+  outDir: string,
+  files: FileRef[],
+  options: HandoffOptions,
+): Promise<void> {
+  const rt = activityRuntime();
+  // Uploads wait on another service: heartbeat on a timer meanwhile (liveness, cancellation).
+  const up = await withHeartbeats(rt, waiting('upload'), () =>
+    uploadToS3(
+      dest,
+      files.map((f) => ({
+        path: path.join(outDir, f.file),
+        name: f.file,
+        bytes: f.bytes,
+        sha256: f.sha256,
+        contentType: contentType(f.file),
+      })),
+      rt.signal,
+      options.s3PartBytes,
+    ),
+  );
+  rt.log(`published to ${up.location}: ${up.uploaded.length} uploaded, ${up.unchanged.length} already there`);
+}
+
+/**
+ * Fire the trigger of every announcement not done yet, recording the outcome in its trigger record.
+ * One failing does not hold back the others (a re-run retries only the failed ones); the first
+ * failure is returned, for the caller to throw once the receipt is written.
+ */
+async function fireTriggers(
+  all: Announcement[],
+  trigger: HandoffConfig['trigger'],
+  outDir: string,
+  options: HandoffOptions,
+): Promise<unknown> {
+  const rt = activityRuntime();
   let failure: unknown = null;
   for (const [i, a] of all.entries()) {
     if (a.done) continue;
     if (rt.signal.aborted && failure) break;
     try {
-      await withHeartbeats(rt, waiting('trigger', i, all.length), () => fire(a));
+      // Triggers wait on other services: heartbeat on a timer meanwhile.
+      await withHeartbeats(rt, waiting('trigger', i, all.length), () => fire(a, trigger, outDir, options));
     } catch (err) {
       a.trigger.status = 'failed';
       a.trigger.detail = (err as Error).message.slice(0, 2000);
       failure ??= err;
     }
   }
-  await writeJsonAtomic(layout.handoff.receipt, parseOrThrow(HandoffReceipt, receipt, 'handoff receipt'));
-  if (failure) throw failure;
-  rt.log(
-    `handed off ${receipt.rows} rows${baselines.length ? ` and ${baselines.length} baselines` : ''} to ${location} (trigger ${trigger.kind}: ${receipt.trigger.status})`,
-  );
-  return {
-    skipped: false,
-    location,
-    rows: receipt.rows,
-    triggerStatus: receipt.trigger.status,
-    receipt,
-    card,
-    materialised,
-    stats,
-  };
+  return failure;
+}
 
-  async function fire({ payload, command, trigger: record }: Announcement): Promise<void> {
-    if (trigger.kind === 'webhook') {
-      const secret = env[trigger.secretEnv];
-      if (!secret)
-        throw new ValidationError(
-          `handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`,
-        );
-      const res = await sendWebhook({
-        url: trigger.url,
-        secret,
-        payload,
-        maxAttempts: trigger.maxAttempts,
-        maxRetryMs: trigger.maxRetrySeconds * 1000,
-        signal: rt.signal,
-        log: rt.log,
-        retryAfter: (ms, reason) => waitToRetry(rt, ms, reason),
-        ...options.webhook,
-      });
-      Object.assign(record, { status: 'sent', attempts: res.attempts, detail: res.detail });
-    } else if (trigger.kind === 'temporal') {
-      const res = await runTemporalTrigger(
-        temporalTriggerPlan(trigger, payload, env),
-        options.temporalConnectTimeoutMs,
+/** Announce one file through the configured trigger; fills in `record` (status and details). */
+async function fire(
+  { payload, command, trigger: record }: Announcement,
+  trigger: HandoffConfig['trigger'],
+  outDir: string,
+  options: HandoffOptions,
+): Promise<void> {
+  const rt = activityRuntime();
+  const env = options.env ?? process.env;
+  if (trigger.kind === 'webhook') {
+    const secret = env[trigger.secretEnv];
+    if (!secret)
+      throw new ValidationError(
+        `handoff.trigger.secretEnv: environment variable ${trigger.secretEnv} is not set (it holds the webhook's HMAC secret)`,
       );
-      Object.assign(record, res);
-    } else if (trigger.kind === 'command') {
-      record.command = command!;
-      record.status = 'rendered';
-      if (trigger.run) {
-        const res = await runCommand(command!, rt.signal, 4096, outDir);
-        Object.assign(record, { exitCode: res.exitCode, outputTail: res.outputTail });
-        if (res.exitCode !== 0)
-          throw new NonRetryableError(
-            `handoff command exited with code ${res.exitCode}: ${command}\n${res.outputTail.slice(-1000)}`,
-          );
-        record.status = 'ran';
-      }
+    const res = await sendWebhook({
+      url: trigger.url,
+      secret,
+      payload,
+      maxAttempts: trigger.maxAttempts,
+      maxRetryMs: trigger.maxRetrySeconds * 1000,
+      signal: rt.signal,
+      log: rt.log,
+      retryAfter: (ms, reason) => waitToRetry(rt, ms, reason),
+      ...options.webhook,
+    });
+    Object.assign(record, { status: 'sent', attempts: res.attempts, detail: res.detail });
+  } else if (trigger.kind === 'temporal') {
+    const res = await runTemporalTrigger(temporalTriggerPlan(trigger, payload, env), options.temporalConnectTimeoutMs);
+    Object.assign(record, res);
+  } else if (trigger.kind === 'command') {
+    record.command = command!;
+    record.status = 'rendered';
+    if (trigger.run) {
+      const res = await runCommand(command!, rt.signal, 4096, outDir);
+      Object.assign(record, { exitCode: res.exitCode, outputTail: res.outputTail });
+      if (res.exitCode !== 0)
+        throw new NonRetryableError(
+          `handoff command exited with code ${res.exitCode}: ${command}\n${res.outputTail.slice(-1000)}`,
+        );
+      record.status = 'ran';
     }
   }
 }
 
-/** The `handoffSelection` activity (HandoffInput -> HandoffOutput; small payloads only). */
-export async function handoffSelection(raw: HandoffInput): Promise<HandoffOutput> {
-  const { skipped, location, rows, triggerStatus } = await runHandoff(raw);
+/**
+ * The `handoffSelection` activity (HandoffInput -> HandoffOutput; small payloads only). The
+ * composition root binds `selectBaseline`, so the workflow calls it with the input alone.
+ */
+export async function handoffSelection(
+  raw: HandoffInput,
+  deps: Pick<HandoffOptions, 'selectBaseline'> = {},
+): Promise<HandoffOutput> {
+  const { skipped, location, rows, triggerStatus } = await runHandoff(raw, deps);
   return { skipped, location, rows, triggerStatus };
+}
+
+function requireSelectBaseline(options: HandoffOptions): SelectBaseline {
+  if (!options.selectBaseline)
+    throw new Error(
+      "handoff.baselines: drawing baselines needs options.selectBaseline (the runner passes @rds/selectors' select)",
+    );
+  return options.selectBaseline;
 }
 
 /** The selection's contamination report (checked against the summary) and the dataset's ids, for the card. */

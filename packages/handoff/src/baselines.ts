@@ -1,8 +1,28 @@
 import { throwIfCancelled } from '@rds/artifacts';
 import type { BaselineStrategy, BaselinesConfig, HandoffConfig } from '@rds/schemas';
-import { select, type PoolSources } from '@rds/selectors';
 import { datasetFileName } from './formats.js';
 import type { RowTable } from './selection.js';
+
+/** What a baseline is drawn from: the pool's size and each row's source (and id, to write it). */
+export interface BaselinePool {
+  rows: number;
+  sourceOf: Uint8Array | Uint16Array | Uint32Array;
+  sources: string[];
+}
+
+/**
+ * Draws `budget` rows of `pool` with a selection strategy: @rds/selectors' `select`, passed in by
+ * the composition root (@rds/runner, the CLI), so a baseline is exactly what `rds select` would pick.
+ */
+export type SelectBaseline = (params: {
+  strategy: BaselineStrategy;
+  budget: number;
+  seed: number;
+  pool: BaselinePool;
+  tasks: { task: string; scores: Float32Array }[];
+  excluded?: Uint8Array | undefined;
+  onProgress?: () => void;
+}) => Promise<{ count: number; rows: ArrayLike<number>; warnings: string[] }>;
 
 /** Directory (under the handoff directory) holding one sub-directory per baseline. */
 export const BASELINES_DIR = 'baselines';
@@ -35,9 +55,10 @@ export function baselineFile(spec: BaselineSpec, format: HandoffConfig['format']
  * came from this pool) are always found. Rows carry no task and no score.
  */
 export async function baselineSelection(
-  pool: PoolSources & { ids: { get(row: number): string } },
+  pool: BaselinePool & { ids: { get(row: number): string } },
   spec: BaselineSpec,
   rows: number,
+  selectBaseline: SelectBaseline,
   signal: AbortSignal,
   /** Rows the selection excluded (contamination): a matched baseline draws from the same rows. */
   excluded?: Uint8Array,
@@ -45,7 +66,7 @@ export async function baselineSelection(
   const ids: string[] = [];
   const sourceOf = new Int32Array(rows);
   if (rows > 0) {
-    const picked = await select({
+    const picked = await selectBaseline({
       strategy: spec.strategy,
       budget: rows,
       seed: spec.seed,

@@ -27,13 +27,8 @@ export {
   type RowMetadata,
   type TrainingFileWriter,
 } from './formats.js';
-export {
-  materialise,
-  peekId,
-  type MaterialiseOptions,
-  type MaterialiseStats,
-  type MaterialisedRow,
-} from './materialise.js';
+export { materialise, type MaterialiseOptions, type MaterialiseStats, type MaterialisedRow } from './materialise.js';
+export { type BaselinePool, type SelectBaseline } from './baselines.js';
 export { outputSlots } from './order.js';
 export { readSelection, type SelectionTable } from './selection.js';
 export {

@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { once } from 'node:events';
-import { runLayout, throwIfCancelled } from '@rds/artifacts';
+import { peekPoolIdBytes, runLayout, throwIfCancelled } from '@rds/artifacts';
 import { Example, ValidationError, parseOrThrow, type PoolManifest } from '@rds/schemas';
 import type { RowTable } from './selection.js';
 
@@ -37,51 +37,6 @@ export interface MaterialiseStats {
 
 const DEFAULT_BUCKET_ROWS = 16_384;
 const FLUSH_CHARS = 1 << 20;
-const ID_PREFIX = '{"id":"';
-
-/**
- * The id of a canonical pool line without parsing the whole row: pool shards are written as
- * `{"id":...,"source":...,"messages":...}`, so for plain ids the id is a prefix. Ids with escapes
- * (and any other layout) fall back to JSON.parse.
- */
-export function peekId(line: string, where: string): string {
-  if (line.startsWith(ID_PREFIX)) {
-    const end = line.indexOf('"', ID_PREFIX.length);
-    if (end > 0) {
-      const id = line.slice(ID_PREFIX.length, end);
-      if (!id.includes('\\')) return id;
-    }
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (err) {
-    throw new ValidationError(`${where}: not valid JSON (${(err as Error).message})`);
-  }
-  const id = (value as { id?: unknown } | null)?.id;
-  if (typeof id !== 'string' || id === '') throw new ValidationError(`${where}: id: expected a non-empty string`);
-  return id;
-}
-
-const ID_PREFIX_BYTES = Buffer.from(ID_PREFIX);
-
-/** peekId on a line's bytes: decodes just the id when it is a plain prefix, else the whole line. */
-function peekIdBytes(buf: Buffer, start: number, end: number, file: string, line: number): string {
-  let prefixed = end - start > ID_PREFIX_BYTES.length;
-  for (let k = 0; prefixed && k < ID_PREFIX_BYTES.length; k++) prefixed = buf[start + k] === ID_PREFIX_BYTES[k];
-  if (prefixed) {
-    const from = start + ID_PREFIX_BYTES.length;
-    const quote = buf.indexOf(0x22, from);
-    if (quote !== -1 && quote < end) {
-      // Only the id's own bytes are checked for escapes (indexOf would scan on through the chunk).
-      let escaped = false;
-      for (let k = from; k < quote && !escaped; k++) escaped = buf[k] === 0x5c;
-      if (!escaped) return buf.toString('utf8', from, quote);
-    }
-  }
-  return peekId(buf.toString('utf8', start, end), `${file}:${line}`);
-}
-
 /** Matched lines of one range of output slots: in memory, or appended to a scratch file. */
 class Bucket {
   private pending: string[] = [];
@@ -198,7 +153,7 @@ export async function* materialise(
         }
         // Once every selected row is found, the rest of the pool only needs hashing.
         if (matched === selection.count) return;
-        const position = selection.positionOf.get(peekIdBytes(buf, start, end, file, line));
+        const position = selection.positionOf.get(peekPoolIdBytes(buf, start, end, file, line));
         if (position === undefined) return;
         if (found[position]) {
           stats.duplicateIds++;

@@ -3,8 +3,19 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
 import { HandoffReceipt } from '@rds/schemas';
-import { DatasetCard, idempotencyKey, runHandoff, shellQuote } from '../src/index.js';
+import { select } from '@rds/selectors';
+import {
+  DatasetCard,
+  idempotencyKey,
+  runHandoff as runHandoffWith,
+  shellQuote,
+  type HandoffOptions,
+} from '../src/index.js';
 import { readJsonl, tempDir, writeRun } from './fixtures.js';
+
+/** Baselines drawn by the selectors' own strategies, as the runner wires them. */
+const runHandoff = (raw: Parameters<typeof runHandoffWith>[0], options: HandoffOptions = {}) =>
+  runHandoffWith(raw, { selectBaseline: select, ...options });
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout, writeJsonAtomic } from '@rds/artifacts';
-import { DatasetCard, peekId, runHandoff } from '../src/index.js';
+import { DatasetCard, runHandoff } from '../src/index.js';
 import { writeRun } from './fixtures.js';
 
 const dirs: string[] = [];
@@ -106,14 +106,6 @@ describe('dataset card', () => {
     const repaired = await runHandoff(input(f.runDir, { includeMetadata: true }));
     expect(repaired.materialised).toBe(true);
     expect(repaired.card.dataset.sha256).toBe(withMeta.card.dataset.sha256);
-  });
-
-  it('peekId reads plain ids from the prefix and falls back to JSON for escaped ones', () => {
-    expect(peekId('{"id":"abc","source":"s","messages":[]}', 'f:1')).toBe('abc');
-    expect(peekId('{"id":"a\\"b","source":"s"}', 'f:2')).toBe('a"b');
-    expect(peekId('{"source":"s","id":"late"}', 'f:3')).toBe('late');
-    expect(() => peekId('{"id":', 'f:4')).toThrow(/f:4: not valid JSON/);
-    expect(() => peekId('{"id":3}', 'f:5')).toThrow(/f:5: id/);
   });
 });
 

@@ -2,7 +2,10 @@ import { createHash, hash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import {
+  ShardWriter,
   cleanTempFiles,
+  poolLine,
+  poolLineHead,
   readJsonFile,
   runLayout,
   throwIfCancelled,
@@ -29,7 +32,7 @@ import {
   type RowShape,
 } from './normalise.js';
 import { inputKind, isBroken, preview, readRecords, sourceFromFileName, type SourceRecord } from './readers.js';
-import { LazyJsonlWriter, ShardWriter, Utf8Scratch } from './writers.js';
+import { LazyJsonlWriter, Utf8Scratch } from './writers.js';
 
 /** Bump when the canonical output changes, so old pools are not mistaken for new ones. */
 const FORMAT_VERSION = 2; // 2: dedup keys on stripped contents (strippedMessagesJson)
@@ -191,15 +194,6 @@ function stringHash32(s: string, seed: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** A canonical JSONL row is `${canonicalHead(id, source)}${messages JSON}}\n`. */
-function canonicalHead(id: string, source: string): string {
-  return `{"id":${JSON.stringify(id)},"source":${JSON.stringify(source)},"messages":`;
-}
-
-function canonicalLine(id: string, source: string, messagesJson: string): string {
-  return `${canonicalHead(id, source)}${messagesJson}}\n`;
-}
-
 export interface InputFile {
   path: string;
   bytes: number;
@@ -246,7 +240,10 @@ async function finishedPool(
   }
   if (manifest.fingerprint !== fingerprint) return null;
   const dir = path.dirname(manifestFile);
-  const refs = manifest.rejected ? [...manifest.shards, manifest.rejected] : manifest.shards;
+  const refs = [
+    ...manifest.shards.flatMap((s) => (s.offsets ? [s, s.offsets] : [s])),
+    ...(manifest.rejected ? [manifest.rejected] : []),
+  ];
   for (const ref of refs) {
     if (signal) throwIfCancelled(signal);
     if (!(await verifyFileRef(ref, dir))) return null;
@@ -254,10 +251,10 @@ async function finishedPool(
   return manifest;
 }
 
-/** Remove shard files a previous, larger run left behind (they are not in the new manifest). */
-async function removeStaleShards(dir: string, keep: ReadonlySet<string>): Promise<void> {
+/** Remove shard files (or their indexes) a previous, larger run left behind in `dir` (they are not in the new manifest). */
+async function removeStaleShards(dir: string, pattern: RegExp, keep: ReadonlySet<string>): Promise<void> {
   for (const name of await fsp.readdir(dir)) {
-    if (/^shard-\d+\.jsonl$/.test(name) && !keep.has(name)) await fsp.rm(path.join(dir, name), { force: true });
+    if (pattern.test(name) && !keep.has(name)) await fsp.rm(path.join(dir, name), { force: true });
   }
 }
 
@@ -282,11 +279,23 @@ export async function ingestPoolFiles(
   // The new pool is written into a staging directory: a failure while reading (a truncated input)
   // leaves the previous pool, manifest and all, exactly as it was. Its files move into place only
   // once every one of them is complete (commitStaged).
+  // The shards' row-offset indexes are staged the same way, beside the pool directory.
   const stage = path.join(layout.dir, STAGING_DIR);
-  await fsp.rm(stage, { recursive: true, force: true });
+  const offsetsStage = path.join(layout.offsetsDir, STAGING_DIR);
+  const removeStages = async () => {
+    await fsp.rm(stage, { recursive: true, force: true });
+    await fsp.rm(offsetsStage, { recursive: true, force: true });
+  };
+  await removeStages();
   await fsp.mkdir(stage);
+  await fsp.mkdir(offsetsStage, { recursive: true });
 
-  const shards = new ShardWriter((i) => path.join(stage, path.basename(layout.shard(i))), config.shardSize, stage);
+  const shards = new ShardWriter(
+    (i) => path.join(stage, path.basename(layout.shard(i))),
+    config.shardSize,
+    stage,
+    (i) => path.join(offsetsStage, path.basename(layout.offsets(i))),
+  );
   const rejected = new LazyJsonlWriter(path.join(stage, path.basename(layout.rejected)));
   const firstRejects: string[] = [];
   const contentSeen = new Hash64Set(1 << 20);
@@ -336,7 +345,7 @@ export async function ingestPoolFiles(
           stats.kept++;
           kept++;
           const id = ids.assign(out.id, out.source, digest);
-          if (shards.addRow(canonicalHead(id, out.source), messages)) await shards.flush();
+          if (shards.addRow(poolLineHead(id, out.source), messages)) await shards.flush();
         }
         options.onProgress?.({
           bytesDone: bytesBefore + batch.bytesRead,
@@ -355,10 +364,15 @@ export async function ingestPoolFiles(
         { path: 'pool.inputs', message: `the pool is empty (${why})` },
       ]);
     }
-    const shardRefs = await shards.close();
+    // Index refs name the staged files until here; the manifest names them where commitStaged puts them.
+    const shardRefs = (await shards.close()).map((s, i) => ({
+      ...s,
+      ...(s.offsets ? { offsets: { ...s.offsets, file: path.relative(layout.dir, layout.offsets(i)) } } : {}),
+    }));
     const rejectedRef = await rejected.close();
     await commitStaged(
       stage,
+      offsetsStage,
       layout,
       shardRefs.map((s) => s.file),
       rejectedRef !== null,
@@ -384,12 +398,12 @@ export async function ingestPoolFiles(
     };
     // Written last: its presence means every shard above is complete.
     await writeJsonAtomic(layout.manifest, PoolManifest.parse(manifest));
-    await fsp.rm(stage, { recursive: true, force: true });
+    await removeStages();
     return { skipped: false, manifest };
   } catch (err) {
     await shards.abort();
     await rejected.abort();
-    await fsp.rm(stage, { recursive: true, force: true });
+    await removeStages();
     throw err;
   }
 }
@@ -404,15 +418,19 @@ const STAGING_DIR = '.staging';
  */
 async function commitStaged(
   stage: string,
+  offsetsStage: string,
   layout: ReturnType<typeof runLayout>['pool'],
   shardFiles: string[],
   hasRejected: boolean,
 ): Promise<void> {
   await fsp.rm(layout.manifest, { force: true });
   for (const name of shardFiles) await fsp.rename(path.join(stage, name), path.join(layout.dir, name));
+  const offsetsFiles = shardFiles.map((_, i) => path.basename(layout.offsets(i)));
+  for (const name of offsetsFiles) await fsp.rename(path.join(offsetsStage, name), path.join(layout.offsetsDir, name));
   if (hasRejected) await fsp.rename(path.join(stage, path.basename(layout.rejected)), layout.rejected);
   else await fsp.rm(layout.rejected, { force: true });
-  await removeStaleShards(layout.dir, new Set(shardFiles));
+  await removeStaleShards(layout.dir, /^shard-\d+\.jsonl$/, new Set(shardFiles));
+  await removeStaleShards(layout.offsetsDir, /^shard-\d+\.offsets$/, new Set(offsetsFiles));
 }
 
 const neverAborted = new AbortController().signal;
@@ -464,7 +482,7 @@ export async function ingestQuerySet(
           continue;
         }
         const id = ids.assign(out.id, out.source, hash('sha256', out.messagesJson, 'buffer'));
-        lines.push(canonicalLine(id, out.source, out.messagesJson));
+        lines.push(poolLine(id, out.source, out.messagesJson));
       }
     }
   }

@@ -15,7 +15,11 @@ export const FileRef = z.object({
 });
 export type FileRef = z.infer<typeof FileRef>;
 
-export const PoolShard = FileRef.extend({ rows: z.number().int().nonnegative() });
+export const PoolShard = FileRef.extend({
+  rows: z.number().int().nonnegative(),
+  /** The shard's row-offset index (absent in pools ingested before it existed: readers scan the shard). */
+  offsets: FileRef.optional(),
+});
 export type PoolShard = z.infer<typeof PoolShard>;
 
 export const PoolManifest = z.object({

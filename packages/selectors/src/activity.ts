@@ -15,8 +15,9 @@ import {
   verifyFileRef,
   writeJsonAtomic,
   ProgressMeter,
+  readPoolRows,
   sha256File,
-  type Aggregate,
+  type PoolRows,
 } from '@rds/artifacts';
 import type { z } from 'zod';
 import {
@@ -24,22 +25,43 @@ import {
   PoolManifest,
   SelectInput,
   SelectionSummary,
+  aggregatesFor,
   parseOrThrow,
   type SelectOutput,
   type SelectedRow,
 } from '@rds/schemas';
 import { findContamination, type PairsAtLeast } from './contamination.js';
-import { readPoolRows } from './pool-rows.js';
 import { select, type FetchMore, type QueryLists, type Selection } from './strategies/index.js';
 
 const QUANTILES = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
 const LINES_PER_WRITE = 8192;
 
-/** Score artifacts a strategy reads, per task. */
-function aggregatesOf(strategy: SelectInput['selection']['strategy']): Aggregate[] {
-  if (strategy === 'top-k-mean') return ['mean'];
-  if (strategy === 'round-robin-queries') return ['max', 'topk'];
-  return ['max'];
+/**
+ * Deeper per-query lists of a task's queries (queries x k row-major ids/scores, same order and
+ * padding as the stored lists): @rds/vector-index's `topKForQueries`.
+ */
+export type TopKForQueries = (
+  runDir: string,
+  task: string,
+  queries: number[],
+  k: number,
+) => Promise<{ ids: Int32Array; scores: Float32Array }>;
+
+/** The (pool row, example) pairs of a set scoring at least `minScore`: @rds/vector-index's `pairsAtLeast`. */
+export type PairsAtLeastInRun = (
+  runDir: string,
+  task: string,
+  minScore: number,
+  k: number,
+  signal?: AbortSignal,
+) => ReturnType<PairsAtLeast>;
+
+/** What selection needs from the vector index, passed in by the composition root (@rds/runner, the CLI). */
+export interface SelectPoolDeps {
+  /** For round-robin-queries when a query runs out of its stored list; without it the stored lists must do. */
+  topKForQueries?: TopKForQueries;
+  /** For the contamination check's similarity test, when it flags something. */
+  pairsAtLeast?: PairsAtLeastInRun;
 }
 
 /**
@@ -49,7 +71,7 @@ function aggregatesOf(strategy: SelectInput['selection']['strategy']): Aggregate
  * selection file still verifies means there is nothing to do. Another strategy or budget replaces
  * both files atomically (rows first, then the summary that vouches for them).
  */
-export async function selectPool(raw: z.input<typeof SelectInput>): Promise<SelectOutput> {
+export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectPoolDeps = {}): Promise<SelectOutput> {
   const input = parseOrThrow(SelectInput, raw, 'selectPool input');
   if (os.endianness() !== 'LE') throw new Error('score files are little-endian; this host is big-endian');
   const rt = activityRuntime();
@@ -62,7 +84,8 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
     input.selection.sourceQuotas && Object.keys(input.selection.sourceQuotas).length
       ? input.selection.sourceQuotas
       : null;
-  const aggregates = aggregatesOf(strategy);
+  // Sorted: the order the fingerprint has always listed them in.
+  const aggregates = [...aggregatesFor(strategy)].sort();
   const contamination = input.contamination ?? null;
   const exclude = contamination !== null && input.selection.excludeContaminated;
   // Every set the check reads: the query sets' and decontamination sets' canonical files and max scores.
@@ -155,10 +178,9 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
       checkTasks: input.checkTasks,
       settings: contamination,
       pool,
-      pairsAtLeast: () =>
-        vectorIndexExport<
-          (runDir: string, task: string, minScore: number, k: number, signal?: AbortSignal) => ReturnType<PairsAtLeast>
-        >('pairsAtLeast').then((fn) => (task, minScore, k) => fn(input.runDir, task, minScore, k, rt.signal)),
+      pairsAtLeast: deps.pairsAtLeast
+        ? (task, minScore, k) => deps.pairsAtLeast!(input.runDir, task, minScore, k, rt.signal)
+        : undefined,
       signal: rt.signal,
       onProgress: (rows) => meter.update(rows),
     });
@@ -190,7 +212,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
   }
   const fetchMore =
     strategy === 'round-robin-queries'
-      ? await deeperListsFromVectorIndex(input.runDir, input.tasks, rt.log)
+      ? deeperLists(deps.topKForQueries, input.runDir, input.tasks, rt.log)
       : undefined;
 
   const chooseMeter = new ProgressMeter('select:choose', Math.min(budget, pool.rows), 'rows', (p) => rt.heartbeat(p));
@@ -263,12 +285,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>): Promise<Sele
   };
 }
 
-function selectedRow(
-  s: Selection,
-  i: number,
-  pool: Awaited<ReturnType<typeof readPoolRows>>,
-  tasks: string[],
-): SelectedRow {
+function selectedRow(s: Selection, i: number, pool: PoolRows, tasks: string[]): SelectedRow {
   const row = s.rows[i]!;
   const score = s.score[i]!;
   return {
@@ -302,29 +319,17 @@ function tally(s: Selection, pool: { sources: string[]; sourceOf: ArrayLike<numb
 }
 
 /**
- * Deeper per-query lists from @rds/vector-index's `topKForQueries(runDir, task, queryIndices, k)`
- * (queries x k row-major ids/scores, same order and padding as the stored lists). Loaded only for
- * round-robin-queries; when the export is not there, selection works from the stored lists alone
- * and fails with a clear message if a query runs out of them.
+ * Deeper per-query lists for round-robin-queries, from `topKForQueries`. Without it, selection works
+ * from the stored lists alone and fails with a clear message if a query runs out of them.
  */
-async function deeperListsFromVectorIndex(
+function deeperLists(
+  topKForQueries: TopKForQueries | undefined,
   runDir: string,
   tasks: string[],
   log: (m: string) => void,
-): Promise<FetchMore | undefined> {
-  let topKForQueries;
-  try {
-    topKForQueries =
-      await vectorIndexExport<
-        (
-          runDir: string,
-          task: string,
-          queries: number[],
-          k: number,
-        ) => Promise<{ ids: Int32Array; scores: Float32Array }>
-      >('topKForQueries');
-  } catch (err) {
-    log(`${(err as Error).message}; selecting from the stored lists alone`);
+): FetchMore | undefined {
+  if (!topKForQueries) {
+    log('topKForQueries (@rds/vector-index) was not provided; selecting from the stored lists alone');
     return undefined;
   }
   return async (task, queries, k) => {
@@ -337,13 +342,4 @@ async function deeperListsFromVectorIndex(
     const n = queries.length * k;
     return { ids: out.ids.subarray(0, n), scores: out.scores.subarray(0, n) };
   };
-}
-
-/** A function exported by @rds/vector-index, loaded on first use (selection needs it only now and then). */
-async function vectorIndexExport<F>(name: string): Promise<F> {
-  const mod = (await import('@rds/vector-index').catch((err: Error) => {
-    throw new Error(`cannot load @rds/vector-index for ${name}: ${err.message}`);
-  })) as Record<string, unknown>;
-  if (typeof mod[name] !== 'function') throw new Error(`@rds/vector-index does not export ${name}`);
-  return mod[name] as F;
 }

@@ -1,13 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, readJsonLines, readScoreVector, runLayout, throwIfCancelled } from '@rds/artifacts';
-import {
-  PoolManifest,
-  type ContaminationConfig,
-  type ContaminationMatch,
-  type ContaminationReport,
-} from '@rds/schemas';
-import type { PoolRows } from './pool-rows.js';
+import { readJsonLines, readScoreVector, runLayout, throwIfCancelled, type PoolRows } from '@rds/artifacts';
+import type { ContaminationConfig, ContaminationMatch, ContaminationReport } from '@rds/schemas';
 
 /**
  * The contamination check: which pool rows are near-copies of a query or evaluation example.
@@ -35,7 +29,7 @@ export interface ContaminationInput {
   settings: ContaminationConfig;
   pool: PoolRows;
   /** Needed only when the similarity test flags something. */
-  pairsAtLeast: (() => Promise<PairsAtLeast>) | undefined;
+  pairsAtLeast: PairsAtLeast | undefined;
   signal: AbortSignal;
   onProgress?: (rows: number, total: number) => void;
 }
@@ -127,7 +121,7 @@ export async function findContamination(input: ContaminationInput): Promise<Cont
       if (rows.length === 0) continue;
       if (!input.pairsAtLeast)
         throw new Error('the similarity check needs @rds/vector-index (pairsAtLeast) to name the matching examples');
-      const pairs = await (await input.pairsAtLeast())(set.task, bar - FLOAT_SLACK, rows.length);
+      const pairs = await input.pairsAtLeast(set.task, bar - FLOAT_SLACK, rows.length);
       // Pairs come best first: the first pair of a row is its matching example.
       const best = new Map<number, { query: number; score: number }>();
       for (const p of pairs) if (!best.has(p.row)) best.set(p.row, p);
@@ -151,9 +145,8 @@ export async function findContamination(input: ContaminationInput): Promise<Cont
   }
 
   if (index) {
-    const manifest = await readJsonFile(layout.pool.manifest, PoolManifest);
     let row = 0;
-    for (const shard of manifest.shards) {
+    for (const shard of pool.manifest.shards) {
       const file = path.resolve(path.dirname(layout.pool.manifest), shard.file);
       for await (const { value } of readJsonLines(file, PoolTextLine)) {
         for (const hit of index.matches(wordsOf(textOf(value.messages)))) {

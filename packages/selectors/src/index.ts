@@ -1,3 +1,2 @@
 export * from './strategies/index.js';
-export { selectPool } from './activity.js';
-export { readPoolRows, IdTable, type PoolRows } from './pool-rows.js';
+export { selectPool, type PairsAtLeastInRun, type SelectPoolDeps, type TopKForQueries } from './activity.js';

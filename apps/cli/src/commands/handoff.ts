@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { readJsonIfExists, runLayout } from '@rds/artifacts';
 import { runHandoff } from '@rds/handoff';
+import { select } from '@rds/selectors';
 import { HandoffConfig, parseOrThrow } from '@rds/schemas';
 import { runInTerminal } from '../terminal.js';
 import { existingRunDir, parseFlags, type Command } from '../args.js';
@@ -40,7 +41,7 @@ const command: Command = {
     const runId = values['run-id'] ?? path.basename(runDir);
 
     const started = Date.now();
-    const res = await runInTerminal(() => runHandoff({ runDir, runId, handoff }));
+    const res = await runInTerminal(() => runHandoff({ runDir, runId, handoff }, { selectBaseline: select }));
     const d = res.card.dataset;
     const secs = (Date.now() - started) / 1000;
     console.error(

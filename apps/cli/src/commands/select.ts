@@ -2,6 +2,7 @@ import fsp from 'node:fs/promises';
 import { z } from 'zod';
 import { readJsonFile, readJsonIfExists, runLayout } from '@rds/artifacts';
 import { selectPool } from '@rds/selectors';
+import { pairsAtLeast, topKForQueries } from '@rds/vector-index';
 import {
   ContaminationConfig,
   RoundRobinTurns,
@@ -129,7 +130,9 @@ const command: Command = {
     const started = Date.now();
     // The run's contamination check (from its config.json) runs again with the new selection.
     const check = await contaminationOf(runDir);
-    const out = await runInTerminal(() => selectPool({ runDir, tasks, selection, ...check }));
+    const out = await runInTerminal(() =>
+      selectPool({ runDir, tasks, selection, ...check }, { topKForQueries, pairsAtLeast }),
+    );
     const layout = runLayout(runDir);
     const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
     console.error(report(summary, out.skipped, (Date.now() - started) / 1000, layout.selection.rows));

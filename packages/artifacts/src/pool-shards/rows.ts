@@ -1,8 +1,10 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile, readJsonLines, runLayout, throwIfCancelled } from '@rds/artifacts';
 import { PoolManifest, ValidationError } from '@rds/schemas';
-import type { PoolSources } from './strategies/index.js';
+import { readJsonFile } from '../files.js';
+import { readJsonLines } from '../jsonl.js';
+import { runLayout } from '../layout.js';
+import { throwIfCancelled } from '../runtime.js';
 
 /** Only the fields selection needs; messages are not validated again here (ingest did). */
 const PoolRowHead = z.object({ id: z.string().min(1), source: z.string().min(1) });
@@ -43,7 +45,11 @@ export class IdTable {
   }
 }
 
-export interface PoolRows extends PoolSources {
+/** Every global pool row's id and source (as an index into `sources`), and the manifest they were read with. */
+export interface PoolRows {
+  rows: number;
+  sourceOf: Uint16Array | Uint32Array;
+  sources: string[];
   ids: IdTable;
   manifest: PoolManifest;
 }
