@@ -1,7 +1,7 @@
 // Helpers shared by the benchmarks: a seeded PRNG (every run generates the same data) and this
 // machine's float32 matmul throughput, the yardstick the scoring and encoder figures are read against.
 import ort from 'onnxruntime-node';
-import { DataType, encodeModel } from '@rds/encoder';
+import { DataType, encodeModel } from '@rds/onnx-graph';
 import { cpuThreads } from '@rds/common';
 import { loadFusedKernel } from '@rds/vector-index';
 

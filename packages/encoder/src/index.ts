@@ -1,4 +1,3 @@
-export * from './onnx-builder.js';
 export * from './test-model.js';
 export * from './render.js';
 export * from './model.js';

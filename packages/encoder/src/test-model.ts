@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '@rds/artifacts';
-import { DataType, encodeModel, GraphBuilder } from './onnx-builder.js';
+import { DataType, encodeModel, GraphBuilder } from '@rds/onnx-graph';
 
 /**
  * A small, deterministic, randomly initialised causal transformer in the Hugging Face export layout

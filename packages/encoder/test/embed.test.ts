@@ -143,7 +143,7 @@ describe('loadModel errors and execution providers', () => {
     const dir = tempDir('rds-wrongmodel-');
     for (const f of ['tokenizer.json', 'tokenizer_config.json', 'config.json'])
       fs.copyFileSync(path.join(src, f), path.join(dir, f));
-    const { encodeModel, DataType } = await import('../src/onnx-builder.js');
+    const { encodeModel, DataType } = await import('@rds/onnx-graph');
     fs.writeFileSync(
       path.join(dir, 'model.onnx'),
       encodeModel({

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import type { RawMatrix } from '@rds/artifacts';
 import { cpuThreads } from '@rds/common';
-import { DataType, encodeModel, type NodeSpec, type ValueSpec } from '@rds/encoder';
+import { DataType, encodeModel, type NodeSpec, type TensorSpec, type ValueSpec } from '@rds/onnx-graph';
 import type { EmbeddingDtype } from '@rds/schemas';
 import { fixTieOrder } from '../topk.js';
 import {
@@ -147,7 +147,7 @@ export function scoringGraph(
   const q = new Float32Array((nq + (wanted.vectors ? nTasks : 0)) * d);
   q.set(queries.data.subarray(0, nq * d));
   if (wanted.vectors) queries.tasks.forEach((t, i) => q.set(taskMean(queries, t.start, t.count), (nq + i) * d));
-  const initializers: { name: string; dims: number[]; type: number; data: Float32Array | BigInt64Array }[] = [
+  const initializers: TensorSpec[] = [
     { name: 'queries', dims: [q.length / d, d], type: DataType.FLOAT, data: q },
     { name: 'axis0', dims: [1], type: DataType.INT64, data: i64([0]) },
   ];
@@ -205,5 +205,5 @@ export function scoringGraph(
     );
   }
   if (outputs.length === 0) throw new Error('scoring graph: nothing to compute (no vectors, no top-K)');
-  return encodeModel({ name: 'rds-scoring', nodes, initializers: initializers as never, inputs, outputs, opset: 17 });
+  return encodeModel({ name: 'rds-scoring', nodes, initializers, inputs, outputs, opset: 17 });
 }
