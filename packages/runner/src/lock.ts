@@ -118,6 +118,25 @@ async function take(file: string, mine: string, depth: number): Promise<{ held: 
 }
 
 /**
+ * Remove breaker locks (`<file>.break-*`) whose holder is dead: a breaker killed between removing
+ * the stale lock and removing its breaker leaves one behind, and since the content it names is gone
+ * for good, no later take() would ever look at it again. Live breakers are left to finish.
+ */
+async function removeDeadBreakers(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.break-`;
+  for (const name of await fs.readdir(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    const breaker = path.join(dir, name);
+    const text = await readOrNull(breaker);
+    if (text === null) continue;
+    const held = parseLock(text);
+    if (held && (held.host !== os.hostname() || holderAlive(held))) continue;
+    if ((await readOrNull(breaker)) === text) await fs.rm(breaker, { force: true });
+  }
+}
+
+/**
  * Take the run directory for this process, so two local runners never work on one run at once.
  * A lock left by a crashed process (dead or zombie pid on this host) is taken over; a live one is a
  * conflict. Returns the release function.
@@ -135,6 +154,7 @@ export async function acquireRunLock(runDir: string, runId: string): Promise<() 
   });
   const blocked = await take(file, mine, 0);
   if (blocked === null) {
+    await removeDeadBreakers(file);
     return async () => {
       if ((await readOrNull(file)) === mine) await fs.rm(file, { force: true });
     };

@@ -113,4 +113,17 @@ describe('run lock', () => {
     await release();
     await expect(fs.stat(lockPath(dir))).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('a breaker lock left by a process killed mid-break is removed by the next holder; a live breaker is not', async () => {
+    const lock = (pid: number) =>
+      JSON.stringify({ pid, host: os.hostname(), runId: 'old', since: 'x', nonce: String(pid) });
+    // Killed after removing the stale lock but before its breaker: only the breaker is left.
+    const dead = `${lockPath(dir)}.break-00000000000000aa`;
+    const live = `${lockPath(dir)}.break-00000000000000bb`;
+    await fs.writeFile(dead, lock(deadPid()));
+    await fs.writeFile(live, lock(process.pid));
+    const release = await acquireRunLock(dir, 'mine');
+    expect((await fs.readdir(dir)).sort()).toEqual(['.run.lock', '.run.lock.break-00000000000000bb']);
+    await release();
+  });
 });
