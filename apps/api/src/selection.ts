@@ -4,21 +4,17 @@ import readline from 'node:readline';
 import {
   PoolShardReader,
   peekPoolId,
-  readJsonFile,
+  readContaminationReport,
+  readQueryMessages,
+  readSelectedRows,
+  readSelectionSummaryIfExists,
   runLayout,
-  verifyFileRef,
   type PoolCursor,
   type PoolRowLocation,
+  type SelectionTable,
 } from '@rds/artifacts';
-import { histogram, readSelection, type SelectionTable } from '@rds/handoff';
-import {
-  ContaminationReport,
-  Example,
-  SelectionSummary,
-  ValidationError,
-  parseOrThrow,
-  type Message,
-} from '@rds/schemas';
+import { histogram } from '@rds/handoff';
+import { Example, ValidationError, parseOrThrow, type Message } from '@rds/schemas';
 import type { ContaminationPage, SelectionPage } from './api-schemas.js';
 
 /** Bins of the per-task score histograms the UI draws. */
@@ -75,7 +71,7 @@ async function eachLine(file: string, visit: (line: string, lineNo: number) => b
 
 /**
  * Pages of a finished selection with the full examples: rows from selection.jsonl (validated and
- * checksum-verified by @rds/handoff's readSelection, cached per selection checksum), the examples'
+ * checksum-verified by @rds/artifacts' readSelectedRows, cached per selection checksum), the examples'
  * messages looked up in the pool shards, and for rows picked by a query that query's messages.
  */
 export class SelectionReader {
@@ -83,9 +79,8 @@ export class SelectionReader {
 
   /** null when the run has no selection yet. */
   async page(runDir: string, offset: number, limit: number): Promise<SelectionPage | null> {
-    const layout = runLayout(runDir);
-    if (!fs.existsSync(layout.selection.summary)) return null;
-    const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
+    const summary = await readSelectionSummaryIfExists(runDir);
+    if (!summary) return null;
     const selection = await this.table(runDir, summary.selection.sha256);
     const table = selection.table;
     const end = Math.min(table.count, offset + limit);
@@ -125,7 +120,7 @@ export class SelectionReader {
     const key = path.resolve(runDir);
     const hit = this.cache.get(key);
     if (hit?.sha256 === sha256) return hit;
-    const table = await readSelection(runDir);
+    const table = await readSelectedRows(runDir);
     const scores = new Map<string, number[]>();
     for (let i = 0; i < table.count; i++) {
       const t = table.taskOf[i]!;
@@ -151,7 +146,7 @@ export class SelectionReader {
   }
 
   /**
-   * The `query` field of the page's rows. readSelection keeps only the columns handoff needs, so the
+   * The `query` field of the page's rows. readSelectedRows keeps only the columns handoff needs, so the
    * page's lines are read again (they are consecutive: one pass up to the last one).
    */
   private async queryIndexes(
@@ -234,16 +229,10 @@ export class SelectionReader {
    * null when the run has no report (not selected yet, or selected before the check existed).
    */
   async contamination(runDir: string, offset: number, limit: number): Promise<ContaminationPage | null> {
-    const layout = runLayout(runDir);
-    if (!fs.existsSync(layout.selection.summary)) return null;
-    const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
-    if (!summary.contamination) return null;
-    if (!(await verifyFileRef(summary.contamination, layout.selection.dir))) {
-      throw new ValidationError(
-        `${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}`,
-      );
-    }
-    const { rows, ...report } = await readJsonFile(layout.selection.contamination, ContaminationReport);
+    const summary = await readSelectionSummaryIfExists(runDir);
+    const contamination = summary && (await readContaminationReport(runDir, summary));
+    if (!contamination) return null;
+    const { rows, ...report } = contamination;
     const page = rows.slice(offset, offset + limit);
     const messages = await this.poolMessages(
       runDir,
@@ -292,19 +281,8 @@ export class SelectionReader {
       set.add(r.index);
     }
     for (const [task, indexes] of byTask) {
-      const file = runLayout(runDir).queries.file(task);
-      if (!fs.existsSync(file)) continue;
-      const last = Math.max(...indexes);
-      let index = -1;
-      await eachLine(file, (line, lineNo) => {
-        index++;
-        if (indexes.has(index))
-          out.set(
-            `${task}\n${index}`,
-            parseOrThrow(Example, parseJson(line, `${file}:${lineNo}`), `${file}:${lineNo}`).messages,
-          );
-        return index < last;
-      });
+      for (const [index, messages] of await readQueryMessages(runDir, task, indexes))
+        out.set(`${task}\n${index}`, messages);
     }
     return out;
   }

@@ -8,3 +8,7 @@ export * from './float16.js';
 export * from './embeddings.js';
 export * from './scores.js';
 export * from './pool-shards/index.js';
+export * from './run-status.js';
+export * from './selection.js';
+export * from './handoff-files.js';
+export * from './query-sets.js';

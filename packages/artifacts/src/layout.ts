@@ -23,6 +23,8 @@ export function runLayout(runDir: string) {
       dir: path.join(root, 'queries'),
       /** Canonical (normalised) query set of a task. */
       file: (task: string) => path.join(root, 'queries', `${task}.jsonl`),
+      /** Rows of a task's query set that failed validation (absent when none did). */
+      rejected: (task: string) => path.join(root, 'queries', `${task}.rejected.jsonl`),
     },
     embeddings: {
       dir: path.join(root, 'embeddings'),
@@ -32,11 +34,6 @@ export function runLayout(runDir: string) {
       poolPartial: (i: number) => path.join(root, 'embeddings', 'pool', `${shardName(i)}.partial`),
       queryManifest: (task: string) => path.join(root, 'embeddings', 'queries', `${task}.manifest.json`),
       queryMatrix: (task: string) => path.join(root, 'embeddings', 'queries', `${task}.bin`),
-    },
-    index: {
-      dir: path.join(root, 'index'),
-      file: path.join(root, 'index', 'pool.faiss'),
-      manifest: path.join(root, 'index', 'manifest.json'),
     },
     scores: {
       dir: path.join(root, 'scores'),

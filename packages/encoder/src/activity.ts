@@ -3,7 +3,8 @@ import path from 'node:path';
 import {
   activityRuntime,
   EmbeddingMatrixWriter,
-  fileRef,
+  querySetRef,
+  readQuerySet,
   ProgressMeter,
   readJsonFile,
   readJsonIfExists,
@@ -189,15 +190,9 @@ export async function embedQueries(rawInput: EmbedQueriesInput): Promise<EmbedQu
   let rows = 0;
   let skipped = true;
   for (const task of input.tasks) {
-    const file = layout.queries.file(task);
     const manifestPath = layout.embeddings.queryManifest(task);
     await fsp.mkdir(path.dirname(manifestPath), { recursive: true });
-    let inputRef: FileRef;
-    try {
-      inputRef = await fileRef(file, path.dirname(manifestPath));
-    } catch {
-      throw new ValidationError(`query set for task "${task}" not found at ${file}; run ingestion first`);
-    }
+    const inputRef = await querySetRef(input.runDir, task, path.dirname(manifestPath));
     const done = await isComplete(manifestPath, settingsOf(model, input.model), inputRef);
     if (done) {
       rows += done.rows;
@@ -206,7 +201,7 @@ export async function embedQueries(rawInput: EmbedQueriesInput): Promise<EmbedQu
     skipped = false;
     const r = await embedToMatrix({
       label: `queries ${task}`,
-      examples: await readExamples(file),
+      examples: await readQuerySet(input.runDir, task),
       input: inputRef,
       manifestPath,
       matrixPath: layout.embeddings.queryMatrix(task),

@@ -3,23 +3,33 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import {
+  CARD_FILE,
+  HISTOGRAM_FILE,
+  README_FILE,
   ProgressMeter,
   activityRuntime,
+  finishedDatasetCard,
+  readHandoffReceipt,
+  writeDatasetCard,
+  writeHandoffReceipt,
   cleanTempFiles,
   fileRef,
   readJsonFile,
   readJsonIfExists,
+  readContaminationReport,
   readPoolRows,
+  readSelectedRows,
   runLayout,
   sha256File,
-  verifyFileRef,
   waitToRetry,
   withHeartbeats,
   writeFileAtomic,
-  writeJsonAtomic,
+  type RowTable,
+  type SelectionTable,
 } from '@rds/artifacts';
 import {
   ContaminationReport,
+  DatasetCard,
   HandoffConfig,
   HandoffInput,
   HandoffReceipt,
@@ -28,6 +38,7 @@ import {
   RunConfig,
   ValidationError,
   parseOrThrow,
+  type CardBaseline,
   type FileRef,
   type HandoffOutput,
   type ReceiptTrigger,
@@ -40,31 +51,17 @@ import {
   type BaselineSpec,
   type SelectBaseline,
 } from './baselines.js';
-import {
-  CardStats,
-  DatasetCard,
-  NO_TASK,
-  buildCard,
-  cardMarkdown,
-  histogram,
-  histogramSvg,
-  perSourceCounts,
-  type CardBaseline,
-} from './card.js';
+import { CardStats, NO_TASK, buildCard, cardMarkdown, histogram, histogramSvg, perSourceCounts } from './card.js';
 import { datasetFileName, trainingFileWriter } from './formats.js';
 import { materialise, type MaterialiseStats } from './materialise.js';
 import { outputSlots } from './order.js';
 import { s3Key, s3Location, uploadToS3 } from './s3.js';
-import { readSelection, type RowTable, type SelectionTable } from './selection.js';
 import { renderCommand, runCommand } from './triggers/command.js';
 import { NonRetryableError, idempotencyKey, type HandoffPayload } from './triggers/payload.js';
 import { runTemporalTrigger, temporalTriggerPlan } from './triggers/temporal.js';
 import { sendWebhook } from './triggers/webhook.js';
 
-export const CARD_FILE = 'card.json';
 const HANDOFF_FORMATS = HandoffConfig.shape.format.unwrap().options;
-export const README_FILE = 'README.md';
-export const HISTOGRAM_FILE = 'scores.svg';
 
 /** What runHandoff is given: the baseline draw, and knobs for tests and benchmarks (the activity uses their defaults). */
 export interface HandoffOptions {
@@ -97,15 +94,6 @@ async function modelOf(runDir: string, tasks: string[]): Promise<ModelRef | null
     if (m) return m.settings.model;
   }
   return null;
-}
-
-/** The finished card in `dir` if it has this fingerprint and every file it vouches for still verifies. */
-async function finishedCard(dir: string, fingerprint: string): Promise<DatasetCard | null> {
-  const card = await readJsonIfExists(path.join(dir, CARD_FILE), DatasetCard).catch(() => null);
-  if (card?.fingerprint !== fingerprint) return null;
-  for (const ref of [card.dataset, ...card.files, ...card.baselines.map((b) => b.dataset)])
-    if (!(await verifyFileRef(ref, dir))) return null;
-  return card;
 }
 
 const contentType = (name: string) =>
@@ -311,7 +299,7 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
     baselines,
   });
   await writeFileAtomic(path.join(ctx.outDir, README_FILE), cardMarkdown(card));
-  await writeJsonAtomic(path.join(ctx.outDir, CARD_FILE), parseOrThrow(DatasetCard, card, 'dataset card'));
+  await writeDatasetCard(ctx.outDir, card);
   return { card, stats };
 }
 
@@ -357,7 +345,7 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
     dest.kind === 's3' ? `s3://${dest.bucket}/${s3Key(dest, file)}` : path.join(outDir, file);
 
   const { card, stats, materialised } = await ensureDataset(input, options, outDir, specs, locate);
-  const previous = await readJsonIfExists(layout.handoff.receipt, HandoffReceipt).catch(() => null);
+  const previous = await readHandoffReceipt(input.runDir);
   const plan = await announcements(input, card, outDir, location, locate, previous);
   const receipt = receiptOf(input, card, location, plan);
   if (previous && plan.all.every((a) => a.done) && (previous.baselines?.length ?? 0) === plan.baselines.length) {
@@ -378,7 +366,7 @@ export async function runHandoff(raw: HandoffInput, options: HandoffOptions = {}
 
   if (dest.kind === 's3') await publishToS3(dest, outDir, receipt.files, options);
   const failure = await fireTriggers(plan.all, input.handoff.trigger, outDir, options);
-  await writeJsonAtomic(layout.handoff.receipt, parseOrThrow(HandoffReceipt, receipt, 'handoff receipt'));
+  await writeHandoffReceipt(input.runDir, receipt);
   if (failure) throw failure;
   rt.log(
     `handed off ${receipt.rows} rows${plan.baselines.length ? ` and ${plan.baselines.length} baselines` : ''} to ${location} (trigger ${input.handoff.trigger.kind}: ${receipt.trigger.status})`,
@@ -407,10 +395,10 @@ async function ensureDataset(
   locate: (file: string) => string,
 ): Promise<{ card: DatasetCard; stats: MaterialiseStats | null; materialised: boolean }> {
   const rt = activityRuntime();
-  const selection = await readSelection(input.runDir);
+  const selection = await readSelectedRows(input.runDir);
   const pool = await readJsonFile(runLayout(input.runDir).pool.manifest, PoolManifest);
   const fingerprint = await cardFingerprint(input, selection, pool);
-  const card = await finishedCard(outDir, fingerprint);
+  const card = await finishedDatasetCard(outDir, fingerprint);
   if (card) {
     rt.log(
       `handoff files in ${outDir} are up to date (${card.dataset.rows} rows, ${card.baselines.length} baselines); not rewriting`,
@@ -715,15 +703,8 @@ async function contaminationOf(
   runDir: string,
   sel: SelectionTable,
 ): Promise<{ contamination: ContaminationReport | null; selectedIds: Set<string> | null }> {
-  const ref = sel.summary.contamination;
-  if (!ref) return { contamination: null, selectedIds: null };
-  const layout = runLayout(runDir);
-  if (!(await verifyFileRef(ref, layout.selection.dir))) {
-    throw new ValidationError(
-      `${layout.selection.contamination} does not match the checksum in ${layout.selection.summary}; run select again`,
-    );
-  }
-  const contamination = await readJsonFile(layout.selection.contamination, ContaminationReport);
+  const contamination = await readContaminationReport(runDir, sel.summary);
+  if (!contamination) return { contamination: null, selectedIds: null };
   const selectedIds = contamination.rows.length && !contamination.excluded ? new Set(sel.ids) : null;
   return { contamination, selectedIds };
 }

@@ -1,7 +1,7 @@
 import { throwIfCancelled } from '@rds/artifacts';
 import type { BaselineStrategy, BaselinesConfig, HandoffConfig } from '@rds/schemas';
 import { datasetFileName } from './formats.js';
-import type { RowTable } from './selection.js';
+import type { RowTable } from '@rds/artifacts';
 
 /** What a baseline is drawn from: the pool's size and each row's source (and id, to write it). */
 export interface BaselinePool {

@@ -1,14 +1,5 @@
+export { handoffSelection, runHandoff, type HandoffOptions, type HandoffResult } from './activity.js';
 export {
-  handoffSelection,
-  runHandoff,
-  CARD_FILE,
-  README_FILE,
-  HISTOGRAM_FILE,
-  type HandoffOptions,
-  type HandoffResult,
-} from './activity.js';
-export {
-  DatasetCard,
   CardStats,
   buildCard,
   cardMarkdown,
@@ -30,7 +21,6 @@ export {
 export { materialise, type MaterialiseOptions, type MaterialiseStats, type MaterialisedRow } from './materialise.js';
 export { type BaselinePool, type SelectBaseline } from './baselines.js';
 export { outputSlots } from './order.js';
-export { readSelection, type SelectionTable } from './selection.js';
 export {
   s3Client,
   s3Key,

@@ -6,7 +6,7 @@ import readline from 'node:readline';
 import { once } from 'node:events';
 import { peekPoolIdBytes, runLayout, throwIfCancelled } from '@rds/artifacts';
 import { Example, ValidationError, parseOrThrow, type PoolManifest } from '@rds/schemas';
-import type { RowTable } from './selection.js';
+import type { RowTable } from '@rds/artifacts';
 
 /** One selected example in output order, with its position in the selection (= rank). */
 export interface MaterialisedRow {

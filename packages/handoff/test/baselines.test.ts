@@ -2,15 +2,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout } from '@rds/artifacts';
-import { HandoffReceipt } from '@rds/schemas';
+import { DatasetCard, HandoffReceipt } from '@rds/schemas';
 import { select } from '@rds/selectors';
-import {
-  DatasetCard,
-  idempotencyKey,
-  runHandoff as runHandoffWith,
-  shellQuote,
-  type HandoffOptions,
-} from '../src/index.js';
+import { idempotencyKey, runHandoff as runHandoffWith, shellQuote, type HandoffOptions } from '../src/index.js';
 import { readJsonl, tempDir, writeRun } from './fixtures.js';
 
 /** Baselines drawn by the selectors' own strategies, as the runner wires them. */

@@ -2,7 +2,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readJsonFile, runLayout, writeJsonAtomic } from '@rds/artifacts';
-import { DatasetCard, runHandoff } from '../src/index.js';
+import { DatasetCard } from '@rds/schemas';
+import { runHandoff } from '../src/index.js';
 import { writeRun } from './fixtures.js';
 
 const dirs: string[] = [];

@@ -10,7 +10,7 @@ import {
   runLayout,
   throwIfCancelled,
   verifyFileRef,
-  writeFileAtomic,
+  writeQuerySet,
   writeJsonAtomic,
 } from '@rds/artifacts';
 import {
@@ -456,9 +456,6 @@ export async function ingestQuerySet(
   maxRowBytes: number,
   options: IngestOptions = {},
 ): Promise<QuerySetResult> {
-  const layout = runLayout(runDir).queries;
-  const target = layout.file(query.task);
-  const rejectedFile = path.join(layout.dir, `${query.task}.rejected.jsonl`);
   const files = await statInputs([query.path], options.cwd);
   const ids = new IdAllocator();
   const lines: string[] = [];
@@ -491,24 +488,6 @@ export async function ingestQuerySet(
       `query set "${query.task}" (${query.path}) has no valid rows (${rejectedLines.length} rejected)`,
     );
   }
-  const written = await writeIfChanged(target, lines.join(''));
-  if (rejectedLines.length > 0) await writeIfChanged(rejectedFile, rejectedLines.join(''));
-  else await fsp.rm(rejectedFile, { force: true });
-  return {
-    task: query.task,
-    rows: lines.length,
-    rejected: rejectedLines.length,
-    written,
-    rejectedFile: rejectedLines.length > 0 ? rejectedFile : null,
-  };
-}
-
-async function writeIfChanged(file: string, text: string): Promise<boolean> {
-  try {
-    if ((await fsp.readFile(file, 'utf8')) === text) return false;
-  } catch {
-    // missing: write it
-  }
-  await writeFileAtomic(file, text);
-  return true;
+  const { written, rejectedFile } = await writeQuerySet(runDir, query.task, lines, rejectedLines);
+  return { task: query.task, rows: lines.length, rejected: rejectedLines.length, written, rejectedFile };
 }

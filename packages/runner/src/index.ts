@@ -5,7 +5,7 @@ export { TemporalBackend, type TemporalBackendOptions } from './temporal-backend
 export { runLocal, newRunId, type RunLocalOptions } from './local.js';
 export { PauseGate } from './pause-gate.js';
 export { HoldController, holdsFromEnv, parseHoldSpec, type Hold, type HoldPoint } from './hold.js';
-export { readRunStatus, StatusFileWriter } from './status.js';
+export { readRunStatus, StatusFileWriter } from '@rds/artifacts';
 export {
   parseRunConfig,
   requireAbsolutePaths,

@@ -1,13 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { readJsonIfExists, runLayout } from '@rds/artifacts';
+import { readJsonIfExists, readRunStatus, runLayout } from '@rds/artifacts';
 import { RunConfig, type RunConfigInput, type RunDetail, type RunStatus, type RunSummary } from '@rds/schemas';
 import type { RunActivities } from '@rds/workflows/plan';
 import type { RunBackend } from './backend.js';
 import { RunConflictError, RunNotFoundError } from './errors.js';
 import { newRunId, runLocal } from './local.js';
 import { PauseGate } from './pause-gate.js';
-import { readRunStatus } from './status.js';
 import { assertRunDirUsable, parseRunConfig } from './validate.js';
 
 export interface LocalBackendOptions {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { runWithRuntime, type Progress } from '@rds/artifacts';
+import { readRunStatus, runWithRuntime, StatusFileWriter, type Progress } from '@rds/artifacts';
 import type { RunConfig, RunConfigInput, RunStatus } from '@rds/schemas';
 import {
   addShard,
@@ -15,7 +15,6 @@ import {
 import { removeDeadWritersTemp } from './leftovers.js';
 import { acquireRunLock } from './lock.js';
 import { abortReason, PauseGate } from './pause-gate.js';
-import { readRunStatus, StatusFileWriter } from './status.js';
 import { assertRunDirUsable, parseRunConfig } from './validate.js';
 
 export interface RunLocalOptions {

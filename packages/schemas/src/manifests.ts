@@ -241,3 +241,102 @@ export const HandoffReceipt = z.object({
   createdAt: z.string(),
 });
 export type HandoffReceipt = z.infer<typeof HandoffReceipt>;
+
+// ---- handoff/card.json (written by @rds/handoff through @rds/artifacts handoff-files)
+
+const PerSource = z.record(
+  z.string(),
+  z.object({ selected: z.number(), pool: z.number(), selectedPct: z.number(), poolPct: z.number() }),
+);
+
+/** One matched baseline (handoff.baselines): its file, how it was drawn, what it holds. */
+export const CardBaseline = z.object({
+  name: z.string(),
+  strategy: z.enum(['random', 'balanced-random']),
+  seed: z.number(),
+  /** Path relative to the card's directory: baselines/<name>/<training file>. */
+  dataset: FileRef.extend({
+    format: z.string(),
+    order: z.enum(['selection', 'shuffled']),
+    includeMetadata: z.boolean(),
+    rows: z.number().int().nonnegative(),
+  }),
+  counts: z.object({ perSource: PerSource }),
+  /** The fine-tuning command rendered for this file (command trigger). */
+  command: z.string().optional(),
+});
+export type CardBaseline = z.infer<typeof CardBaseline>;
+
+/** card.json: everything needed to trust, compare and reproduce the dataset. */
+export const DatasetCard = z.object({
+  kind: z.literal('dataset-card'),
+  version: z.literal(1),
+  runId: z.string(),
+  /** sha256 over the inputs (selection, pool) and handoff settings: same fingerprint = same files. */
+  fingerprint: z.string(),
+  dataset: FileRef.extend({
+    format: z.string(),
+    order: z.enum(['selection', 'shuffled']),
+    includeMetadata: z.boolean(),
+    rows: z.number().int().nonnegative(),
+  }),
+  /** The other files published beside the dataset (the histogram). */
+  files: z.array(FileRef),
+  selection: z.object({
+    strategy: z.string(),
+    /** Round-robin turn rule (null for other strategies and for selections made before it was recorded). */
+    turns: z.string().nullable().default(null),
+    budget: z.number(),
+    seed: z.number(),
+    selected: z.number(),
+    poolRows: z.number(),
+    selectionSha256: z.string(),
+    fingerprint: z.string().nullable(),
+    warnings: z.array(z.string()),
+  }),
+  pool: z.object({
+    fingerprint: z.string(),
+    rows: z.number(),
+    shards: z.array(z.object({ file: z.string(), rows: z.number(), sha256: z.string() })),
+  }),
+  model: ModelRef.nullable(),
+  counts: z.object({
+    perTask: z.record(z.string(), z.number()),
+    /** Selected vs pool rows per source, with shares in percent. */
+    perSource: PerSource,
+  }),
+  quantileLevels: z.array(z.number()),
+  scoreQuantiles: z.record(z.string(), z.array(z.number())),
+  histogram: z.object({
+    file: z.string(),
+    bins: z.number(),
+    min: z.number().nullable(),
+    max: z.number().nullable(),
+    counts: z.record(z.string(), z.array(z.number())),
+  }),
+  trigger: z.object({ kind: z.string(), command: z.string().optional() }),
+  /**
+   * The contamination check (selection/contamination.json): rows of the pool that are near-copies of
+   * query or evaluation examples, whether the selection dropped them, and the first few with their match.
+   * Null for runs made before the check existed.
+   */
+  contamination: z
+    .object({
+      flagged: z.number(),
+      excluded: z.boolean(),
+      /** Flagged rows that are in this dataset (0 when excluded). */
+      inDataset: z.number(),
+      minSimilarity: z.number().nullable(),
+      ngram: z.number(),
+      sets: z.array(z.object({ task: z.string(), role: z.string(), examples: z.number(), flagged: z.number() })),
+      examples: z.array(z.object({ id: z.string(), source: z.string(), matches: z.array(ContaminationMatch) })),
+    })
+    .nullable()
+    .default(null),
+  /** Matched random baselines, each the size of the selection (empty unless handoff.baselines is set). */
+  baselines: z.array(CardBaseline).default([]),
+  reproduce: z.string(),
+  config: z.unknown().nullable(),
+  createdAt: z.string(),
+});
+export type DatasetCard = z.infer<typeof DatasetCard>;

@@ -1,22 +1,21 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import {
-  AtomicFileWriter,
   activityRuntime,
-  cleanTempFiles,
-  fileRef,
+  cleanSelectionTemps,
+  completedSelection,
   readJsonFile,
-  readJsonIfExists,
   readScoresManifest,
   readScoreVector,
   readTopK,
   runLayout,
   throwIfCancelled,
-  verifyFileRef,
-  writeJsonAtomic,
+  writeContaminationReport,
+  writeSelectedRows,
+  writeSelectionSummary,
   ProgressMeter,
   readPoolRows,
-  sha256File,
+  querySetChecksum,
   type PoolRows,
 } from '@rds/artifacts';
 import type { z } from 'zod';
@@ -34,7 +33,6 @@ import { findContamination, type PairsAtLeast } from './contamination.js';
 import { select, type FetchMore, type QueryLists, type Selection } from './strategies/index.js';
 
 const QUANTILES = [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1];
-const LINES_PER_WRITE = 8192;
 
 /**
  * Deeper per-query lists of a task's queries (queries x k row-major ids/scores, same order and
@@ -100,7 +98,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
     contamination?.minSimilarity != null
       ? await Promise.all(checkedSets.map((task) => readScoresManifest(input.runDir, task, 'max')))
       : [];
-  const checkedFiles = await Promise.all(checkedSets.map((task) => sha256File(layout.queries.file(task))));
+  const checkedFiles = await Promise.all(checkedSets.map((task) => querySetChecksum(input.runDir, task)));
   const fingerprint = createHash('sha256')
     .update(
       JSON.stringify({
@@ -141,12 +139,8 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
       }),
     )
     .digest('hex');
-  const existing = await readJsonIfExists(layout.selection.summary, SelectionSummary).catch(() => null);
-  if (
-    existing?.fingerprint === fingerprint &&
-    (await verifyFileRef(existing.selection, layout.selection.dir)) &&
-    (!existing.contamination || (await verifyFileRef(existing.contamination, layout.selection.dir)))
-  ) {
+  const existing = await completedSelection(input.runDir, fingerprint);
+  if (existing) {
     rt.log(`selection already done (${existing.selected} rows, ${strategy}); skipping`);
     return {
       skipped: true,
@@ -155,7 +149,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
       ...(existing.contaminated !== undefined ? { contaminated: existing.contaminated } : {}),
     };
   }
-  await cleanTempFiles(layout.selection.dir);
+  await cleanSelectionTemps(input.runDir);
 
   const poolMeter = new ProgressMeter(
     'select:read-pool',
@@ -186,8 +180,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
     });
     const report = parseOrThrow(ContaminationReport, { ...found.report, excluded: exclude }, 'contamination report');
     // Written before the selection and the summary that vouches for both (a crash leaves no summary naming it).
-    await writeJsonAtomic(layout.selection.contamination, report);
-    contaminationRef = await fileRef(layout.selection.contamination, layout.selection.dir);
+    contaminationRef = await writeContaminationReport(input.runDir, report);
     contaminated = report.flagged;
     if (exclude) excluded = found.flagged;
     rt.log(
@@ -236,25 +229,15 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
   for (const w of selection.warnings) rt.log(`warning: ${w}`);
 
   const writeMeter = new ProgressMeter('select:write', selection.count, 'rows', (p) => rt.heartbeat(p));
-  const writer = new AtomicFileWriter(layout.selection.rows);
-  let ref;
-  try {
-    let chunk = '';
-    for (let i = 0; i < selection.count; i++) {
-      chunk += JSON.stringify(selectedRow(selection, i, pool, input.tasks)) + '\n';
-      if ((i + 1) % LINES_PER_WRITE === 0) {
-        throwIfCancelled(rt.signal);
-        await writer.write(chunk);
-        chunk = '';
-        writeMeter.update(i + 1);
-      }
-    }
-    await writer.write(chunk);
-    ref = await writer.commit();
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
+  const ref = await writeSelectedRows(
+    input.runDir,
+    selection.count,
+    (i) => selectedRow(selection, i, pool, input.tasks),
+    {
+      signal: rt.signal,
+      onProgress: (rows) => writeMeter.update(rows),
+    },
+  );
 
   const summary: SelectionSummary = {
     kind: 'selection',
@@ -267,7 +250,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
     seed,
     ...tally(selection, pool, input.tasks),
     warnings: selection.warnings,
-    selection: { file: 'selection.jsonl', ...ref },
+    selection: ref,
     tasks: input.tasks,
     minScore,
     sourceQuotas,
@@ -275,7 +258,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
     fingerprint,
     createdAt: new Date().toISOString(),
   };
-  await writeJsonAtomic(layout.selection.summary, parseOrThrow(SelectionSummary, summary, 'selection summary'));
+  await writeSelectionSummary(input.runDir, summary);
   writeMeter.update(selection.count, undefined, true);
   return {
     skipped: false,

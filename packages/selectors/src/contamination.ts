@@ -1,6 +1,4 @@
-import path from 'node:path';
-import { z } from 'zod';
-import { readJsonLines, readScoreVector, runLayout, throwIfCancelled, type PoolRows } from '@rds/artifacts';
+import { eachPoolRowTexts, eachQuery, readScoreVector, throwIfCancelled, type PoolRows } from '@rds/artifacts';
 import type { ContaminationConfig, ContaminationMatch, ContaminationReport } from '@rds/schemas';
 
 /**
@@ -40,8 +38,6 @@ export interface ContaminationResult {
   flagged: Uint8Array;
 }
 
-const ExampleLine = z.object({ id: z.string().min(1), messages: z.array(z.object({ content: z.string() })) });
-const PoolTextLine = z.object({ messages: z.array(z.object({ content: z.string() })) });
 /** Lets a float32 score equal to the bar in the max vector still match its pair recomputed by another engine. */
 const FLOAT_SLACK = 1e-6;
 
@@ -86,7 +82,6 @@ export class NgramIndex {
 
 export async function findContamination(input: ContaminationInput): Promise<ContaminationResult> {
   const { runDir, pool, settings, signal } = input;
-  const layout = runLayout(runDir);
   const sets = [
     ...input.queryTasks.map((task) => ({ task, role: 'query' as const })),
     ...input.checkTasks.map((task) => ({ task, role: 'evaluation' as const })),
@@ -97,7 +92,7 @@ export async function findContamination(input: ContaminationInput): Promise<Cont
   const index = settings.ngram > 0 ? new NgramIndex(settings.ngram) : null;
   for (const [s, set] of sets.entries()) {
     const ids: string[] = [];
-    for await (const { value } of readJsonLines(layout.queries.file(set.task), ExampleLine)) {
+    for await (const value of eachQuery(input.runDir, set.task)) {
       index?.add(wordsOf(textOf(value.messages)), s, ids.length);
       ids.push(value.id);
     }
@@ -145,27 +140,21 @@ export async function findContamination(input: ContaminationInput): Promise<Cont
   }
 
   if (index) {
-    let row = 0;
-    for (const shard of pool.manifest.shards) {
-      const file = path.resolve(path.dirname(layout.pool.manifest), shard.file);
-      for await (const { value } of readJsonLines(file, PoolTextLine)) {
-        for (const hit of index.matches(wordsOf(textOf(value.messages)))) {
-          add(row, {
-            kind: 'ngram',
-            task: sets[hit.set]!.task,
-            query: hit.query,
-            queryId: exampleIds[hit.set]![hit.query]!,
-            ngram: hit.gram,
-          });
-        }
-        row++;
-        if ((row & 0x3fff) === 0) {
-          throwIfCancelled(signal);
-          input.onProgress?.(row, pool.rows);
-        }
+    let rows = 0;
+    for await (const { row, messages } of eachPoolRowTexts(runDir, pool.manifest, signal)) {
+      for (const hit of index.matches(wordsOf(textOf(messages)))) {
+        add(row, {
+          kind: 'ngram',
+          task: sets[hit.set]!.task,
+          query: hit.query,
+          queryId: exampleIds[hit.set]![hit.query]!,
+          ngram: hit.gram,
+        });
       }
+      rows = row + 1;
+      if ((rows & 0x3fff) === 0) input.onProgress?.(rows, pool.rows);
     }
-    input.onProgress?.(row, pool.rows);
+    input.onProgress?.(rows, pool.rows);
   }
 
   const flagged = new Uint8Array(pool.rows);

@@ -1,6 +1,4 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { readJsonFile, runLayout } from '@rds/artifacts';
+import { querySetTasks, readJsonFile, runLayout } from '@rds/artifacts';
 import { embedPoolShard, embedQueries } from '@rds/encoder';
 import { ModelConfig, parseOrThrow, PoolManifest, ValidationError } from '@rds/schemas';
 import { existingRunDir, parseFlags, required, type Command } from '../args.js';
@@ -55,12 +53,7 @@ const command: Command = {
     const layout = runLayout(runDir);
     const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
     const shards = parseShards(values.shards, pool.shards.length);
-    const tasks = fs.existsSync(layout.queries.dir)
-      ? fs
-          .readdirSync(layout.queries.dir)
-          .filter((f) => f.endsWith('.jsonl') && !f.endsWith('.rejected.jsonl'))
-          .map((f) => path.basename(f, '.jsonl'))
-      : [];
+    const tasks = querySetTasks(runDir);
 
     const started = Date.now();
     if (tasks.length) {

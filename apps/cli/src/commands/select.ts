@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import { z } from 'zod';
-import { readJsonFile, readJsonIfExists, runLayout } from '@rds/artifacts';
+import { readJsonIfExists, readSelectionSummary, runLayout } from '@rds/artifacts';
 import { selectPool } from '@rds/selectors';
 import { pairsAtLeast, topKForQueries } from '@rds/vector-index';
 import {
@@ -133,9 +133,8 @@ const command: Command = {
     const out = await runInTerminal(() =>
       selectPool({ runDir, tasks, selection, ...check }, { topKForQueries, pairsAtLeast }),
     );
-    const layout = runLayout(runDir);
-    const summary = await readJsonFile(layout.selection.summary, SelectionSummary);
-    console.error(report(summary, out.skipped, (Date.now() - started) / 1000, layout.selection.rows));
+    const summary = await readSelectionSummary(runDir);
+    console.error(report(summary, out.skipped, (Date.now() - started) / 1000, runLayout(runDir).selection.rows));
     return 0;
   },
 };

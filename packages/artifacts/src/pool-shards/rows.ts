@@ -98,3 +98,27 @@ export async function readPoolRows(
   onRows?.(row, total);
   return { rows: total, sourceOf, sources, ids, manifest };
 }
+
+/** Only the message texts: what a pass over the pool's content (e.g. the n-gram check) reads. */
+const PoolRowTexts = z.object({ messages: z.array(z.object({ content: z.string() })) });
+
+/**
+ * Every pool row's message texts in global row order, from the shards `manifest` names. Checks
+ * `signal` every 16k rows.
+ */
+export async function* eachPoolRowTexts(
+  runDir: string,
+  manifest: PoolManifest,
+  signal?: AbortSignal,
+): AsyncGenerator<{ row: number; messages: { content: string }[] }> {
+  const layout = runLayout(runDir);
+  let row = 0;
+  for (const shard of manifest.shards) {
+    const file = path.resolve(path.dirname(layout.pool.manifest), shard.file);
+    for await (const { value } of readJsonLines(file, PoolRowTexts)) {
+      yield { row, messages: value.messages };
+      row++;
+      if (signal && (row & 0x3fff) === 0) throwIfCancelled(signal);
+    }
+  }
+}

@@ -1,4 +1,5 @@
-import { readJsonIfExists, runLayout, writeJsonAtomic } from '@rds/artifacts';
+import { readJsonIfExists, writeJsonAtomic } from './files.js';
+import { runLayout } from './layout.js';
 import { RunStatus } from '@rds/schemas';
 
 /** Read runLayout(runDir).status (validated), or null when the run never started there. */
