@@ -6,7 +6,6 @@ import {
   querySetRef,
   readQuerySet,
   ProgressMeter,
-  readJsonFile,
   readJsonIfExists,
   readJsonLines,
   runLayout,
@@ -14,6 +13,7 @@ import {
   throwIfCancelled,
   verifyFileRef,
   writeJsonAtomic,
+  readPoolManifest,
 } from '@rds/artifacts';
 import {
   EmbeddingManifest,
@@ -22,7 +22,6 @@ import {
   EmbedShardInput,
   Example,
   parseOrThrow,
-  PoolManifest,
   ValidationError,
   type EmbedQueriesOutput,
   type EmbedShardOutput,
@@ -157,7 +156,7 @@ export async function embedPoolShard(rawInput: EmbedShardInput): Promise<EmbedSh
   const t0 = Date.now();
   const input = parseOrThrow(EmbedShardInput, rawInput, 'embedPoolShard input');
   const layout = runLayout(input.runDir);
-  const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
+  const pool = await readPoolManifest(input.runDir);
   const shardRef = pool.shards[input.shard];
   if (!shardRef) throw new ValidationError(`pool has ${pool.shards.length} shards; there is no shard ${input.shard}`);
   const shardFile = path.resolve(layout.pool.dir, shardRef.file);

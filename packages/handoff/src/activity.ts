@@ -14,7 +14,6 @@ import {
   writeHandoffReceipt,
   cleanTempFiles,
   fileRef,
-  readJsonFile,
   readJsonIfExists,
   readContaminationReport,
   readPoolRows,
@@ -26,6 +25,7 @@ import {
   writeFileAtomic,
   type RowTable,
   type SelectionTable,
+  readPoolManifest,
 } from '@rds/artifacts';
 import {
   ContaminationReport,
@@ -396,7 +396,7 @@ async function ensureDataset(
 ): Promise<{ card: DatasetCard; stats: MaterialiseStats | null; materialised: boolean }> {
   const rt = activityRuntime();
   const selection = await readSelectedRows(input.runDir);
-  const pool = await readJsonFile(runLayout(input.runDir).pool.manifest, PoolManifest);
+  const pool = await readPoolManifest(input.runDir);
   const fingerprint = await cardFingerprint(input, selection, pool);
   const card = await finishedDatasetCard(outDir, fingerprint);
   if (card) {

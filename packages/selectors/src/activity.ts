@@ -4,7 +4,6 @@ import {
   activityRuntime,
   cleanSelectionTemps,
   completedSelection,
-  readJsonFile,
   readScoresManifest,
   readScoreVector,
   readTopK,
@@ -17,11 +16,11 @@ import {
   readPoolRows,
   querySetChecksum,
   type PoolRows,
+  readPoolManifest,
 } from '@rds/artifacts';
 import type { z } from 'zod';
 import {
   ContaminationReport,
-  PoolManifest,
   SelectInput,
   SelectionSummary,
   aggregatesFor,
@@ -90,7 +89,7 @@ export async function selectPool(raw: z.input<typeof SelectInput>, deps: SelectP
   const checkedSets = contamination ? [...input.tasks, ...input.checkTasks] : [];
 
   // Fingerprint from manifests only (cheap), so an unchanged selection is recognised without reading scores.
-  const poolManifest = await readJsonFile(layout.pool.manifest, PoolManifest);
+  const poolManifest = await readPoolManifest(input.runDir);
   const scoreManifests = await Promise.all(
     input.tasks.flatMap((task) => aggregates.map((a) => readScoresManifest(input.runDir, task, a))),
   );

@@ -6,8 +6,9 @@ import {
   runLayout,
   type EmbeddingMatrixReader,
   type RawMatrix,
+  readPoolManifest,
 } from '@rds/artifacts';
-import { EmbeddingManifest, PoolManifest, ValidationError, type EmbeddingSettings } from '@rds/schemas';
+import { EmbeddingManifest, ValidationError, type EmbeddingSettings } from '@rds/schemas';
 import type { QuerySet } from './engines/index.js';
 
 /** The pool's embedding shards (manifests only; matrices are opened one at a time while scoring). */
@@ -43,7 +44,7 @@ export function querySubset(queries: QuerySet, indices: readonly number[], task:
 
 export async function readPoolEmbeddings(runDir: string): Promise<PoolEmbeddings> {
   const layout = runLayout(runDir);
-  const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
+  const pool = await readPoolManifest(runDir);
   const shards: PoolEmbeddings['shards'] = [];
   let rows = 0;
   let settings: EmbeddingSettings | undefined;

@@ -1,6 +1,6 @@
-import { querySetTasks, readJsonFile, runLayout } from '@rds/artifacts';
+import { querySetTasks, runLayout, readPoolManifest } from '@rds/artifacts';
 import { embedPoolShard, embedQueries } from '@rds/encoder';
-import { ModelConfig, parseOrThrow, PoolManifest, ValidationError } from '@rds/schemas';
+import { ModelConfig, parseOrThrow, ValidationError } from '@rds/schemas';
 import { existingRunDir, parseFlags, required, type Command } from '../args.js';
 import { runInTerminal } from '../terminal.js';
 
@@ -51,7 +51,7 @@ const command: Command = {
       `rds ${NAME} options`,
     );
     const layout = runLayout(runDir);
-    const pool = await readJsonFile(layout.pool.manifest, PoolManifest);
+    const pool = await readPoolManifest(runDir);
     const shards = parseShards(values.shards, pool.shards.length);
     const tasks = querySetTasks(runDir);
 

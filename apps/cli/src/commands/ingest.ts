@@ -1,4 +1,4 @@
-import { readJsonFile, runLayout, runWithRuntime, type Progress } from '@rds/artifacts';
+import { runLayout, runWithRuntime, type Progress, readPoolManifest } from '@rds/artifacts';
 import { ingestPool } from '@rds/pool';
 import { PoolConfig, PoolFormat, PoolManifest, ValidationError, parseOrThrow, type QuerySetConfig } from '@rds/schemas';
 import { parseFlags, required, type Command } from '../args.js';
@@ -95,7 +95,7 @@ const command: Command = {
         () => ingestPool({ runDir, pool, queries }),
       );
       if (tty && printed) process.stderr.write('\n');
-      const manifest = await readJsonFile(runLayout(runDir).pool.manifest, PoolManifest);
+      const manifest = await readPoolManifest(runDir);
       console.error(summary(manifest, (Date.now() - started) / 1000, out.skipped));
       for (const [task, q] of Object.entries(out.queries ?? {})) {
         console.error(

@@ -54,6 +54,11 @@ export interface PoolRows {
   manifest: PoolManifest;
 }
 
+/** The run's pool manifest (pool/manifest.json), validated: the shards, their row counts and checksums. */
+export function readPoolManifest(runDir: string): Promise<PoolManifest> {
+  return readJsonFile(runLayout(runDir).pool.manifest, PoolManifest);
+}
+
 /**
  * Stream the pool shards once, in shard order (global row = shard 0's rows, then shard 1's, ...),
  * keeping each row's id and its source as a small integer. Row counts are checked against the
@@ -65,7 +70,7 @@ export async function readPoolRows(
   onRows?: (rows: number, total: number) => void,
 ): Promise<PoolRows> {
   const layout = runLayout(runDir);
-  const manifest = await readJsonFile(layout.pool.manifest, PoolManifest);
+  const manifest = await readPoolManifest(runDir);
   const total = manifest.shards.reduce((a, s) => a + s.rows, 0);
   let sourceOf: Uint16Array | Uint32Array = new Uint16Array(total);
   const sourceIndex = new Map<string, number>();
