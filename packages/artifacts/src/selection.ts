@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import {
   ContaminationReport,
   SelectedRow,
@@ -7,7 +6,15 @@ import {
   parseOrThrow,
   type FileRef,
 } from '@rds/schemas';
-import { AtomicFileWriter, cleanTempFiles, fileRef, readJsonFile, verifyFileRef, writeJsonAtomic } from './files.js';
+import {
+  AtomicFileWriter,
+  cleanTempFiles,
+  fileRef,
+  readJsonFile,
+  readJsonIfExists,
+  verifyFileRef,
+  writeJsonAtomic,
+} from './files.js';
 import { readJsonLines } from './jsonl.js';
 import { runLayout } from './layout.js';
 import { throwIfCancelled } from './runtime.js';
@@ -78,9 +85,8 @@ export async function writeSelectionSummary(runDir: string, summary: SelectionSu
 }
 
 /** summary.json, validated; null when the run has no selection yet. */
-export async function readSelectionSummaryIfExists(runDir: string): Promise<SelectionSummary | null> {
-  const file = runLayout(runDir).selection.summary;
-  return fs.existsSync(file) ? readJsonFile(file, SelectionSummary) : null;
+export function readSelectionSummaryIfExists(runDir: string): Promise<SelectionSummary | null> {
+  return readJsonIfExists(runLayout(runDir).selection.summary, SelectionSummary);
 }
 
 /** summary.json, validated; a clear error when the run has not been selected. */

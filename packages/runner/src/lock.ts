@@ -75,6 +75,10 @@ async function linkInto(file: string, content: string): Promise<boolean> {
   }
 }
 
+/** A lock held by a process that still runs, or by another host (whose processes we cannot check). */
+const liveHolder = (held: LockFile | null): held is LockFile =>
+  held !== null && (held.host !== os.hostname() || holderAlive(held));
+
 const readOrNull = (file: string) =>
   fs.readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? null : Promise.reject(err)));
 
@@ -100,7 +104,7 @@ async function take(file: string, mine: string, depth: number): Promise<{ held: 
     const text = await readOrNull(file);
     if (text === null) continue; // released meanwhile
     const held = parseLock(text);
-    if (held && (held.host !== os.hostname() || holderAlive(held))) return { held };
+    if (liveHolder(held)) return { held };
     if (depth >= 3) return { held };
     const breaker = `${file}.break-${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
     const blocked = await take(breaker, mine, depth + 1);
@@ -130,8 +134,7 @@ async function removeDeadBreakers(file: string): Promise<void> {
     const breaker = path.join(dir, name);
     const text = await readOrNull(breaker);
     if (text === null) continue;
-    const held = parseLock(text);
-    if (held && (held.host !== os.hostname() || holderAlive(held))) continue;
+    if (liveHolder(parseLock(text))) continue;
     if ((await readOrNull(breaker)) === text) await fs.rm(breaker, { force: true });
   }
 }
