@@ -128,9 +128,10 @@ async function take(file: string, mine: string, depth: number): Promise<{ held: 
  */
 async function removeDeadBreakers(file: string): Promise<void> {
   const dir = path.dirname(file);
-  const prefix = `${path.basename(file)}.break-`;
+  // Breakers only (nested ones too), never a breaker's half-written temp file (`<breaker>.<pid>.<hex>.tmp`).
+  const breakerName = new RegExp(`^${path.basename(file).replace(/\./g, '\\.')}(\\.break-[0-9a-f]{16})+$`);
   for (const name of await fs.readdir(dir)) {
-    if (!name.startsWith(prefix)) continue;
+    if (!breakerName.test(name)) continue;
     const breaker = path.join(dir, name);
     const text = await readOrNull(breaker);
     if (text === null) continue;
