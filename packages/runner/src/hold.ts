@@ -78,13 +78,23 @@ function newHold(point: HoldPoint): HoldState {
   return { ...point, reached, released, reach, release };
 }
 
-/** Resolves when `hold` is released; rejects if the run is cancelled first. */
+/**
+ * Resolves when `hold` is released; rejects if the run is cancelled first. While it waits, a timer
+ * keeps the process alive: a held CLI run has nothing else pending (signal listeners do not keep
+ * Node running), so without it the process ended with exit 13 (unsettled top-level await) before
+ * the SIGINT or SIGUSR2 it waits for arrived.
+ */
 function awaitRelease(hold: HoldState, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) return reject(abortReason(signal));
-    const onAbort = () => reject(abortReason(signal));
+    const keepAlive = setInterval(() => {}, 60_000);
+    const onAbort = () => {
+      clearInterval(keepAlive);
+      reject(abortReason(signal));
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     void hold.released.then(() => {
+      clearInterval(keepAlive);
       signal.removeEventListener('abort', onAbort);
       resolve();
     });

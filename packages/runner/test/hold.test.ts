@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CancelledFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -16,6 +18,19 @@ afterEach(async () => {
 });
 
 describe('hold points', () => {
+  it('a held call keeps its process alive until released (a held CLI run once exited 13 on its own)', async () => {
+    const script = fileURLToPath(new URL('./held-process.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--conditions=@rds/source', '--import', 'tsx', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect({ code, out }, err).toEqual({ code: 0, out: 'ran\n' });
+  });
+
   it('hold a run before a given call until released: the run is observably mid-stage, then finishes as usual', async () => {
     const fake = fakeActivities({ shards: 4, rowsPerShard: 3 });
     const holds = new HoldController(fake.activities);
