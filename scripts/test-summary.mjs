@@ -31,7 +31,12 @@ for (const { name, file } of projects()) {
   }
   const r = JSON.parse(fs.readFileSync(file, 'utf8'));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-  const failed = r.numFailedTests + (r.numFailedTestSuites ?? 0);
+  // A file that failed outside any test (an import error, a failing hook) counts once; vitest's
+  // numFailedTestSuites also counts every describe block around a failed test, which overstated it.
+  const brokenFiles = r.testResults.filter(
+    (f) => f.status === 'failed' && !f.assertionResults.some((a) => a.status === 'failed'),
+  ).length;
+  const failed = r.numFailedTests + brokenFiles;
   totals.passed += r.numPassedTests;
   totals.failed += failed;
   totals.skipped += skipped;
