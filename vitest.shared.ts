@@ -24,6 +24,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    setupFiles: [path.join(root, 'vitest.setup.ts')],
     reporters: ['default', ['json', { outputFile: path.join(root, 'test-results', 'vitest', `${project}.json`) }]],
   },
 });

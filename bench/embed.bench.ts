@@ -16,24 +16,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { batchLimits, embedSequences, loadModel, tokenizeMessages, writeTestModel } from '@rds/encoder';
-import { installedModel, PRETRAINED } from '@rds/models';
+import { batchLimits, embedSequences, loadModel, tokenizeMessages } from '@rds/encoder';
+import { PRETRAINED } from '@rds/models';
 import type { Message } from '@rds/schemas';
 import { writeJsonAtomic } from '@rds/artifacts';
 import { calibrationFile, EmbedCalibration, flopsPerToken as tokenFlops, modelShape } from '@rds/planner';
-import { matmulPeakGflops } from './lib/common.js';
+import { benchModelDir, matmulPeakGflops } from './lib/common.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const modelArg = process.argv[2] || 'smollm2-135m';
 const realModel = modelArg in PRETRAINED;
 const wholePool = process.argv[3] === 'all';
 const rows = wholePool ? Infinity : Number(process.argv[3] ?? (realModel ? 256 : 2000));
-const modelDir =
-  modelArg === 'test'
-    ? await writeTestModel(path.join(root, 'bench', 'out', 'tiny-test-model'))
-    : realModel
-      ? (await installedModel(modelArg)).dir
-      : modelArg;
+const modelDir = await benchModelDir(modelArg);
 const poolFile = path.resolve(root, '../shared/data/pool.jsonl');
 if (!fs.existsSync(poolFile)) throw new Error(`bench data missing: ${poolFile}`);
 

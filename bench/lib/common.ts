@@ -1,9 +1,15 @@
-// Helpers shared by the benchmarks: a seeded PRNG (every run generates the same data) and this
+// Helpers shared by the benchmarks: a seeded PRNG (every run generates the same data), the model a bench runs, and this
 // machine's float32 matmul throughput, the yardstick the scoring and encoder figures are read against.
 import ort from 'onnxruntime-node';
 import { DataType, encodeModel } from '@rds/onnx-graph';
 import { cpuThreads } from '@rds/common';
 import { loadFusedKernel } from '@rds/vector-index';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeTestModel } from '@rds/encoder';
+import { installedModel, PRETRAINED } from '@rds/models';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** xorshift32 in [0, 1): fast, seeded. */
 export function rng(seed: number): () => number {
@@ -71,4 +77,14 @@ export function fusedGemmPeakGflops(width: number, K: number, rows: number, reps
 
 export function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/**
+ * A bench's model argument as a directory: `test` (the generated test model, in bench/out), the
+ * name of a pretrained model (installed by `rds model fetch`), or a model directory.
+ */
+export async function benchModelDir(arg: string): Promise<string> {
+  if (arg === 'test') return writeTestModel(path.join(repoRoot, 'bench', 'out', 'tiny-test-model'));
+  if (arg in PRETRAINED) return (await installedModel(arg)).dir;
+  return arg;
 }

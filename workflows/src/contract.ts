@@ -3,6 +3,7 @@ import type {
   EmbedQueriesOutput,
   EmbedShardInput,
   EmbedShardOutput,
+  EmbeddingCacheConfig,
   HandoffInput,
   HandoffOutput,
   IngestInput,
@@ -70,11 +71,15 @@ export interface EmbedTotals {
   tokens: number;
   /** Activity seconds summed over shards (the rate counts work, not waiting). */
   seconds: number;
+  /** Rows of the computed shards read from the embedding cache (absent in totals carried from before it). */
+  rowsFromCache?: number;
 }
 
 export interface EmbedShardsInput {
   runDir: string;
   model: ModelConfig;
+  /** Absent in inputs recorded before the embedding cache: the default cache. */
+  cache?: EmbeddingCacheConfig;
   /** Number of pool shards (0..shards-1). */
   shards: number;
   /** First shard this run of the workflow handles. */
@@ -95,6 +100,8 @@ export interface EmbedShardsProgress {
   inFlight: number[];
   paused: boolean;
   rows: number;
+  /** Rows of `rows` read from the embedding cache. */
+  rowsFromCache?: number;
   ratePerSec: number;
   etaSec: number | null;
 }

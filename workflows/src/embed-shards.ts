@@ -34,7 +34,7 @@ export async function embedShards(input: EmbedShardsInput): Promise<EmbedShardsI
       if (shard === undefined) return;
       inFlight.push(shard);
       try {
-        const out = await embedPoolShard({ runDir: input.runDir, shard, model: input.model });
+        const out = await embedPoolShard({ runDir: input.runDir, shard, model: input.model, cache: input.cache ?? {} });
         totals = addShard(totals, out);
       } finally {
         inFlight.splice(inFlight.indexOf(shard), 1);

@@ -1,4 +1,4 @@
-import type { ModelConfig, RunConfigInput, RunStage } from '@rds/schemas';
+import type { EmbeddingCacheConfig, ModelConfig, RunConfigInput, RunStage } from '@rds/schemas';
 import type { EmbedTotals, RunActivities, SelectionRunResult, ValidateConfigOutput } from './contract.js';
 import type { StatusTracker } from './plan.js';
 
@@ -13,7 +13,13 @@ export interface PipelineHost {
   /** Resolves once the run is not paused; called before every stage. */
   waitWhilePaused(): Promise<void>;
   /** Embed pool shards 0..shards-1 (each shard activity skips finished shards). */
-  embedPool(input: { runDir: string; model: ModelConfig; shards: number; poolRows: number }): Promise<EmbedTotals>;
+  embedPool(input: {
+    runDir: string;
+    model: ModelConfig;
+    cache: EmbeddingCacheConfig;
+    shards: number;
+    poolRows: number;
+  }): Promise<EmbedTotals>;
   /** Called once the validated config is known (e.g. to record memo). */
   onValidated?(validated: ValidateConfigOutput): void;
 }
@@ -56,13 +62,19 @@ export async function runPipeline(
     ...(ingest.queries ? { queryRows } : {}),
   });
 
-  await stage('embed-queries', () => act.embedQueries({ runDir, tasks, model: config.model }));
+  // `?? {}`: a config recorded before the embedding cache existed gets the default cache.
+  const cache = config.cache ?? {};
+  await stage('embed-queries', () => act.embedQueries({ runDir, tasks, model: config.model, cache }));
   tracker.stageDone('embed-queries');
 
   const totals = await stage('embed-pool', () =>
-    host.embedPool({ runDir, model: config.model, shards: ingest.shards, poolRows: ingest.rows }),
+    host.embedPool({ runDir, model: config.model, cache, shards: ingest.shards, poolRows: ingest.rows }),
   );
-  tracker.stageDone('embed-pool', { shardsEmbedded: totals.shardsDone, rowsEmbedded: totals.rows });
+  tracker.stageDone('embed-pool', {
+    shardsEmbedded: totals.shardsDone,
+    rowsEmbedded: totals.rows,
+    rowsFromCache: totals.rowsFromCache ?? 0,
+  });
 
   await stage('score', () => act.scorePool({ runDir, tasks, scoring: config.scoring, aggregates }));
   tracker.stageDone('score');

@@ -126,6 +126,7 @@ export function embedProgress(
     inFlight,
     paused,
     rows: totals.rows,
+    rowsFromCache: totals.rowsFromCache ?? 0,
     ratePerSec,
     etaSec:
       secsPerShard === null ? null : Math.round((left * secsPerShard) / Math.max(1, Math.min(parallelism, left || 1))),
@@ -139,9 +140,10 @@ export function embedRate(totals: EmbedTotals): number {
 
 export function addShard(
   totals: EmbedTotals,
-  out: { skipped: boolean; rows: number; tokens: number; seconds: number },
+  out: { skipped: boolean; rows: number; tokens: number; seconds: number; cacheHits?: number },
 ): EmbedTotals {
   return {
+    rowsFromCache: (totals.rowsFromCache ?? 0) + (out.skipped ? 0 : (out.cacheHits ?? 0)),
     shardsDone: totals.shardsDone + 1,
     shardsSkipped: totals.shardsSkipped + (out.skipped ? 1 : 0),
     rows: totals.rows + out.rows,
@@ -158,6 +160,7 @@ export const EMPTY_TOTALS: EmbedTotals = {
   rowsComputed: 0,
   tokens: 0,
   seconds: 0,
+  rowsFromCache: 0,
 };
 
 function round1(x: number): number {
@@ -269,6 +272,8 @@ export interface HeartbeatProgress {
   unit: string;
   ratePerSec: number;
   etaSec: number | null;
+  /** Embedding activities: rows read from the embedding cache so far (Progress.detail). */
+  detail?: { cacheHits?: unknown };
 }
 
 /** What is known about pool embedding besides the in-flight shards' heartbeats. */
@@ -279,6 +284,12 @@ export interface EmbedContext {
   poolRows: number;
   /** Rate over finished shards, used when no shard is heartbeating. */
   ratePerSec: number;
+  /** Rows of the finished shards read from the embedding cache. */
+  rowsFromCache?: number;
+}
+
+function beatHits(b: HeartbeatProgress): number {
+  return typeof b.detail?.cacheHits === 'number' ? b.detail.cacheHits : 0;
 }
 
 /**
@@ -303,9 +314,11 @@ export function progressFromHeartbeats(
       ratePerSec: rate,
       etaSec: rate > 0 ? Math.round((total - done) / rate) : null,
       shards: { done: embed.shardsDone, total: embed.shardsTotal },
+      cacheHits: (embed.rowsFromCache ?? 0) + rowBeats.reduce((n, b) => n + beatHits(b), 0),
     };
   }
   const b = beats[0];
   if (!b) return null;
-  return { stage, done: b.done, total: b.total, unit: b.unit, ratePerSec: b.ratePerSec, etaSec: b.etaSec };
+  const hits = typeof b.detail?.cacheHits === 'number' ? { cacheHits: beatHits(b) } : {};
+  return { stage, done: b.done, total: b.total, unit: b.unit, ratePerSec: b.ratePerSec, etaSec: b.etaSec, ...hits };
 }

@@ -66,10 +66,11 @@ export async function selectionRun(config: RunConfigInput, options?: SelectionRu
         activities,
         tracker,
         waitWhilePaused: () => wf.condition(() => !paused),
-        embedPool: async ({ runDir, model, shards }) => {
+        embedPool: async ({ runDir, model, cache, shards }) => {
           const input: EmbedShardsInput = {
             runDir,
             model,
+            cache,
             shards,
             from: 0,
             parallelism: opts.embedParallelism,

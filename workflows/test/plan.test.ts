@@ -43,7 +43,18 @@ describe('embedding progress', () => {
     let t = addShard(EMPTY_TOTALS, { skipped: true, rows: 100, tokens: 0, seconds: 0 });
     t = addShard(t, { skipped: false, rows: 200, tokens: 5000, seconds: 10 });
     t = addShard(t, { skipped: false, rows: 200, tokens: 5000, seconds: 10 });
-    expect(t).toEqual({ shardsDone: 3, shardsSkipped: 1, rows: 500, rowsComputed: 400, tokens: 10_000, seconds: 20 });
+    expect(t).toEqual({
+      shardsDone: 3,
+      shardsSkipped: 1,
+      rows: 500,
+      rowsComputed: 400,
+      tokens: 10_000,
+      seconds: 20,
+      rowsFromCache: 0,
+    });
+    // Rows from the cache count for computed shards; a skipped shard's were counted when it ran.
+    expect(addShard(t, { skipped: false, rows: 100, tokens: 900, seconds: 1, cacheHits: 40 }).rowsFromCache).toBe(40);
+    expect(addShard(t, { skipped: true, rows: 100, tokens: 0, seconds: 0, cacheHits: 40 }).rowsFromCache).toBe(0);
     const p = embedProgress(t, 7, [3, 4], false, 2);
     // 400 computed rows / 20 s (the skipped shard's rows took no time); 4 shards left at 10 s each over 2 lanes = 20 s.
     expect(p).toEqual({
@@ -52,6 +63,7 @@ describe('embedding progress', () => {
       inFlight: [3, 4],
       paused: false,
       rows: 500,
+      rowsFromCache: 0,
       ratePerSec: 20,
       etaSec: 20,
     });
@@ -59,9 +71,16 @@ describe('embedding progress', () => {
   });
 
   it('turns heartbeats into run progress: finished shards plus in-flight rows at their summed rate', () => {
-    const beat = (done: number, ratePerSec: number) => ({ done, total: 200, unit: 'rows', ratePerSec, etaSec: 1 });
-    const embed = { rowsDone: 500, shardsDone: 3, shardsTotal: 7, poolRows: 1400, ratePerSec: 25 };
-    expect(progressFromHeartbeats('embed-pool', [beat(100, 30), beat(50, 20)], embed)).toEqual({
+    const beat = (done: number, ratePerSec: number, cacheHits = 0) => ({
+      done,
+      total: 200,
+      unit: 'rows',
+      ratePerSec,
+      etaSec: 1,
+      detail: { cacheHits },
+    });
+    const embed = { rowsDone: 500, shardsDone: 3, shardsTotal: 7, poolRows: 1400, ratePerSec: 25, rowsFromCache: 120 };
+    expect(progressFromHeartbeats('embed-pool', [beat(100, 30, 60), beat(50, 20)], embed)).toEqual({
       stage: 'embed-pool',
       done: 650,
       total: 1400,
@@ -69,6 +88,7 @@ describe('embedding progress', () => {
       ratePerSec: 50,
       etaSec: 15,
       shards: { done: 3, total: 7 },
+      cacheHits: 180, // finished shards' 120 plus an in-flight shard's 60
     });
     // No shard heartbeating (between shards): the finished shards' rate.
     expect(progressFromHeartbeats('embed-pool', [], embed)).toMatchObject({ done: 500, ratePerSec: 25, etaSec: 36 });

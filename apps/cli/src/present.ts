@@ -25,7 +25,8 @@ export function progressLine(stage: string, p: RunProgress | null, barWidth = 0)
       : '';
   const shards = p.shards ? `  shards ${p.shards.done}/${p.shards.total}` : '';
   const eta = p.etaSec !== null && p.etaSec !== undefined ? `  eta ${duration(p.etaSec)}` : '';
-  return `[${stage}]${bar} ${(100 * frac).toFixed(1)}%  ${amount}${rate}${shards}${eta}`;
+  const cached = p.cacheHits ? `  ${n(p.cacheHits)} from cache` : '';
+  return `[${stage}]${bar} ${(100 * frac).toFixed(1)}%  ${amount}${rate}${shards}${cached}${eta}`;
 }
 
 /** A human-readable status report (rds status). */

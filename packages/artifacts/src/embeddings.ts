@@ -4,7 +4,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, readJsonIfExists, sha256File, writeJsonAtomic } from './files.js';
-import { EmbeddingManifest, type EmbeddingDtype } from '@rds/schemas';
+import { EmbeddingManifest, ModelRef, type EmbeddingDtype } from '@rds/schemas';
+import { runLayout } from './layout.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 
 /**
@@ -18,10 +19,22 @@ export function bytesPerValue(dtype: EmbeddingDtype): number {
   return dtype === 'float16' ? 2 : 4;
 }
 
-function encodeRows(rows: Float32Array, dtype: EmbeddingDtype): Uint8Array {
+/** Rows (float32) as they are stored in a matrix file of `dtype`. */
+export function encodeRows(rows: Float32Array, dtype: EmbeddingDtype): Uint8Array {
   if (dtype === 'float32') return new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength);
   const half = float32ToFloat16(rows);
   return new Uint8Array(half.buffer, half.byteOffset, half.byteLength);
+}
+
+/**
+ * Stored row bytes back to float32, into `out` at `offset`. Exact: re-encoding the result gives the
+ * same bytes (every float16 is a float32), so a row read from the embedding cache and written
+ * into a run's matrix is bit-identical to the stored one.
+ */
+export function decodeRowInto(bytes: Uint8Array, dtype: EmbeddingDtype, out: Float32Array, offset: number): void {
+  const copy = new Uint8Array(bytes); // aligned for the typed-array view
+  if (dtype === 'float32') out.set(new Float32Array(copy.buffer, 0, copy.byteLength / 4), offset);
+  else out.set(float16ToFloat32(new Uint16Array(copy.buffer, 0, copy.byteLength / 2)), offset);
 }
 
 /** Resume state of an in-progress matrix: how many rows of the partial file are durable. */
@@ -244,4 +257,36 @@ export async function openEmbeddings(
 /** A stable key over anything JSON-serialisable (settings + input checksum). */
 export function settingsKey(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+/** The fields of an embedding manifest provenance needs (not its id list, which can be long). */
+const ManifestProvenance = z
+  .object({ settings: z.object({ model: ModelRef }), rows: z.number(), cacheHits: z.number().optional() })
+  .loose();
+
+/**
+ * What a run's embeddings say about themselves, for its dataset card: the model (from the pool
+ * shards, else the query sets), and how many pool rows were read from the embedding cache.
+ */
+export async function readEmbeddingProvenance(
+  runDir: string,
+  shards: number,
+  tasks: readonly string[],
+): Promise<{ model: ModelRef | null; poolRows: number; poolRowsFromCache: number }> {
+  const layout = runLayout(runDir);
+  let model: ModelRef | null = null;
+  let poolRows = 0;
+  let poolRowsFromCache = 0;
+  for (let i = 0; i < shards; i++) {
+    const m = await readJsonIfExists(layout.embeddings.poolManifest(i), ManifestProvenance);
+    if (!m) continue;
+    model ??= m.settings.model;
+    poolRows += m.rows;
+    poolRowsFromCache += m.cacheHits ?? 0;
+  }
+  for (const t of tasks) {
+    if (model) break;
+    model = (await readJsonIfExists(layout.embeddings.queryManifest(t), ManifestProvenance))?.settings.model ?? null;
+  }
+  return { model, poolRows, poolRowsFromCache };
 }

@@ -12,3 +12,4 @@ export * from './run-status.js';
 export * from './selection.js';
 export * from './handoff-files.js';
 export * from './query-sets.js';
+export * from './embedding-cache/index.js';

@@ -173,6 +173,12 @@ export interface LoadOptions {
   log?: (m: string) => void;
 }
 
+/** Hidden size from a model directory's config.json, without loading the model. */
+export async function hiddenSizeOf(dir: string): Promise<number> {
+  const config = await readJsonFile(path.join(path.resolve(dir), 'config.json'), ModelConfigJson);
+  return (config.hidden_size ?? config.d_model ?? config.n_embd)!;
+}
+
 export async function loadModel(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const given = path.resolve(dir);

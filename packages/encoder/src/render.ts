@@ -1,5 +1,8 @@
 import { pythonStrip, type Message } from '@rds/schemas';
 
+/** Version of renderTulu's output: part of every embedding cache key, bump it when the rendering changes. */
+export const RENDER_VERSION = 1;
+
 /**
  * Render a conversation exactly as the RDS+ reference code (open-instruct's Tulu format):
  * `<|system|>\n{c}\n`, `<|user|>\n{c}\n`, `<|assistant|>\n{c}{eos}\n`, each content stripped, the

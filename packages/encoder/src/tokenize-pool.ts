@@ -37,8 +37,15 @@ export class TokenizerWorker {
 
   /** Same result as tokenizeMessages() for each conversation, computed off-thread. */
   tokenize(conversations: readonly (readonly Message[])[], maxTokens: number): Promise<number[][]> {
+    return this.tokenizeTexts(
+      conversations.map((m) => renderTulu(m, this.model.eos)),
+      maxTokens,
+    );
+  }
+
+  /** tokenize() for texts already rendered with renderTulu. */
+  tokenizeTexts(texts: readonly string[], maxTokens: number): Promise<number[][]> {
     const id = this.nextId++;
-    const texts = conversations.map((m) => renderTulu(m, this.model.eos));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, texts, maxTokens });

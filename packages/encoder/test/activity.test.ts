@@ -140,20 +140,23 @@ describe('embedQueries', () => {
       fs.readFileSync(runLayout(runDir).pool.shard(0), 'utf8').split('\n').slice(0, 5).join('\n') + '\n',
     );
     const model = ModelConfig.parse({ dir: modelDir, threads: 1 });
-    const r = await runWithRuntime(quietRuntime(), () => embedQueries({ runDir, tasks: ['t'], model }));
-    expect(r).toEqual({ skipped: false, rows: 5 });
+    const cache = { dir: tempDir('rds-embed-q-cache-') }; // empty: earlier tests embedded these rows
+    const r = await runWithRuntime(quietRuntime(), () => embedQueries({ runDir, tasks: ['t'], model, cache }));
+    expect(r).toEqual({ skipped: false, rows: 5, cacheHits: 0 });
     const m = EmbeddingManifest.parse(
       JSON.parse(fs.readFileSync(runLayout(runDir).embeddings.queryManifest('t'), 'utf8')),
     );
     expect(m.rows).toBe(5);
-    // A query identical to pool row 0 gets the identical embedding (same rendering and pooling).
-    await runWithRuntime(quietRuntime(), () => embedPoolShard({ runDir, shard: 0, model }));
+    // A query identical to pool row 0 gets the identical embedding (same rendering and pooling):
+    // computed again, not read from the cache the queries filled.
+    await runWithRuntime(quietRuntime(), () => embedPoolShard({ runDir, shard: 0, model, cache: false }));
     const qe = (await openEmbeddings(runLayout(runDir).embeddings.queryManifest('t'))).reader.read(0, 1);
     const pe = (await openEmbeddings(runLayout(runDir).embeddings.poolManifest(0))).reader.read(0, 1);
     expect(Array.from(qe)).toEqual(Array.from(pe));
-    expect(await runWithRuntime(quietRuntime(), () => embedQueries({ runDir, tasks: ['t'], model }))).toEqual({
+    expect(await runWithRuntime(quietRuntime(), () => embedQueries({ runDir, tasks: ['t'], model, cache }))).toEqual({
       skipped: true,
       rows: 5,
+      cacheHits: 0,
     });
   });
 });

@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { z } from 'zod';
 import {
   CARD_FILE,
   HISTOGRAM_FILE,
@@ -26,6 +25,7 @@ import {
   type RowTable,
   type SelectionTable,
   readPoolManifest,
+  readEmbeddingProvenance,
 } from '@rds/artifacts';
 import {
   ContaminationReport,
@@ -33,7 +33,6 @@ import {
   HandoffConfig,
   HandoffInput,
   HandoffReceipt,
-  ModelRef,
   PoolManifest,
   RunConfig,
   ValidationError,
@@ -83,17 +82,10 @@ export interface HandoffResult extends HandoffOutput {
   stats: MaterialiseStats | null;
 }
 
-const ModelOfManifest = z.object({ settings: z.object({ model: ModelRef }) }).loose();
-
-/** Model id and checksum from the embedding manifests, if the run has any (optional for the card). */
-async function modelOf(runDir: string, tasks: string[]): Promise<ModelRef | null> {
-  const layout = runLayout(runDir);
-  const candidates = [layout.embeddings.poolManifest(0), ...tasks.map((t) => layout.embeddings.queryManifest(t))];
-  for (const file of candidates) {
-    const m = await readJsonIfExists(file, ModelOfManifest);
-    if (m) return m.settings.model;
-  }
-  return null;
+/** The card's model and embedding lines (the model is optional for the card: a run may have no manifest). */
+async function embeddingOf(runDir: string, shards: number, tasks: string[]) {
+  const e = await readEmbeddingProvenance(runDir, shards, tasks);
+  return { model: e.model, embedding: { poolRows: e.poolRows, fromCache: e.poolRowsFromCache } };
 }
 
 const contentType = (name: string) =>
@@ -278,7 +270,7 @@ async function writeDataset(ctx: WriteContext): Promise<{ card: DatasetCard; sta
     stats: cardStats,
     summary: sel.summary,
     pool: ctx.pool,
-    model: await modelOf(ctx.runDir, sel.summary.tasks ?? sel.tasks),
+    ...(await embeddingOf(ctx.runDir, ctx.pool.shards.length, sel.summary.tasks ?? sel.tasks)),
     config,
     configPath: layout.config,
     ...(await contaminationOf(ctx.runDir, sel)),

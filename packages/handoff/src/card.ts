@@ -120,6 +120,8 @@ export interface CardInputs {
   summary: SelectionSummary;
   pool: PoolManifest;
   model: ModelRef | null;
+  /** Pool rows embedded, and how many of them were read from the embedding cache. */
+  embedding?: { poolRows: number; fromCache: number };
   config: RunConfig | null;
   configPath: string;
   trigger: DatasetCard['trigger'];
@@ -199,6 +201,7 @@ export function buildCard(c: CardInputs): DatasetCard {
       shards: c.pool.shards.map((s) => ({ file: s.file, rows: s.rows, sha256: s.sha256 })),
     },
     model: c.model,
+    ...(c.embedding ? { embedding: c.embedding } : {}),
     counts: { perTask: Object.fromEntries(tasks.map((t) => [t, c.stats.perTask.get(t) ?? 0])), perSource },
     quantileLevels: QUANTILE_LEVELS,
     scoreQuantiles: Object.fromEntries(tasks.map((t) => [t, quantiles(c.stats.scores.get(t) ?? [])])),
@@ -249,6 +252,11 @@ export function cardMarkdown(card: DatasetCard): string {
     '## Provenance',
     '',
     `- model: ${card.model ? `\`${card.model.id}\` (sha256 \`${card.model.sha256}\`)` : 'unknown (no embedding manifest found)'}`,
+    ...(card.embedding
+      ? [
+          `- embeddings: ${card.embedding.poolRows} pool rows, ${card.embedding.fromCache} of them read from the embedding cache`,
+        ]
+      : []),
     `- pool fingerprint: \`${card.pool.fingerprint}\``,
     ...card.pool.shards.map((s) => `- pool shard \`${s.file}\`: ${s.rows} rows, sha256 \`${s.sha256}\``),
     `- selection file sha256: \`${card.selection.selectionSha256}\``,

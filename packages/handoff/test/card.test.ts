@@ -39,6 +39,8 @@ describe('dataset card', () => {
     await writeJsonAtomic(layout.embeddings.poolManifest(0), {
       kind: 'embeddings',
       settings: { model, pooling: 'weighted-mean', maxTokens: 2048, dtype: 'float16', dims: 8 },
+      rows: 150,
+      cacheHits: 40,
     });
     const res = await runHandoff(input(f.runDir));
     const card = await readJsonFile(path.join(res.location, 'card.json'), DatasetCard);
@@ -63,6 +65,10 @@ describe('dataset card', () => {
       expect(card.histogram.counts[task]!.reduce((a, b) => a + b, 0)).toBe(scores.length);
     }
     expect(card.model).toEqual(model);
+    expect(card.embedding).toEqual({ poolRows: 150, fromCache: 40 });
+    expect(await fsp.readFile(path.join(res.location, 'README.md'), 'utf8')).toContain(
+      '- embeddings: 150 pool rows, 40 of them read from the embedding cache',
+    );
     expect(card.pool.shards.map((s) => s.sha256)).toEqual(
       (JSON.parse(await fsp.readFile(layout.pool.manifest, 'utf8')) as { shards: { sha256: string }[] }).shards.map(
         (s) => s.sha256,

@@ -82,7 +82,14 @@ async function runLocked(
   const onHeartbeat = (p: Progress) => {
     const stage = tracker.status.stage;
     if (!stage) return;
-    const embed = { rowsDone: embedded.rows, shardsDone: embedded.shardsDone, shardsTotal, poolRows, ratePerSec: 0 };
+    const embed = {
+      rowsDone: embedded.rows,
+      shardsDone: embedded.shardsDone,
+      shardsTotal,
+      poolRows,
+      ratePerSec: 0,
+      rowsFromCache: embedded.rowsFromCache ?? 0,
+    };
     const progress = progressFromHeartbeats(stage, [p], embed);
     if (progress) tracker.progress(progress);
   };
@@ -95,13 +102,13 @@ async function runLocked(
           activities: options.activities,
           tracker,
           waitWhilePaused: () => gate.wait(signal),
-          embedPool: async ({ runDir, model, shards, poolRows: rows }) => {
+          embedPool: async ({ runDir, model, cache, shards, poolRows: rows }) => {
             poolRows = rows;
             shardsTotal = shards;
             embedded = EMPTY_TOTALS;
             for (let shard = 0; shard < shards; shard++) {
               await gate.wait(signal);
-              const out = await options.activities.embedPoolShard({ runDir, shard, model });
+              const out = await options.activities.embedPoolShard({ runDir, shard, model, cache });
               embedded = addShard(embedded, out);
               const context = {
                 rowsDone: embedded.rows,
@@ -109,6 +116,7 @@ async function runLocked(
                 shardsTotal: shards,
                 poolRows,
                 ratePerSec: embedRate(embedded),
+                rowsFromCache: embedded.rowsFromCache ?? 0,
               };
               const progress = progressFromHeartbeats('embed-pool', [], context);
               if (progress) tracker.progress(progress, { shardsEmbedded: embedded.shardsDone });

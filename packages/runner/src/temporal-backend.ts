@@ -267,6 +267,7 @@ export class TemporalBackend implements RunBackend {
         shardsTotal: child.shardsTotal,
         poolRows: status.counts.poolRows ?? child.rows,
         ratePerSec: child.ratePerSec,
+        rowsFromCache: child.rowsFromCache ?? 0,
       });
     } catch {
       // The child has not started yet or just finished.

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   ContaminationConfig,
+  EmbeddingCacheConfig,
   HandoffConfig,
   ModelConfig,
   PoolConfig,
@@ -47,17 +48,22 @@ export const EmbedQueriesInput = z.object({
   runDir: z.string().min(1),
   tasks: z.array(z.string()).min(1),
   model: ModelConfig,
+  /** Absent: the default cache (also what inputs recorded before the cache existed mean). */
+  cache: EmbeddingCacheConfig.optional(),
 });
 export type EmbedQueriesInput = z.infer<typeof EmbedQueriesInput>;
 export interface EmbedQueriesOutput {
   skipped: boolean;
   rows: number;
+  /** Rows read from the embedding cache instead of embedded. */
+  cacheHits?: number;
 }
 
 export const EmbedShardInput = z.object({
   runDir: z.string().min(1),
   shard: z.number().int().nonnegative(),
   model: ModelConfig,
+  cache: EmbeddingCacheConfig.optional(),
 });
 export type EmbedShardInput = z.infer<typeof EmbedShardInput>;
 export interface EmbedShardOutput {
@@ -66,6 +72,8 @@ export interface EmbedShardOutput {
   rows: number;
   tokens: number;
   seconds: number;
+  /** Rows read from the embedding cache instead of embedded (absent: none, or recorded before the cache). */
+  cacheHits?: number;
 }
 
 export const ScoreInput = z.object({

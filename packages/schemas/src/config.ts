@@ -68,6 +68,14 @@ export const ModelConfig = z.strictObject({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
+/**
+ * The embedding cache shared by runs (see README "Embedding cache"): rows already embedded with the
+ * same model file, pooling, maxTokens and dtype are read from it instead of embedded again.
+ * `false` turns it off; `dir` defaults to RDS_EMBEDDING_CACHE_DIR, else <user cache>/rds-select/embeddings.
+ */
+export const EmbeddingCacheConfig = z.union([z.literal(false), z.strictObject({ dir: z.string().min(1).optional() })]);
+export type EmbeddingCacheConfig = z.infer<typeof EmbeddingCacheConfig>;
+
 export const ScoringConfig = z.strictObject({
   /**
    * Pool rows scored per block; memory is bounded by blockRows x (dims + queries). 16,384 scored
@@ -258,6 +266,7 @@ export const RunConfig = z
       .min(1, 'give at least one query set')
       .refine((q) => new Set(q.map((x) => x.task)).size === q.length, { message: 'task names must be unique' }),
     model: ModelConfig,
+    cache: EmbeddingCacheConfig.default({}),
     scoring: ScoringConfig.default({ blockRows: 16_384, topK: 4096, engine: 'auto' }),
     selection: SelectionConfig,
     /** Evaluation files checked for contamination besides the query sets (never used as queries). */

@@ -5,7 +5,7 @@ import { BaselineStrategy, EmbeddingDtype, Pooling, RoundRobinTurns, SelectionSt
  * Manifests describe artifacts on disk. They are written last (atomically), so a manifest's
  * presence means its artifact is complete; its checksum lets a resumed run trust the file.
  */
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256');
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a hex sha256');
 
 export const FileRef = z.object({
   /** Path relative to the manifest's directory. */
@@ -81,7 +81,10 @@ export const EmbeddingManifest = z.object({
   ids: z.array(z.string()),
   /** Little-endian row-major matrix, rows x dims of settings.dtype. */
   matrix: FileRef,
+  /** Tokens of the rows embedded here (rows read from the cache are not counted). */
   tokens: z.number().int().nonnegative(),
+  /** Rows read from the embedding cache instead of embedded (absent: written before the cache existed). */
+  cacheHits: z.number().int().nonnegative().optional(),
   createdAt: z.string(),
 });
 export type EmbeddingManifest = z.infer<typeof EmbeddingManifest>;
@@ -300,6 +303,8 @@ export const DatasetCard = z.object({
     shards: z.array(z.object({ file: z.string(), rows: z.number(), sha256: z.string() })),
   }),
   model: ModelRef.nullable(),
+  /** Pool rows embedded, and how many were read from the embedding cache (absent on cards written before it). */
+  embedding: z.object({ poolRows: z.number(), fromCache: z.number() }).optional(),
   counts: z.object({
     perTask: z.record(z.string(), z.number()),
     /** Selected vs pool rows per source, with shares in percent. */

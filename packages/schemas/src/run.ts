@@ -23,6 +23,8 @@ export const RunProgress = z.object({
   etaSec: z.number().nonnegative().nullable(),
   /** Pool shards embedded / total (embedding stage and after). */
   shards: z.object({ done: z.number().int().nonnegative(), total: z.number().int().nonnegative() }).optional(),
+  /** Embedding stages: rows of `done` read from the embedding cache instead of embedded. */
+  cacheHits: z.number().int().nonnegative().optional(),
 });
 export type RunProgress = z.infer<typeof RunProgress>;
 
@@ -34,6 +36,8 @@ export const RunCounts = z.object({
   shards: z.number().int().nonnegative().optional(),
   shardsEmbedded: z.number().int().nonnegative().optional(),
   rowsEmbedded: z.number().int().nonnegative().optional(),
+  /** Pool rows of rowsEmbedded read from the embedding cache. */
+  rowsFromCache: z.number().int().nonnegative().optional(),
   queryRows: z.number().int().nonnegative().optional(),
   selected: z.number().int().nonnegative().optional(),
   handedOff: z.number().int().nonnegative().optional(),

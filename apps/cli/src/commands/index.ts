@@ -48,6 +48,11 @@ registerCommand(
   async () => (await import('./embed.js')).default,
 );
 registerCommand(
+  'cache',
+  'the embedding cache shared by runs (stats: what it holds; gc: drop unused or old entries)',
+  async () => (await import('./cache.js')).default,
+);
+registerCommand(
   'model',
   'model utilities (fetch: install a pretrained model; test-init: write the generated test model)',
   async () => (await import('./model.js')).default,

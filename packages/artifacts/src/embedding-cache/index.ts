@@ -1,0 +1,2 @@
+export * from './cache.js';
+export { ENTRY_BYTES } from './entries.js';
