@@ -103,6 +103,13 @@ export class PathPolicy {
     for (const [i, d] of config.decontaminate.entries())
       decontaminate.push({ ...d, path: await check(`decontaminate[${i}].path`, d.path, this.dataRoots) });
     const modelDir = await check('model.dir', config.model.dir, this.dataRoots);
+    // The embedding cache is the server's (RDS_EMBEDDING_CACHE_DIR or its user cache): a client may
+    // turn it off for its run, not point the server's writes somewhere else.
+    if (config.cache !== false && config.cache.dir !== undefined)
+      issues.push({
+        path: 'cache.dir',
+        message: "the embedding cache directory is the server's; leave cache.dir out (or set cache: false)",
+      });
     let destination = config.handoff.destination;
     if (destination.kind === 'local' && destination.dir !== undefined) {
       destination = { ...destination, dir: await check('handoff.destination.dir', destination.dir, [this.runsRoot]) };

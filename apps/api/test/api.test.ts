@@ -256,6 +256,7 @@ describe('request validation', () => {
       [config('ok', { queries: [{ task: 'math', path: 'escape/../../outside/secret.jsonl' }] }), 'queries[0].path'],
       [config('ok', { model: { dir: '/' } }), 'model.dir'],
       [config('ok', { model: { dir: 'escape/not-yet-there/model' } }), 'model.dir'],
+      [config('ok', { cache: { dir: path.join(runsRoot, 'cache') } }), 'cache.dir'],
       [
         config('ok', { handoff: { destination: { kind: 'local', dir: path.join(dataRoot, 'handoff') } } }),
         'handoff.destination.dir',
