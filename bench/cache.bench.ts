@@ -8,12 +8,16 @@
 // run 3's embedding time as a fraction of run 1's.
 //
 //   npm run bench:cache -- [model=smollm2-135m] [rows]
+//   npm run bench:cache -- index [keys=1000000]: the key index alone at scale: fill a cache with `keys`
+//          synthetic rows (16-byte rows, segments of 16,384 as runs commit them), then look up every key and
+//          as many absent ones; the yardstick is a JS Map holding the same keys, in the same process.
 //   model: smollm2-135m (the installed real model; default 1,000 rows: run 1 embeds for ~2 min on a
 //          2-core VM), test (the generated test model; 4,000 rows) or a model directory.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cacheStats } from '@rds/artifacts';
+import { cacheStats, EmbeddingCache, type CacheNamespace } from '@rds/artifacts';
 import { PRETRAINED } from '@rds/models';
 import { benchModelDir } from './lib/common.js';
 import { runLocal } from '@rds/runner';
@@ -25,6 +29,10 @@ const shared = path.resolve(repo, '../shared/data');
 const poolFile = path.join(shared, 'pool.jsonl');
 if (!fs.existsSync(poolFile)) throw new Error(`bench data missing: ${poolFile}`);
 const modelArg = process.argv[2] || 'smollm2-135m';
+if (modelArg === 'index') {
+  await indexBench(Number(process.argv[3] ?? 1_000_000));
+  process.exit(0);
+}
 const realModel = modelArg in PRETRAINED;
 const rows = Number(process.argv[3] ?? (realModel ? 1000 : 4000));
 const out = path.join(repo, 'bench', 'out', 'cache', path.basename(modelArg));
@@ -96,3 +104,70 @@ console.log(
   `new query set: embedding time ${pct(newQueries.embedSecs / first.embedSecs)} of the cold run's; ` +
     `${newQueries.poolRows - newQueries.fromCache} pool rows embedded (target 0)`,
 );
+
+/** Key index throughput and memory at scale, beside an in-heap Map of the same keys. */
+async function indexBench(n: number): Promise<void> {
+  const dir = path.join(repo, 'bench', 'out', 'cache', 'index');
+  fs.rmSync(dir, { recursive: true, force: true });
+  const ns: CacheNamespace = {
+    model: 'c'.repeat(64),
+    pooling: 'weighted-mean',
+    maxTokens: 2048,
+    dtype: 'float16',
+    dims: 8,
+    render: 1,
+  };
+  const keyBytes = randomBytes(8 * n);
+  const keys = Array.from({ length: n }, (_, i) => keyBytes.readBigUInt64BE(8 * i));
+  const row = new Uint8Array(16);
+  let t0 = performance.now();
+  for (let start = 0; start < n; start += 16_384) {
+    const cache = await EmbeddingCache.open(dir, ns);
+    const seg = cache.newSegment();
+    for (let i = start; i < Math.min(n, start + 16_384); i++) seg.add(keys[i]!, row);
+    await seg.commit();
+    cache.close();
+  }
+  const fillSecs = (performance.now() - t0) / 1000;
+  const [stats] = await cacheStats(dir);
+  const absent = Array.from({ length: n }, (_, i) => keys[i]! ^ 0x5555_5555_5555_5555n);
+  // JS heap plus typed-array memory (the fences live in a BigUint64Array outside the heap).
+  const mem = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const heap0 = mem();
+  t0 = performance.now();
+  const cache = await EmbeddingCache.open(dir, ns);
+  const openMs = performance.now() - t0;
+  const heapOpen = mem() - heap0;
+  t0 = performance.now();
+  let hits = 0;
+  for (let i = 0; i < n; i += 1024) hits += cache.lookup(keys.slice(i, i + 1024)).filter(Boolean).length;
+  const hitSecs = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  let wrong = 0;
+  for (let i = 0; i < n; i += 1024) wrong += cache.lookup(absent.slice(i, i + 1024)).filter(Boolean).length;
+  const missSecs = (performance.now() - t0) / 1000;
+  cache.close();
+  const heap1 = mem();
+  const map = new Map<bigint, number>();
+  t0 = performance.now();
+  keys.forEach((k, i) => map.set(k, i));
+  const mapBuild = (performance.now() - t0) / 1000;
+  const mapHeap = mem() - heap1;
+  t0 = performance.now();
+  let mapHits = 0;
+  for (const k of keys) if (map.has(k)) mapHits++;
+  const mapSecs = (performance.now() - t0) / 1000;
+  const rate = (k: number, s: number) => `${Math.round(k / s).toLocaleString('en-US')}/s`;
+  console.log(
+    `index: ${n.toLocaleString('en-US')} keys in ${stats!.segments} segments (${stats!.indexedSegments} merged into the index), ` +
+      `filled in ${fillSecs.toFixed(1)} s (commits and merges), ${(stats!.bytes / 1e6).toFixed(0)} MB on disk`,
+  );
+  console.log(
+    `  open ${openMs.toFixed(0)} ms, ${(heapOpen / 1e6).toFixed(1)} MB of memory; lookups: hits ${rate(n, hitSecs)} (${hits} found), ` +
+      `misses ${rate(n, missSecs)} (${wrong} wrongly found)`,
+  );
+  console.log(
+    `  yardstick, a Map of the same keys: ${(mapHeap / 1e6).toFixed(0)} MB of memory, built in ${mapBuild.toFixed(1)} s, ${rate(mapHits, mapSecs)}; ` +
+      `the index uses ${((100 * heapOpen) / mapHeap).toFixed(2)}% of its memory at ${((100 * (n / hitSecs)) / (n / mapSecs)).toFixed(2)}% of its hit rate`,
+  );
+}
