@@ -228,6 +228,13 @@ export class EmbeddingCache {
     return this.segments.reduce((n, s) => n + s.rows, 0);
   }
 
+  /** Memory the open cache holds for lookups (fences and page buffers of the index and loose segments). */
+  get memoryBytes(): number {
+    return (
+      (this.index?.entries.memoryBytes ?? 0) + this.segments.reduce((n, s) => n + (s.entries?.memoryBytes ?? 0), 0)
+    );
+  }
+
   /** Row bytes (stored dtype) from `seg`, or null when its crc32 does not match. */
   private readRow(seg: OpenSegment, row: number, crc: number): Uint8Array | null {
     if (seg.corrupt || row >= seg.rows) return null;

@@ -95,6 +95,11 @@ export class SortedEntries {
     this.page = p;
   }
 
+  /** Memory this reader holds: its fences and one page buffer (the file itself stays on disk). */
+  get memoryBytes(): number {
+    return this.fences.byteLength + this.pageBuf.byteLength;
+  }
+
   /** The entry with `key`, or null. Sorted lookups reuse the page they last read. */
   find(key: bigint): CacheEntry | null {
     const f = this.fences;
