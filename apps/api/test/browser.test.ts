@@ -109,6 +109,7 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
   await page.fill('[data-path="model.dir"]', 'model');
   await page.selectOption('[data-path="selection.strategy"]', 'round-robin-queries');
   await page.fill('[data-path="selection.budget"]', '30');
+  await page.check('[data-path="cache"]'); // "cache off": this run neither reads nor fills the embedding cache
   // The compute plan of the filled-in form, before anything is started: the pool's 300 rows, exact tokens.
   await page.click('#plan-button');
   await page.waitForSelector('#plan [data-plan="rows"]', { timeout: 60_000 });
@@ -163,6 +164,12 @@ it('starts a run from the generated form, sees it finish in the runs list, and b
     )
     .toBe('completed');
   expect(seen.at(-1)).toBe('completed');
+  // The form's "cache off" reached the run: its config says so, and no manifest counts cache hits.
+  const runDir = path.join(tmp, 'runs', 'from-the-ui');
+  expect(JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')).cache).toBe(false);
+  const manifest = JSON.parse(fs.readFileSync(path.join(runDir, 'embeddings/pool/shard-00000.manifest.json'), 'utf8'));
+  expect(manifest.rows).toBe(100);
+  expect(manifest.cacheHits).toBeUndefined();
   expect(seen.filter((s) => s !== 'running' && s !== 'completed')).toEqual([]);
   await page.screenshot({ path: path.join(RESULTS, 'api-ui-runs.png'), fullPage: true });
 

@@ -190,6 +190,15 @@ function buildField(schema, path, label, required, initial) {
       required,
       initial ?? undefined,
     );
+  // `false | {...}` (e.g. cache: false turns the embedding cache off): the object's fields and an "off" box.
+  const offVariant = schema.anyOf?.find((v) => v.const === false);
+  const objVariant = schema.anyOf?.find((v) => v.type === 'object');
+  if (schema.anyOf?.length === 2 && offVariant && objVariant) {
+    const off = h('input', { type: 'checkbox', checked: value === false });
+    const inner = buildObject({ ...objVariant, default: {} }, path, label, false, value === false ? undefined : value);
+    const row = fieldRow(path, `${label} off`, off, { description: schema.description }, false);
+    return { el: h('div', {}, row, inner.el), read: () => (off.checked ? false : inner.read()) };
+  }
   if (schema.enum) {
     const select = h(
       'select',
